@@ -1,0 +1,69 @@
+"""The one place that reads the environment.
+
+Every path and external URL the code location uses is resolved here, from environment variables with
+documented names (see the README's Configuration section), defaulting to the real public endpoints and
+to ``data/`` beside the project. Other modules receive a :class:`Settings`; none reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULT_SPENDING_URL = (
+    "https://stopendataprod.blob.core.windows.net/datasets/medicaid-provider-spending/"
+    "2026-02-09/medicaid-provider-spending.parquet"
+)
+DEFAULT_NPPES_FILES_PAGE_URL = "http://download.cms.gov/nppes/NPI_Files.html"
+DEFAULT_CPT_INDEX_URL = (
+    "https://www.cms.gov/medicare/payment/fee-schedules/physician/national-payment-amount-file/pfrev26a"
+)
+DEFAULT_NPI_API_URL = "https://npiregistry.cms.hhs.gov/api/"
+DEFAULT_HCPCS_API_URL = "https://clinicaltables.nlm.nih.gov/api/hcpcs/v3/search"
+
+# Environment variable -> (Settings field, what it means). The README's table is generated from this.
+ENV_VARS: dict[str, tuple[str, str]] = {
+    "MEDICAID_DATA_DIR": ("data_dir", "root of raw files, caches, mappings and outputs (default `./data`)"),
+    "MEDICAID_WAREHOUSE_PATH": ("warehouse_path", "DuckDB warehouse file (default `<data dir>/warehouse.duckdb`)"),
+    "MEDICAID_SPENDING_URL": ("spending_url", "HHS Medicaid Provider Spending file (`.parquet`, `.zip` or `.gz`)"),
+    "MEDICAID_NPPES_FILES_PAGE_URL": ("nppes_files_page_url", "CMS NPPES files page listing monthly and weekly zips"),
+    "MEDICAID_CPT_INDEX_URL": ("cpt_index_url", "CMS PFS page linking the CPT/HCPCS fee-schedule zip"),
+    "MEDICAID_NPI_API_URL": ("npi_api_url", "NPPES NPI Registry API base URL (version 2.1)"),
+    "MEDICAID_HCPCS_API_URL": ("hcpcs_api_url", "NLM Clinical Tables HCPCS v3 search URL"),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved configuration of one process."""
+
+    data_dir: Path
+    warehouse_path: Path
+    spending_url: str = DEFAULT_SPENDING_URL
+    nppes_files_page_url: str = DEFAULT_NPPES_FILES_PAGE_URL
+    cpt_index_url: str = DEFAULT_CPT_INDEX_URL
+    npi_api_url: str = DEFAULT_NPI_API_URL
+    hcpcs_api_url: str = DEFAULT_HCPCS_API_URL
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (the process environment by default)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, str] = {}
+        for var, (field, _) in ENV_VARS.items():
+            raw = env.get(var, "").strip()
+            if raw:
+                values[field] = raw
+        data_dir = Path(values.pop("data_dir", PROJECT_ROOT / "data")).expanduser().resolve()
+        warehouse = values.pop("warehouse_path", None)
+        warehouse_path = Path(warehouse).expanduser().resolve() if warehouse else data_dir / "warehouse.duckdb"
+        known = {f.name for f in fields(cls)}
+        return cls(data_dir=data_dir, warehouse_path=warehouse_path, **{k: v for k, v in values.items() if k in known})
+
+    def env(self) -> dict[str, str]:
+        """The environment variables that reproduce these settings in another process."""
+        return {var: str(getattr(self, field)) for var, (field, _) in ENV_VARS.items()}
