@@ -1,0 +1,55 @@
+"""Where the sample world serves each real endpoint.
+
+The local server mirrors every real URL under a folder named after its host:
+``https://host/path?q`` is served at ``http://127.0.0.1:PORT/host/path?q``. So a real URL maps to its
+local twin with one rule, and the world's files sit on disk under ``files/<host>/<path>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
+
+from medicaid_assets.settings import (
+    DEFAULT_CPT_INDEX_URL,
+    DEFAULT_HCPCS_API_URL,
+    DEFAULT_NPI_API_URL,
+    DEFAULT_NPPES_FILES_PAGE_URL,
+    DEFAULT_SPENDING_URL,
+)
+
+NPI_API_HOST = urlsplit(DEFAULT_NPI_API_URL).netloc
+HCPCS_API_HOST = urlsplit(DEFAULT_HCPCS_API_URL).netloc
+CMS_HOST = "www.cms.gov"
+NPPES_HOST = urlsplit(DEFAULT_NPPES_FILES_PAGE_URL).netloc
+SPENDING_HOST = urlsplit(DEFAULT_SPENDING_URL).netloc
+
+# Later release of the spending file, with the renamed columns and YYYY-MM months.
+SPENDING_V2_URL = (
+    "https://stopendataprod.blob.core.windows.net/datasets/medicaid-provider-spending/"
+    "2026-06-01/medicaid-provider-spending.parquet"
+)
+
+
+def local_url(base_url: str, real_url: str) -> str:
+    """The sample-world twin of ``real_url`` on a server at ``base_url`` (``http://127.0.0.1:PORT``)."""
+    parts = urlsplit(real_url)
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{base_url.rstrip('/')}/{parts.netloc}{parts.path}{query}"
+
+
+def disk_path(real_url: str) -> PurePosixPath:
+    """Where the world keeps the file behind ``real_url``, relative to its ``files/`` folder."""
+    parts = urlsplit(real_url)
+    return PurePosixPath(parts.netloc) / parts.path.lstrip("/")
+
+
+def world_env(base_url: str) -> dict[str, str]:
+    """``MEDICAID_*`` URL variables that point the pipeline at a sample-world server."""
+    return {
+        "MEDICAID_SPENDING_URL": local_url(base_url, DEFAULT_SPENDING_URL),
+        "MEDICAID_NPPES_FILES_PAGE_URL": local_url(base_url, DEFAULT_NPPES_FILES_PAGE_URL),
+        "MEDICAID_CPT_INDEX_URL": local_url(base_url, DEFAULT_CPT_INDEX_URL),
+        "MEDICAID_NPI_API_URL": local_url(base_url, DEFAULT_NPI_API_URL),
+        "MEDICAID_HCPCS_API_URL": local_url(base_url, DEFAULT_HCPCS_API_URL),
+    }
