@@ -34,6 +34,14 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "MEDICAID_CPT_INDEX_URL": ("cpt_index_url", "CMS PFS page linking the CPT/HCPCS fee-schedule zip"),
     "MEDICAID_NPI_API_URL": ("npi_api_url", "NPPES NPI Registry API base URL (version 2.1)"),
     "MEDICAID_HCPCS_API_URL": ("hcpcs_api_url", "NLM Clinical Tables HCPCS v3 search URL"),
+    "MEDICAID_OVERLAYS_DIR": (
+        "overlays_dir",
+        "version-controlled overlays copied into the extracted CMS tree (default `data/manually_cleaned` of the project)",
+    ),
+    "MEDICAID_MAX_EXTRACT_BYTES": (
+        "max_extract_bytes",
+        "refuse zips that expand past this many bytes (default 64 GiB)",
+    ),
 }
 
 
@@ -48,6 +56,8 @@ class Settings:
     cpt_index_url: str = DEFAULT_CPT_INDEX_URL
     npi_api_url: str = DEFAULT_NPI_API_URL
     hcpcs_api_url: str = DEFAULT_HCPCS_API_URL
+    overlays_dir: Path = PROJECT_ROOT / "data" / "manually_cleaned"
+    max_extract_bytes: int = 64 * 1024**3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -61,9 +71,18 @@ class Settings:
         data_dir = Path(values.pop("data_dir", PROJECT_ROOT / "data")).expanduser().resolve()
         warehouse = values.pop("warehouse_path", None)
         warehouse_path = Path(warehouse).expanduser().resolve() if warehouse else data_dir / "warehouse.duckdb"
+        if "overlays_dir" in values:
+            values["overlays_dir"] = Path(values["overlays_dir"]).expanduser().resolve()
+        if "max_extract_bytes" in values:
+            values["max_extract_bytes"] = int(values["max_extract_bytes"])
         known = {f.name for f in fields(cls)}
         return cls(data_dir=data_dir, warehouse_path=warehouse_path, **{k: v for k, v in values.items() if k in known})
 
     def env(self) -> dict[str, str]:
         """The environment variables that reproduce these settings in another process."""
         return {var: str(getattr(self, field)) for var, (field, _) in ENV_VARS.items()}
+
+
+def child_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment plus ``extra``, for a child process (e.g. the Dagster UI)."""
+    return {**os.environ, **extra}

@@ -7,6 +7,7 @@ local twin with one rule, and the world's files sit on disk under ``files/<host>
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
@@ -16,6 +17,8 @@ from medicaid_assets.settings import (
     DEFAULT_NPI_API_URL,
     DEFAULT_NPPES_FILES_PAGE_URL,
     DEFAULT_SPENDING_URL,
+    ENV_VARS,
+    Settings,
 )
 
 NPI_API_HOST = urlsplit(DEFAULT_NPI_API_URL).netloc
@@ -53,3 +56,9 @@ def world_env(base_url: str) -> dict[str, str]:
         "MEDICAID_NPI_API_URL": local_url(base_url, DEFAULT_NPI_API_URL),
         "MEDICAID_HCPCS_API_URL": local_url(base_url, DEFAULT_HCPCS_API_URL),
     }
+
+
+def settings_for_world(settings: Settings, base_url: str) -> Settings:
+    """``settings`` with every source URL pointed at a sample-world server."""
+    overrides = {ENV_VARS[var][0]: url for var, url in world_env(base_url).items()}
+    return dataclasses.replace(settings, **overrides)
