@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 
 CHUNK = 1 << 20
+NET_CHUNK = 1 << 16  # small, so a connection cut mid-body still leaves its bytes in the .part file
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 Progress = Callable[[int, int | None], None]
@@ -97,7 +98,8 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file() and dest.stat().st_size > 0:
         meta = read_meta(dest)
-        if meta is None or meta.get("url") == url:
+        # Reuse a file we downloaded from this URL (unless its size changed since), or one put there by hand.
+        if meta is None or (meta.get("url") == url and meta.get("size") == dest.stat().st_size):
             if meta is None:
                 if validate is not None:
                     validate(dest)
@@ -120,10 +122,11 @@ def download(
             result = _fetch_once(client, url, dest, part, progress, allow_html)
             break
         except _Retryable as exc:
-            last_error = exc.__cause__ or exc
+            last_error = exc
             time.sleep(min(60.0, exc.retry_after if exc.retry_after is not None else backoff_seconds * 2**attempt))
     else:
-        raise DownloadError(f"{url}: gave up after {attempts} attempts: {last_error}") from last_error
+        cause = last_error.__cause__ if last_error is not None else None
+        raise DownloadError(f"{url}: gave up after {attempts} attempts; last error: {last_error}") from cause
     try:
         if validate is not None:
             validate(part)
@@ -179,7 +182,7 @@ def _fetch_once(
             done = have
             checked_html = resumed
             with part.open("ab" if resumed else "wb") as fh:
-                for chunk in response.iter_bytes(CHUNK):
+                for chunk in response.iter_bytes(NET_CHUNK):
                     if not checked_html:
                         checked_html = True
                         if not allow_html and _looks_like_html(chunk, response.headers.get("content-type", "")):

@@ -1,0 +1,41 @@
+import subprocess
+import sys
+
+import dagster as dg
+
+from medicaid_assets.definitions import build_definitions, defs
+from medicaid_assets.settings import PROJECT_ROOT, Settings
+
+
+def test_definitions_load_and_every_asset_is_described(settings: Settings) -> None:
+    built = build_definitions(settings)
+    graph = built.resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert {"raw/medicaid_spending_file", "warehouse/spending"} <= keys
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description, key
+        assert node.group_name and node.group_name != "default", key
+        assert node.owners, key
+        assert node.kinds, key
+    assert built.resolve_job_def("medicaid_pipeline") is not None
+    assert isinstance(defs, dg.Definitions)
+
+
+def test_dg_check_defs_loads_the_code_location() -> None:
+    dg_cli = PROJECT_ROOT / ".venv" / "bin" / "dg"
+    cmd = [str(dg_cli) if dg_cli.exists() else "dg", "check", "defs"]
+    result = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_workspace_yaml_loads_in_the_webserver_loader() -> None:
+    code = (
+        "from dagster._core.workspace.load_target import WorkspaceFileTarget;"
+        "t = WorkspaceFileTarget(paths=['workspace.yaml']);"
+        "print(list(t.create_origins()))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "medicaid_assets" in result.stdout
