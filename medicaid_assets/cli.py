@@ -9,6 +9,7 @@ Both use the same Definitions the UI loads, so a run here is a run there (it lan
 from __future__ import annotations
 
 import argparse
+import warnings
 import subprocess
 import sys
 import time
@@ -46,7 +47,8 @@ def full_range_tags() -> dict[str, str]:
 def run_main_job(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     defs = build_definitions(settings)
     job = defs.resolve_job_def(main_job.name)
-    return job.execute_in_process(instance=instance, tags=full_range_tags(), raise_on_error=False)
+    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    return job.execute_in_process(instance=instance, tags=full_range_tags(), run_config=run_config, raise_on_error=False)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -62,16 +64,22 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"[3/3] running job '{main_job.name}' into {settings.data_dir} ...", flush=True)
         result = run_main_job(world_settings, instance_for(DAGSTER_HOME))
     print()
+    partitions: dict[str, int] = {}
+    rows: dict[str, object] = {}
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        rows = mat.metadata.get("dagster/row_count")
-        print(f"  materialized {mat.asset_key.to_user_string():40s} rows={rows.value if rows else '-'}")
+        key = event.materialization.asset_key.to_user_string()
+        partitions[key] = partitions.get(key, 0) + 1
+        count = event.materialization.metadata.get("dagster/row_count")
+        rows[key] = count.value if count is not None else "-"
+    for key, n in partitions.items():
+        parts = f"  ({n} partitions)" if n > 1 else ""
+        print(f"  materialized {key:40s} rows={rows[key]}{parts}")
     status = "succeeded" if result.success else "FAILED"
     print(f"\nrun {result.run_id} {status} in {time.monotonic() - started:.0f}s")
     print(f"  data directory:    {settings.data_dir}")
-    print(
-        f"  DuckDB warehouse:  {settings.warehouse_path}   (e.g. duckdb {settings.warehouse_path} 'from spending limit 5')"
-    )
+    query = f"import duckdb; print(duckdb.connect('{settings.warehouse_path}', read_only=True).sql('from spending limit 5'))"
+    print(f"  DuckDB warehouse:  {settings.warehouse_path}")
+    print(f'     query it with:  ./run python -c "{query}"')
     print(f"  Dagster instance:  {DAGSTER_HOME}")
     print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (this run is under Runs)")
     return 0 if result.success else 1
@@ -102,6 +110,8 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     parser = argparse.ArgumentParser(
         prog="medicaid-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
