@@ -9,10 +9,10 @@ Both use the same Definitions the UI loads, so a run here is a run there (it lan
 from __future__ import annotations
 
 import argparse
-import warnings
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -48,7 +48,9 @@ def run_main_job(settings: Settings, instance: dg.DagsterInstance) -> dg.Execute
     defs = build_definitions(settings)
     job = defs.resolve_job_def(main_job.name)
     run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    return job.execute_in_process(instance=instance, tags=full_range_tags(), run_config=run_config, raise_on_error=False)
+    return job.execute_in_process(
+        instance=instance, tags=full_range_tags(), run_config=run_config, raise_on_error=False
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -62,7 +64,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"[2/3] serving it at {server.base_url} (files, NPI Registry and Clinical Tables emulators)", flush=True)
         world_settings = settings_for_world(settings, server.base_url)
         print(f"[3/3] running job '{main_job.name}' into {settings.data_dir} ...", flush=True)
-        result = run_main_job(world_settings, instance_for(DAGSTER_HOME))
+        result = run_main_job(world_settings, instance_for(args.dagster_home))
     print()
     partitions: dict[str, int] = {}
     rows: dict[str, object] = {}
@@ -80,7 +82,7 @@ def _demo(args: argparse.Namespace) -> int:
     query = f"import duckdb; print(duckdb.connect('{settings.warehouse_path}', read_only=True).sql('from spending limit 5'))"
     print(f"  DuckDB warehouse:  {settings.warehouse_path}")
     print(f'     query it with:  ./run python -c "{query}"')
-    print(f"  Dagster instance:  {DAGSTER_HOME}")
+    print(f"  Dagster instance:  {args.dagster_home}")
     print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (this run is under Runs)")
     return 0 if result.success else 1
 
@@ -121,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     for p in (demo, ui):
         p.add_argument("--seed", type=int, default=WorldSpec.seed)
         p.add_argument("--scale", type=float, default=WorldSpec.scale, help="sample-world scale (1.0 = real sizes)")
+    demo.add_argument(
+        "--dagster-home", type=Path, default=DAGSTER_HOME, help="Dagster instance folder (default %(default)s)"
+    )
     demo.set_defaults(func=_demo)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)

@@ -22,7 +22,9 @@ ASSETS = [medicaid_spending_file, spending_table]
 
 
 def _run(settings: Settings, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
-    return dg.materialize(ASSETS, resources=build_resources(settings), instance=instance, raise_on_error=False, **kwargs)
+    return dg.materialize(
+        ASSETS, resources=build_resources(settings), instance=instance, raise_on_error=False, **kwargs
+    )
 
 
 def _table(settings: Settings, sql: str) -> list[tuple]:
@@ -40,7 +42,8 @@ def test_full_backfill_is_one_run_and_matches_the_file(settings: Settings, world
         assert result.success
         assert len(instance.get_runs()) == 1
     rows, months, lo, hi = _table(
-        settings, "SELECT count(*), count(DISTINCT CLAIM_FROM_MONTH), min(CLAIM_FROM_MONTH), max(CLAIM_FROM_MONTH) FROM spending"
+        settings,
+        "SELECT count(*), count(DISTINCT CLAIM_FROM_MONTH), min(CLAIM_FROM_MONTH), max(CLAIM_FROM_MONTH) FROM spending",
     )[0]
     assert rows == _world_rows(world_dir)
     assert months == 84 and str(lo) == "2018-01-01" and str(hi) == "2024-12-01"
@@ -52,14 +55,18 @@ def test_full_backfill_is_one_run_and_matches_the_file(settings: Settings, world
     assert mats["warehouse/spending"]["dagster/row_count"].value == rows
 
 
-def test_one_month_rerun_leaves_other_months_untouched_and_downloads_nothing(settings: Settings, world: WorldControl) -> None:
+def test_one_month_rerun_leaves_other_months_untouched_and_downloads_nothing(
+    settings: Settings, world: WorldControl
+) -> None:
     with dg.instance_for_test() as instance:
         assert _run(settings, instance, tags=full_range_tags()).success
         before = _table(settings, "SELECT * FROM spending ORDER BY ALL")
         world.clear_requests()
         with duckdb.connect(str(settings.warehouse_path)) as conn:  # tamper with one month only
             conn.execute("UPDATE spending SET TOTAL_PAID = -1 WHERE CLAIM_FROM_MONTH = DATE '2020-03-01'")
-            conn.execute("INSERT INTO spending SELECT * FROM spending WHERE CLAIM_FROM_MONTH = DATE '2019-07-01' LIMIT 1")
+            conn.execute(
+                "INSERT INTO spending SELECT * FROM spending WHERE CLAIM_FROM_MONTH = DATE '2019-07-01' LIMIT 1"
+            )
         assert _run(settings, instance, partition_key="2020-03-01").success
     after = _table(settings, "SELECT * FROM spending ORDER BY ALL")
     assert world.requests() == []

@@ -57,7 +57,12 @@ def test_truncated_transfers_are_retried_and_resumed(world: WorldControl, spendi
     url, body = spending
     dest = tmp_path / "spending.parquet"
     world.set_faults(rate=1.0, kinds=["truncate"], scope="files")
-    with httpx.Client() as client, pytest.raises(DownloadError, match="gave up after 2 attempts; last error: RemoteProtocolError: peer closed connection"):
+    with (
+        httpx.Client() as client,
+        pytest.raises(
+            DownloadError, match="gave up after 2 attempts; last error: RemoteProtocolError: peer closed connection"
+        ),
+    ):
         download(client, url, dest, attempts=2, backoff_seconds=0.01)
     assert not dest.exists() and part_path(dest).stat().st_size > 0
     world.clear_faults()
@@ -66,7 +71,9 @@ def test_truncated_transfers_are_retried_and_resumed(world: WorldControl, spendi
     assert result.resumed_from > 0 and dest.read_bytes() == body
 
 
-@pytest.mark.parametrize(("kind", "message"), [("503", "HTTP 503"), ("429", "HTTP 429"), ("drop", "RemoteProtocolError")])
+@pytest.mark.parametrize(
+    ("kind", "message"), [("503", "HTTP 503"), ("429", "HTTP 429"), ("drop", "RemoteProtocolError")]
+)
 def test_persistent_faults_give_up_with_the_cause(world: WorldControl, spending, tmp_path: Path, kind, message) -> None:
     url, _ = spending
     world.set_faults(rate=1.0, kinds=[kind], scope="files")

@@ -34,7 +34,9 @@ def test_members_escaping_the_target_are_refused(tmp_path: Path, name: str) -> N
     (target / "previous.txt").write_text("kept")
     with pytest.raises(UnsafeArchiveError, match="escape the target"):
         extract_zip(bad, target)
-    assert (target / "previous.txt").read_text() == "kept" and sorted(p.name for p in target.iterdir()) == ["previous.txt"]
+    assert (target / "previous.txt").read_text() == "kept" and sorted(p.name for p in target.iterdir()) == [
+        "previous.txt"
+    ]
     assert not (tmp_path / "x").exists()
 
 

@@ -1,0 +1,31 @@
+"""The README's quick-start command, run as a user would (a subprocess, its own data dir and instance)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from medicaid_assets.settings import PROJECT_ROOT, child_env
+
+
+@pytest.mark.slow
+def test_demo_runs_the_main_job_end_to_end_offline(tmp_path: Path) -> None:
+    env = child_env({"MEDICAID_DATA_DIR": str(tmp_path / "data")})
+    home = tmp_path / "dagster_home"
+    result = subprocess.run(
+        [sys.executable, "-m", "medicaid_assets.cli", "demo", "--dagster-home", str(home)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "succeeded" in result.stdout
+    assert str(tmp_path / "data") in result.stdout and "http://127.0.0.1:3000" in result.stdout
+    assert (tmp_path / "data" / "warehouse.duckdb").is_file()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs()
+        assert len(runs) == 1 and runs[0].is_success
