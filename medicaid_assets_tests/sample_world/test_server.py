@@ -230,7 +230,6 @@ def test_server_lifecycle(world_dir: Path) -> None:
     server.stop()  # idempotent
 
 
-
 def test_root_relative_cms_links_resolve_to_the_cms_host_folder(server: WorldServer, world_dir: Path) -> None:
     """The real CMS page links ``/files/zip/…``; resolved against the local page URL it must still work."""
     zip_rel = "www.cms.gov/files/zip/x.zip"
