@@ -5,13 +5,13 @@ from __future__ import annotations
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from medicaid_assets.defs import spending
+from medicaid_assets.defs import codes, spending
 from medicaid_assets.resources.files import HttpFilesResource
 from medicaid_assets.resources.storage import DataDirResource, SourcesResource
 from medicaid_assets.settings import Settings
 
 # One package per asset family; each exposes definitions() without resources.
-FAMILIES = (spending,)
+FAMILIES = (spending, codes)
 
 main_job = dg.define_asset_job(
     "medicaid_pipeline",
@@ -33,6 +33,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             spending_url=settings.spending_url,
             nppes_files_page_url=settings.nppes_files_page_url,
             cpt_index_url=settings.cpt_index_url,
+            cpt_zip_urls=list(settings.cpt_zip_urls),
         ),
         "warehouse": DuckDBResource(database=str(settings.warehouse_path)),
     }

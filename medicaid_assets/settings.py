@@ -34,6 +34,10 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "MEDICAID_CPT_INDEX_URL": ("cpt_index_url", "CMS PFS page linking the CPT/HCPCS fee-schedule zip"),
     "MEDICAID_NPI_API_URL": ("npi_api_url", "NPPES NPI Registry API base URL (version 2.1)"),
     "MEDICAID_HCPCS_API_URL": ("hcpcs_api_url", "NLM Clinical Tables HCPCS v3 search URL"),
+    "MEDICAID_CPT_ZIP_URLS": (
+        "cpt_zip_urls",
+        "comma-separated CPT/HCPCS zip URLs; empty = auto-discover from the index page when no local CPT data",
+    ),
     "MEDICAID_OVERLAYS_DIR": (
         "overlays_dir",
         "version-controlled overlays copied into the extracted CMS tree (default `data/manually_cleaned` of the project)",
@@ -56,6 +60,7 @@ class Settings:
     cpt_index_url: str = DEFAULT_CPT_INDEX_URL
     npi_api_url: str = DEFAULT_NPI_API_URL
     hcpcs_api_url: str = DEFAULT_HCPCS_API_URL
+    cpt_zip_urls: tuple[str, ...] = ()
     overlays_dir: Path = PROJECT_ROOT / "data" / "manually_cleaned"
     max_extract_bytes: int = 64 * 1024**3
 
@@ -71,6 +76,8 @@ class Settings:
         data_dir = Path(values.pop("data_dir", PROJECT_ROOT / "data")).expanduser().resolve()
         warehouse = values.pop("warehouse_path", None)
         warehouse_path = Path(warehouse).expanduser().resolve() if warehouse else data_dir / "warehouse.duckdb"
+        if "cpt_zip_urls" in values:
+            values["cpt_zip_urls"] = tuple(u.strip() for u in values["cpt_zip_urls"].split(",") if u.strip())
         if "overlays_dir" in values:
             values["overlays_dir"] = Path(values["overlays_dir"]).expanduser().resolve()
         if "max_extract_bytes" in values:
@@ -80,7 +87,11 @@ class Settings:
 
     def env(self) -> dict[str, str]:
         """The environment variables that reproduce these settings in another process."""
-        return {var: str(getattr(self, field)) for var, (field, _) in ENV_VARS.items()}
+
+        def text(value: object) -> str:
+            return ",".join(value) if isinstance(value, tuple) else str(value)
+
+        return {var: text(getattr(self, field)) for var, (field, _) in ENV_VARS.items()}
 
 
 def child_env(extra: Mapping[str, str]) -> dict[str, str]:

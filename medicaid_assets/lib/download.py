@@ -132,6 +132,7 @@ def download(
             validate(part)
     except Exception as exc:
         part.unlink(missing_ok=True)
+        meta_path(part).unlink(missing_ok=True)
         raise DownloadError(f"{url}: downloaded file failed validation ({exc}); nothing was replaced") from exc
     os.replace(part, dest)
     final = DownloadResult(**{**asdict(result), "seconds": time.monotonic() - started})

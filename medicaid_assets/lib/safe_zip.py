@@ -42,15 +42,18 @@ def _safe_member_path(archive: Path, name: str) -> PurePosixPath:
     return PurePosixPath(*parts)
 
 
-def check_archive(archive: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[zipfile.ZipInfo]:
-    """Validate every member of ``archive`` before anything is written; return its members."""
+def check_archive(archive: Path, max_bytes: int = DEFAULT_MAX_BYTES, already: int = 0) -> list[zipfile.ZipInfo]:
+    """Validate every member of ``archive`` before anything is written; return its members.
+
+    ``already`` counts bytes extracted before this archive (an outer zip), toward the same bound.
+    """
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as exc:
         raise UnsafeArchiveError(f"{archive}: not a zip file ({exc})") from exc
     with zf:
         infos = zf.infolist()
-    total = 0
+    total = already
     for info in infos:
         _safe_member_path(archive, info.filename)
         mode = info.external_attr >> 16
@@ -108,7 +111,7 @@ def _extract_into(
 ) -> None:
     if depth > max_depth:
         raise UnsafeArchiveError(f"{label}: zips nested deeper than {max_depth} levels; refusing")
-    infos = check_archive(archive, max_bytes - report.bytes)
+    infos = check_archive(archive, max_bytes, already=report.bytes)
     nested: list[Path] = []
     with zipfile.ZipFile(archive) as zf:
         for info in infos:
