@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 
-from medicaid_assets.defs import codes, spending
+from medicaid_assets.defs import codes, nppes, spending
 from medicaid_assets.resources.files import HttpFilesResource
 from medicaid_assets.resources.storage import DataDirResource, SourcesResource
+from medicaid_assets.resources.warehouse import WarehouseResource
 from medicaid_assets.settings import Settings
 
 # One package per asset family; each exposes definitions() without resources.
-FAMILIES = (spending, codes)
+FAMILIES = (spending, nppes, codes)
 
 main_job = dg.define_asset_job(
     "medicaid_pipeline",
-    selection=dg.AssetSelection.all(),
+    # Weekly NPPES bundles are dynamic partitions with their own job and sensor.
+    selection=dg.AssetSelection.all() - nppes.assets.WEEKLY_ASSETS,
     description="The whole chain: sources → warehouse tables → resolution → outputs.",
 )
 
@@ -32,10 +33,12 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "sources": SourcesResource(
             spending_url=settings.spending_url,
             nppes_files_page_url=settings.nppes_files_page_url,
+            nppes_monthly_url=settings.nppes_monthly_url,
+            nppes_weekly_url=settings.nppes_weekly_url,
             cpt_index_url=settings.cpt_index_url,
             cpt_zip_urls=list(settings.cpt_zip_urls),
         ),
-        "warehouse": DuckDBResource(database=str(settings.warehouse_path)),
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
     }
 
 

@@ -31,6 +31,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     "MEDICAID_WAREHOUSE_PATH": ("warehouse_path", "DuckDB warehouse file (default `<data dir>/warehouse.duckdb`)"),
     "MEDICAID_SPENDING_URL": ("spending_url", "HHS Medicaid Provider Spending file (`.parquet`, `.zip` or `.gz`)"),
     "MEDICAID_NPPES_FILES_PAGE_URL": ("nppes_files_page_url", "CMS NPPES files page listing monthly and weekly zips"),
+    "MEDICAID_NPPES_MONTHLY_URL": (
+        "nppes_monthly_url",
+        "pin one monthly V2 zip instead of the newest on the files page",
+    ),
+    "MEDICAID_NPPES_WEEKLY_URL": ("nppes_weekly_url", "pin one weekly V2 zip instead of discovering weeklies"),
     "MEDICAID_CPT_INDEX_URL": ("cpt_index_url", "CMS PFS page linking the CPT/HCPCS fee-schedule zip"),
     "MEDICAID_NPI_API_URL": ("npi_api_url", "NPPES NPI Registry API base URL (version 2.1)"),
     "MEDICAID_HCPCS_API_URL": ("hcpcs_api_url", "NLM Clinical Tables HCPCS v3 search URL"),
@@ -58,6 +63,8 @@ class Settings:
     spending_url: str = DEFAULT_SPENDING_URL
     nppes_files_page_url: str = DEFAULT_NPPES_FILES_PAGE_URL
     cpt_index_url: str = DEFAULT_CPT_INDEX_URL
+    nppes_monthly_url: str | None = None
+    nppes_weekly_url: str | None = None
     npi_api_url: str = DEFAULT_NPI_API_URL
     hcpcs_api_url: str = DEFAULT_HCPCS_API_URL
     cpt_zip_urls: tuple[str, ...] = ()
@@ -89,6 +96,8 @@ class Settings:
         """The environment variables that reproduce these settings in another process."""
 
         def text(value: object) -> str:
+            if value is None:
+                return ""
             return ",".join(value) if isinstance(value, tuple) else str(value)
 
         return {var: text(getattr(self, field)) for var, (field, _) in ENV_VARS.items()}

@@ -36,6 +36,11 @@ class DataLayout:
         return self.cpt_root / "cpt_hcpcs_fallback.csv"
 
     @property
+    def duckdb_temp(self) -> Path:
+        """Where DuckDB spills when a load passes its memory limit."""
+        return self.root / "tmp" / "duckdb"
+
+    @property
     def cache(self) -> Path:
         return self.root / "cache"
 

@@ -12,7 +12,7 @@ import dagster as dg
 import httpx
 
 from medicaid_assets.defs.metadata import OWNERS, table_metadata
-from medicaid_assets.defs.spending.assets import ProgressLogger
+from medicaid_assets.defs.progress import ProgressLogger
 from medicaid_assets.lib.atomic import atomic_path, atomic_write
 from medicaid_assets.lib.cms_index import pick_zip_url
 from medicaid_assets.lib.download import DownloadResult, download

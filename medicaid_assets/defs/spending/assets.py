@@ -1,13 +1,12 @@
 """The HHS Medicaid Provider Spending file, and its monthly-partitioned warehouse table."""
 
-import time
 from datetime import date
 
 import dagster as dg
 import pyarrow.parquet as pq
-from dagster_duckdb import DuckDBResource
 
 from medicaid_assets.defs.metadata import OWNERS, table_metadata
+from medicaid_assets.defs.progress import ProgressLogger
 from medicaid_assets.lib.download import download
 from medicaid_assets.lib.layout import file_name_from_url
 from medicaid_assets.lib.npi import is_valid_npi
@@ -19,33 +18,12 @@ from medicaid_assets.lib.spending import (
 )
 from medicaid_assets.resources.files import HttpFilesResource
 from medicaid_assets.resources.storage import DataDirResource, SourcesResource
+from medicaid_assets.resources.warehouse import WarehouseResource
 
 FIRST_MONTH = date(2018, 1, 1)
 END_MONTH = date(2025, 1, 1)  # exclusive: the file covers Jan 2018 - Dec 2024
 monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH.isoformat(), end_date=END_MONTH.isoformat())
 CODE_PATTERN = "^[A-Z0-9]{5}$"
-
-
-class ProgressLogger:
-    """Throttled download progress lines (bytes, rate, ETA) for Dagster's log."""
-
-    def __init__(self, log: dg.DagsterLogManager, label: str, every_seconds: float = 5.0) -> None:
-        self.log, self.label, self.every = log, label, every_seconds
-        self.started = self.last = time.monotonic()
-
-    def __call__(self, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - self.last < self.every and done != total:
-            return
-        self.last = now
-        rate = done / max(now - self.started, 1e-6)
-        if total:
-            eta = (total - done) / rate if rate else float("inf")
-            self.log.info(
-                f"{self.label}: {done / 1e6:,.1f} of {total / 1e6:,.1f} MB, {rate / 1e6:.1f} MB/s, ETA {eta:.0f}s"
-            )
-        else:
-            self.log.info(f"{self.label}: {done / 1e6:,.1f} MB, {rate / 1e6:.1f} MB/s")
 
 
 @dg.asset(
@@ -138,7 +116,7 @@ def medicaid_spending_file(
     ],
 )
 def spending_table(
-    context: dg.AssetExecutionContext, data: DataDirResource, sources: SourcesResource, warehouse: DuckDBResource
+    context: dg.AssetExecutionContext, data: DataDirResource, sources: SourcesResource, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
     """Replace the partition's months in one transaction: a failure leaves the previous rows intact."""
     start, end = context.partition_time_window
