@@ -1,24 +1,42 @@
 """``medicaid-assets``: run the pipeline's assets through Dagster from a terminal.
 
-    medicaid-assets demo   generate the sample world, serve it on loopback, run the main job on it
-    medicaid-assets ui     open the Dagster UI (dg dev) on 127.0.0.1:3000, pointed at the sample world
+    medicaid-assets demo            sample world on loopback + the whole chain on it (offline)
+    medicaid-assets download        sources: spending file, NPPES bundles, CPT/HCPCS archives and fallback, tables
+    medicaid-assets build-datasets  resolution and outputs: caches, mappings, npi/hcpcs datasets, unresolved report
+    medicaid-assets ui              the Dagster UI (dg dev) on 127.0.0.1:3000, pointed at the sample world
 
-Both use the same Definitions the UI loads, so a run here is a run there (it lands in dagster_home/).
+Every command materializes the same assets the UI shows, through the Dagster instance in ``dagster_home/``
+(or ``--dagster-home``), so a run here is a run there. The flags are those of the original tool.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
+import shutil
+import signal
 import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
 from medicaid_assets.definitions import build_definitions, main_job
+from medicaid_assets.defs.nppes.sensors import nppes_weekly_job, nppes_weekly_sensor
+from medicaid_assets.defs.progress import set_terminal_sink
+from medicaid_assets.defs.resolution.lookups import STOP_REQUESTED
 from medicaid_assets.defs.spending.assets import END_MONTH, FIRST_MONTH
+from medicaid_assets.lib import hcpcs_cache, npi_cache
+from medicaid_assets.lib.fetcher import FetchProgress
+from medicaid_assets.lib.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.urls import settings_for_world, world_env
@@ -27,6 +45,10 @@ from medicaid_assets.settings import PROJECT_ROOT, Settings, child_env
 
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
 UI_WORLD_PORT = 8765
+SOURCES = dg.AssetSelection.groups("sources", "warehouse")
+DATASETS = dg.AssetSelection.groups("resolution", "outputs")
+# Against the local emulators there is nobody to be polite to: look up fast.
+SAMPLE_WORLD_API = {"requests_per_second": 0, "concurrency": 8, "round_delay_seconds": 1.0}
 
 
 def instance_for(home: Path) -> dg.DagsterInstance:
@@ -37,54 +59,236 @@ def instance_for(home: Path) -> dg.DagsterInstance:
 
 def full_range_tags() -> dict[str, str]:
     """Run tags for one single-run backfill over every spending month."""
-    last = f"{END_MONTH.year - 1}-12-01"
     return {
         "dagster/asset_partition_range_start": FIRST_MONTH.isoformat(),
-        "dagster/asset_partition_range_end": last,
+        "dagster/asset_partition_range_end": f"{END_MONTH.year - 1}-12-01",
     }
 
 
-def run_main_job(settings: Settings, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    defs = build_definitions(settings)
-    job = defs.resolve_job_def(main_job.name)
-    run_config = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-    return job.execute_in_process(
-        instance=instance, tags=full_range_tags(), run_config=run_config, raise_on_error=False
+class Runner:
+    """Runs jobs of one Definitions in-process on one instance, and remembers what they did."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, quiet: bool = False) -> None:
+        self.defs, self.instance = defs, instance
+        self.log_level = "WARNING" if quiet else "INFO"
+        self.results: list[dg.ExecuteInProcessResult] = []
+
+    def run(self, job_name: str, selection: dg.AssetSelection | None = None, **kwargs) -> bool:
+        job = self.defs.resolve_job_def(job_name)
+        if selection is not None:
+            keys = selection.resolve(self.defs.resolve_asset_graph())
+            job = job.get_subset(asset_selection=keys & set(job.asset_layer.selected_asset_keys))
+        run_config = kwargs.pop("run_config", {})
+        run_config = {**run_config, "loggers": {"console": {"config": {"log_level": self.log_level}}}}
+        result = job.execute_in_process(instance=self.instance, run_config=run_config, raise_on_error=False, **kwargs)
+        self.results.append(result)
+        return result.success
+
+    def apply_new_weeklies(self) -> bool:
+        """Evaluate the weekly sensor once, as the daemon would, and run what it requests."""
+        resources = {k: v for k, v in self.defs.resources.items() if k in ("files", "sources")}
+        context = dg.build_sensor_context(instance=self.instance, resources=resources)
+        outcome = nppes_weekly_sensor(context)
+        if not isinstance(outcome, dg.SensorResult):
+            return True
+        for request in outcome.dynamic_partitions_requests or []:
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        return all(self.run(nppes_weekly_job.name, partition_key=r.partition_key) for r in outcome.run_requests or [])
+
+
+@contextmanager
+def live_bars(console: Console) -> Iterator[None]:
+    """One live bar per API (done/total, elapsed, rate, ETA) while lookups run in this process."""
+    progress = Progress(
+        TextColumn("{task.description:16s}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
     )
+    tasks: dict[str, int] = {}
+
+    def sink(label: str, p: FetchProgress) -> None:
+        if label not in tasks:
+            tasks[label] = progress.add_task(label, total=p.total, rate="")
+        progress.update(tasks[label], completed=p.done, total=p.total, rate=f"{p.rate:7.1f}/s {p.requests:,} req")
+
+    set_terminal_sink(sink)
+    try:
+        with progress:
+            yield
+    finally:
+        set_terminal_sink(None)
+
+
+@contextmanager
+def graceful_ctrl_c(console: Console) -> Iterator[None]:
+    """First Ctrl-C: finish requests in flight, keep the caches, write the outputs. Second: stop now."""
+
+    def handler(signum, frame) -> None:
+        if STOP_REQUESTED.is_set():
+            raise KeyboardInterrupt
+        STOP_REQUESTED.set()
+        console.print(
+            "[yellow]stopping: requests in flight finish, caches and outputs are written "
+            "(Ctrl-C again to abort)[/yellow]"
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    STOP_REQUESTED.clear()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def summary(runner: Runner, settings: Settings, console: Console) -> None:
+    """Identifiers per status, requests made, and where each output is."""
+    layout = DataLayout(settings.data_dir)
+    requests = 0
+    for result in runner.results:
+        for event in result.get_asset_materialization_events():
+            value = event.materialization.metadata.get("requests")
+            requests += int(value.value) if value is not None else 0
+    table = Table(title="identifiers")
+    table.add_column("type")
+    for status in ("ok", "not_found", "error", "invalid"):
+        table.add_column(status, justify="right")
+    if layout.npi_cache.is_file():
+        with npi_cache.NpiCache(layout.npi_cache) as cache:
+            counts = cache.status_counts()
+        table.add_row("npi", *(f"{counts.get(s, 0):,}" for s in ("ok", "not_found", "error", "invalid")))
+    if layout.hcpcs_cache.is_file():
+        with hcpcs_cache.HcpcsCache(layout.hcpcs_cache) as cache:
+            counts = cache.status_counts()
+        table.add_row("hcpcs", *(f"{counts.get(s, 0):,}" for s in ("ok", "not_found", "error")), "-")
+    console.print(table)
+    console.print(f"API requests made by these runs: {requests:,}")
+    for label, path in (
+        ("spending table", settings.warehouse_path),
+        ("NPI mapping", layout.npi_mapping),
+        ("HCPCS mapping", layout.hcpcs_mapping),
+        ("npi dataset", layout.npi_dataset),
+        ("hcpcs dataset", layout.hcpcs_dataset),
+        ("unresolved report", layout.unresolved_report),
+        ("triage", layout.triage),
+    ):
+        console.print(f"  {label:18s} {path}{'' if path.exists() else '  (not written)'}")
+
+
+def _finish(runner: Runner, settings: Settings, console: Console, home: Path, started: float) -> int:
+    ok = all(r.success for r in runner.results)
+    summary(runner, settings, console)
+    status = "[green]succeeded[/green]" if ok else "[red]FAILED[/red] (see the run in the UI)"
+    console.print(f"{len(runner.results)} run(s) {status} in {time.monotonic() - started:.0f}s")
+    console.print(f"  Dagster instance:  {home}")
+    console.print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (these runs are under Runs)")
+    if STOP_REQUESTED.is_set():
+        console.print("[yellow]stopped early: run the same command again to resume where it stopped[/yellow]")
+        return 130
+    return 0 if ok else 1
 
 
 def _demo(args: argparse.Namespace) -> int:
+    console = Console(soft_wrap=True)
     settings = Settings.from_env()
     world_dir = settings.data_dir / "sample_world"
     spec = WorldSpec(seed=args.seed, scale=args.scale)
     started = time.monotonic()
-    print(f"[1/3] sample world (seed {spec.seed}, scale {spec.scale}) in {world_dir}", flush=True)
+    console.print(f"[1/4] sample world (seed {spec.seed}, scale {spec.scale}) in {world_dir}")
     generate_world(world_dir, spec)
     with WorldServer(world_dir) as server:
-        print(f"[2/3] serving it at {server.base_url} (files, NPI Registry and Clinical Tables emulators)", flush=True)
-        world_settings = settings_for_world(settings, server.base_url)
-        print(f"[3/3] running job '{main_job.name}' into {settings.data_dir} ...", flush=True)
-        result = run_main_job(world_settings, instance_for(args.dagster_home))
-    print()
-    partitions: dict[str, int] = {}
-    rows: dict[str, object] = {}
-    for event in result.get_asset_materialization_events():
-        key = event.materialization.asset_key.to_user_string()
-        partitions[key] = partitions.get(key, 0) + 1
-        count = event.materialization.metadata.get("dagster/row_count")
-        rows[key] = count.value if count is not None else "-"
-    for key, n in partitions.items():
-        parts = f"  ({n} partitions)" if n > 1 else ""
-        print(f"  materialized {key:40s} rows={rows[key]}{parts}")
-    status = "succeeded" if result.success else "FAILED"
-    print(f"\nrun {result.run_id} {status} in {time.monotonic() - started:.0f}s")
-    print(f"  data directory:    {settings.data_dir}")
-    query = f"import duckdb; print(duckdb.connect('{settings.warehouse_path}', read_only=True).sql('from spending limit 5'))"
-    print(f"  DuckDB warehouse:  {settings.warehouse_path}")
-    print(f'     query it with:  ./run python -c "{query}"')
-    print(f"  Dagster instance:  {args.dagster_home}")
-    print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (this run is under Runs)")
-    return 0 if result.success else 1
+        console.print(f"[2/4] serving it at {server.base_url} (files, NPI Registry and Clinical Tables emulators)")
+        world = settings_for_world(settings, server.base_url)
+        runner = Runner(build_definitions(world, api=SAMPLE_WORLD_API), instance_for(args.dagster_home))
+        console.print(f"[3/4] job '{main_job.name}': sources → warehouse → resolution → outputs in {settings.data_dir}")
+        with graceful_ctrl_c(console), live_bars(console):
+            runner.run(main_job.name, tags=full_range_tags())
+            console.print("[4/4] new weekly NPPES bundles, as the sensor sees them: one run each")
+            runner.apply_new_weeklies()
+    return _finish(runner, settings, console, args.dagster_home, started)
+
+
+def _settings_from_flags(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    overrides = {
+        "spending_url": getattr(args, "medicaid_url", None),
+        "nppes_monthly_url": getattr(args, "nppes_monthly_url", None),
+        "nppes_weekly_url": getattr(args, "nppes_weekly_url", None),
+        "cpt_index_url": getattr(args, "cpt_index_url", None),
+        "cpt_zip_urls": tuple(args.cpt_zip_url) if getattr(args, "cpt_zip_url", None) else None,
+        "npi_api_url": getattr(args, "npi_api_url", None),
+        "hcpcs_api_url": getattr(args, "hcpcs_api_url", None),
+    }
+    return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v})
+
+
+def _download(args: argparse.Namespace) -> int:
+    console = Console(soft_wrap=True)
+    settings = _settings_from_flags(args)
+    started = time.monotonic()
+    runner = Runner(build_definitions(settings), instance_for(args.dagster_home))
+    selection = SOURCES
+    if args.skip_nppes:
+        selection = selection - dg.AssetSelection.key_substring("nppes")
+    with graceful_ctrl_c(console):
+        if runner.run(main_job.name, selection, tags=full_range_tags()) and not args.skip_nppes:
+            runner.apply_new_weeklies()
+    return _finish(runner, settings, console, args.dagster_home, started)
+
+
+def _reset_outputs(layout: DataLayout, console: Console) -> None:
+    removed = [*npi_cache.reset(layout.npi_cache), *npi_cache.reset(layout.hcpcs_cache)]
+    for path in (
+        layout.npi_mapping,
+        layout.hcpcs_mapping,
+        layout.npi_dataset,
+        layout.hcpcs_dataset,
+        layout.unresolved_report,
+    ):
+        if path.exists():
+            path.unlink()
+            removed.append(path)
+    if layout.triage.exists():
+        shutil.rmtree(layout.triage)
+        removed.append(layout.triage)
+    console.print(f"--reset-map: removed {len(removed)} cache/mapping/output files")
+
+
+def _build_datasets(args: argparse.Namespace) -> int:
+    console = Console(soft_wrap=True)
+    settings = _settings_from_flags(args)
+    layout = DataLayout(settings.data_dir)
+    if args.log_file:
+        handler = logging.FileHandler(args.log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        logging.getLogger("dagster").addHandler(handler)
+    if args.reset_map:
+        _reset_outputs(layout, console)
+    api = {
+        key: value
+        for key, value in (("requests_per_second", args.requests_per_second), ("concurrency", args.concurrency))
+        if value is not None
+    }
+    defs = build_definitions(
+        settings, api=api, hcpcs_batch_size=args.hcpcs_batch_size, fallback_csv=args.hcpcs_fallback_csv
+    )
+    runner = Runner(defs, instance_for(args.dagster_home), quiet=bool(args.log_file))
+    resolution = {
+        "skip_nppes_bulk": args.skip_nppes_bulk,
+        "skip_api": args.skip_api,
+        "max_new_lookups": args.max_new_lookups,
+    }
+    ops = {"identifier_caches": {"config": resolution}}
+    if args.unresolved_report_csv:
+        ops["outputs__unresolved_identifiers"] = {"config": {"unresolved_report_csv": args.unresolved_report_csv}}
+    started = time.monotonic()
+    with graceful_ctrl_c(console), live_bars(console):
+        runner.run(main_job.name, DATASETS, run_config={"ops": ops})
+    return _finish(runner, settings, console, args.dagster_home, started)
 
 
 def _ui(args: argparse.Namespace) -> int:
@@ -111,27 +315,57 @@ def _ui(args: argparse.Namespace) -> int:
             return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
-    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medicaid-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the main job end to end on the sample world (offline)")
-    ui = sub.add_parser("ui", help="start the Dagster UI against the sample world")
+    demo = sub.add_parser("demo", help="the whole chain on the sample world (offline)")
+    ui = sub.add_parser("ui", help="the Dagster UI against the sample world")
+    download = sub.add_parser("download", help="materialize the source assets (downloads, tables)")
+    build = sub.add_parser("build-datasets", help="materialize resolution and outputs")
     for p in (demo, ui):
         p.add_argument("--seed", type=int, default=WorldSpec.seed)
         p.add_argument("--scale", type=float, default=WorldSpec.scale, help="sample-world scale (1.0 = real sizes)")
-    demo.add_argument(
-        "--dagster-home", type=Path, default=DAGSTER_HOME, help="Dagster instance folder (default %(default)s)"
-    )
+    for p in (demo, download, build):
+        p.add_argument("--dagster-home", type=Path, default=DAGSTER_HOME, help="Dagster instance (default %(default)s)")
     demo.set_defaults(func=_demo)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
     ui.add_argument("--world-port", type=int, default=UI_WORLD_PORT)
     ui.set_defaults(func=_ui)
-    args = parser.parse_args(argv)
+
+    download.add_argument("--skip-nppes", action="store_true", help="leave the NPPES bundles and tables alone")
+    download.add_argument("--nppes-monthly-url", help="pin the monthly V2 zip (default: newest on the files page)")
+    download.add_argument("--nppes-weekly-url", help="pin one weekly V2 zip (default: every weekly on the page)")
+    download.add_argument("--cpt-index-url", help="page to auto-discover the CPT/HCPCS zip from")
+    download.add_argument("--cpt-zip-url", action="append", help="CPT/HCPCS zip to download (repeatable)")
+    download.add_argument("--medicaid-url", help="the spending file (.parquet, .zip or .gz)")
+    download.set_defaults(func=_download)
+
+    build.add_argument("--rebuild-map", action="store_true", help="rebuild outputs from cache + API (always done)")
+    build.add_argument("--reset-map", action="store_true", help="delete caches, mappings and outputs first")
+    build.add_argument("--skip-nppes-bulk", action="store_true", help="do not preload NPIs from the NPPES tables")
+    build.add_argument("--skip-api", action="store_true", help="no requests; cached rows are still exported")
+    build.add_argument("--max-new-lookups", type=int, help="at most this many new lookups per API")
+    build.add_argument("--hcpcs-batch-size", type=int, default=100, help="codes per Clinical Tables request")
+    build.add_argument("--requests-per-second", type=float, help="per API (default 2)")
+    build.add_argument("--concurrency", type=int, help="requests in flight per API (default 2)")
+    build.add_argument(
+        "--hcpcs-fallback-csv", help="CPT/HCPCS fallback CSV (default data/raw/cpt/cpt_hcpcs_fallback.csv)"
+    )
+    build.add_argument("--unresolved-report-csv", help="where to write the unresolved report")
+    build.add_argument("--log-file", help="write Dagster's log here; the live bars stay on the terminal")
+    build.add_argument("--npi-api-url", help="NPI Registry API base URL")
+    build.add_argument("--hcpcs-api-url", help="Clinical Tables HCPCS search URL")
+    build.set_defaults(func=_build_datasets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    args = _parser().parse_args(argv)
     return args.func(args)
 
 

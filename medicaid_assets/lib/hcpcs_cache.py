@@ -230,6 +230,10 @@ class HcpcsCache(SqliteCache):
         )
         return {code: STATUSES[rank] for code, rank in self._query(sql, codes)}
 
+    def status_counts(self) -> dict[str, int]:
+        """Cached codes per status (the whole cache; a code with several records counts once)."""
+        return dict(self._query("SELECT status, count(DISTINCT upper(hcpcs_code)) FROM hcpcs_cache GROUP BY status"))
+
     def settled(self, codes: Iterable[str]) -> set[str]:
         """Those of ``codes`` that need no request: ``ok`` or ``not_found`` (never ``error``)."""
         return {code for code, status in self.statuses(codes).items() if status in SETTLED}

@@ -10,6 +10,7 @@ from urllib.parse import unquote, urlsplit
 @dataclass(frozen=True)
 class DataLayout:
     root: Path
+    fallback_csv: Path | None = None  # the CLI's --hcpcs-fallback-csv
 
     @property
     def raw_medicaid(self) -> Path:
@@ -33,7 +34,7 @@ class DataLayout:
 
     @property
     def cpt_fallback(self) -> Path:
-        return self.cpt_root / "cpt_hcpcs_fallback.csv"
+        return self.fallback_csv or self.cpt_root / "cpt_hcpcs_fallback.csv"
 
     @property
     def duckdb_temp(self) -> Path:
@@ -41,16 +42,45 @@ class DataLayout:
         return self.root / "tmp" / "duckdb"
 
     @property
-    def cache(self) -> Path:
-        return self.root / "cache"
+    def resolution(self) -> Path:
+        """Identifier sets and bulk rows handed from the warehouse to the lookups (parquet, no DuckDB lock)."""
+        return self.root / "resolution"
 
     @property
-    def mappings(self) -> Path:
-        return self.root / "mappings"
+    def npi_cache(self) -> Path:
+        return self.root / "cache" / "npi" / "npi_provider_cache.sqlite"
+
+    @property
+    def hcpcs_cache(self) -> Path:
+        return self.root / "cache" / "hcpcs" / "hcpcs_code_cache.sqlite"
+
+    @property
+    def npi_mapping(self) -> Path:
+        return self.root / "mappings" / "npi" / "npi_provider_mapping.csv"
+
+    @property
+    def hcpcs_mapping(self) -> Path:
+        return self.root / "mappings" / "hcpcs" / "hcpcs_code_mapping.csv"
 
     @property
     def output(self) -> Path:
         return self.root / "output"
+
+    @property
+    def npi_dataset(self) -> Path:
+        return self.output / "npi.parquet"
+
+    @property
+    def hcpcs_dataset(self) -> Path:
+        return self.output / "hcpcs.parquet"
+
+    @property
+    def triage(self) -> Path:
+        return self.output / "triage"
+
+    @property
+    def unresolved_report(self) -> Path:
+        return self.root / "unresolved_identifiers.csv"
 
 
 def file_name_from_url(url: str) -> str:

@@ -343,6 +343,10 @@ class NpiCache(SqliteCache):
         """Status of each of ``npis`` the cache holds."""
         return dict(self._query("SELECT c.npi, c.status FROM temp.wanted w JOIN npi_cache c ON c.npi = w.id", npis))
 
+    def status_counts(self) -> dict[str, int]:
+        """Cached NPIs per status (the whole cache)."""
+        return dict(self._query("SELECT status, count(*) FROM npi_cache GROUP BY status"))
+
     def settled(self, npis: Iterable[str]) -> set[str]:
         """Those of ``npis`` that need no request: ``ok``, ``not_found`` or ``invalid`` (never ``error``)."""
         return {npi for npi, status in self.statuses(npis).items() if status in SETTLED}

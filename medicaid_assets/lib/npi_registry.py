@@ -40,6 +40,7 @@ class NpiOutcome:
     provider_name: str | None = None
     error_message: str | None = None
     response_json: str | None = None  # the body as received, when it was JSON
+    payload: dict | None = None  # the same, decoded (so a cache writer need not parse it again)
     results: str | None = None
     basic: str | None = None
     addresses: str | None = None
@@ -91,10 +92,14 @@ def classify_npi_response(npi: str, status_code: int, body: bytes) -> NpiOutcome
         described = "; ".join(
             f"{e.get('field', '?')}: {e.get('description', '')}" if isinstance(e, dict) else str(e) for e in errors
         )
-        return NpiOutcome(npi, "not_found", error_message=f"API errors: {described}", response_json=text)
+        return NpiOutcome(
+            npi, "not_found", error_message=f"API errors: {described}", response_json=text, payload=payload
+        )
     first = results[0] if results and payload.get("result_count") != 0 else None
     if not isinstance(first, dict):
-        return NpiOutcome(npi, "not_found", error_message="no results", response_json=text, results=_json(results))
+        return NpiOutcome(
+            npi, "not_found", error_message="no results", response_json=text, payload=payload, results=_json(results)
+        )
     basic = first.get("basic")
     name = provider_name(basic if isinstance(basic, dict) else {})
     return NpiOutcome(
@@ -103,6 +108,7 @@ def classify_npi_response(npi: str, status_code: int, body: bytes) -> NpiOutcome
         provider_name=name,
         error_message=None if name else "first result has no name",
         response_json=text,
+        payload=payload,
         results=_json(results),
         **{attr: _json(first[key]) if key in first else None for attr, key in SPLIT_FIELDS.items()},
     )

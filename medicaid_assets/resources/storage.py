@@ -16,10 +16,11 @@ class DataDirResource(dg.ConfigurableResource):
     data_dir: str
     overlays_dir: str
     max_extract_bytes: int = 64 * 1024**3
+    fallback_csv: str | None = None  # read the CPT/HCPCS fallback from here instead of raw/cpt/
 
     @property
     def layout(self) -> DataLayout:
-        return DataLayout(Path(self.data_dir))
+        return DataLayout(Path(self.data_dir), Path(self.fallback_csv) if self.fallback_csv else None)
 
 
 class SourcesResource(dg.ConfigurableResource):

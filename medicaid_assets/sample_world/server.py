@@ -102,10 +102,16 @@ class _World:
         self.spec = WorldSpec(**json.loads((world_dir / "world.json").read_text())["spec"])
         self.request_log = request_log
         self.faults = Faults()
+        self.faults_since = 0  # sequence number when faults were set: they count requests from there
         self.published_weeklies: int | None = None
         self._lock = threading.Lock()
         self._seq = 0
         self._log: list[dict] = []
+
+    def set_faults(self, faults: Faults) -> None:
+        """Switch faults; the same setting then hits the same requests whatever came before it."""
+        with self._lock:
+            self.faults, self.faults_since = faults, self._seq
 
     def next_seq(self) -> int:
         with self._lock:
@@ -254,7 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
         api = _api_of(path)
         seq = world.next_seq()
         faults = world.faults
-        fault = faults.pick(seq, api) if api in SCOPES["api"] or self.command == "GET" else None
+        fault = faults.pick(seq - world.faults_since, api) if api in SCOPES["api"] or self.command == "GET" else None
         entry = {
             "seq": seq,
             "time": time.time(),
@@ -317,10 +323,10 @@ class _Handler(BaseHTTPRequestHandler):
                     return _Reply.json({"cleared": world.clear()})
                 case ("PUT", "faults"):
                     data = json.loads(body or b"{}")
-                    world.faults = Faults(**{**data, "kinds": tuple(data.get("kinds", FAULT_KINDS))})
+                    world.set_faults(Faults(**{**data, "kinds": tuple(data.get("kinds", FAULT_KINDS))}))
                     return _Reply.json(asdict(world.faults))
                 case ("DELETE", "faults"):
-                    world.faults = Faults()
+                    world.set_faults(Faults())
                     return _Reply.json(asdict(world.faults))
                 case ("PUT", "nppes"):
                     n = json.loads(body or b"{}").get("published_weeklies")

@@ -63,7 +63,7 @@ def test_real_samples_found(name: str, provider_name: str) -> None:
     first = payload["results"][0]
     outcome = classify_npi_response(NPI, 200, body)
     assert (outcome.status, outcome.provider_name, outcome.error_message) == ("ok", provider_name, None)
-    assert outcome.response_json == body.decode()
+    assert outcome.response_json == body.decode() and outcome.payload == payload
     assert outcome.results == _compact(payload["results"])
     assert outcome.basic == _compact(first["basic"])
     assert outcome.addresses == _compact(first["addresses"])
@@ -92,6 +92,7 @@ def test_real_samples_not_found(name: str, message: str) -> None:
     outcome = classify_npi_response(NPI, 200, _sample(name))
     assert (outcome.status, outcome.provider_name, outcome.error_message) == ("not_found", None, message)
     assert outcome.response_json == _sample(name).decode() and outcome.basic is None
+    assert outcome.payload == json.loads(_sample(name))
 
 
 @pytest.mark.parametrize(
@@ -108,7 +109,7 @@ def test_real_samples_not_found(name: str, message: str) -> None:
 def test_errors(status: int, body: bytes, message: str) -> None:
     outcome = classify_npi_response(NPI, status, body)
     assert outcome.status == "error" and outcome.error_message.startswith(message)
-    assert outcome.response_json is None and outcome.provider_name is None
+    assert outcome.response_json is outcome.payload is outcome.provider_name is None
 
 
 def test_result_without_a_name_is_not_found_but_kept() -> None:

@@ -1,0 +1,249 @@
+"""The published results: mappings, resolved ``npi``/``hcpcs`` datasets, the unresolved report and its triage.
+
+Each file is written to a temp name and renamed (lib/outputs), with the contract's exact columns and order.
+"""
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from medicaid_assets.defs.metadata import OWNERS, table_metadata
+from medicaid_assets.defs.resolution.identifiers import DATASET_CODES, DATASET_NPIS, NPI_BULK_ROWS
+from medicaid_assets.defs.resolution.lookups import (
+    HCPCS_CACHE_KEY,
+    NPI_CACHE_KEY,
+    read_column,
+    write_hcpcs_mapping,
+    write_npi_mapping,
+)
+from medicaid_assets.lib.bulk_payload import bulk_payload, bulk_request_params, bulk_url
+from medicaid_assets.lib.hcpcs_cache import HcpcsCache
+from medicaid_assets.lib.layout import DataLayout
+from medicaid_assets.lib.npi_cache import INVALID_MESSAGE, NpiCache, to_json
+from medicaid_assets.lib.outputs import (
+    HCPCS_DATASET_COLUMNS,
+    HCPCS_MAPPING_COLUMNS,
+    NPI_DATASET_COLUMNS,
+    NPI_MAPPING_COLUMNS,
+    UNRESOLVED_COLUMNS,
+    preview,
+    unresolved_rows,
+    write_csv,
+    write_parquet,
+)
+from medicaid_assets.lib.triage import triage, write_triage
+from medicaid_assets.resources.storage import DataDirResource
+
+EMPTY_RESPONSE = {"result_count": 0, "results": []}
+SIDE_PREFIXES = {"othername": "othername_pfile", "pl": "pl_pfile", "endpoint": "endpoint_pfile"}
+
+
+def _file_metadata(path: Path, rows: int, columns: tuple[str, ...]) -> dict[str, object]:
+    names, sample = preview(path)
+    return {
+        **table_metadata(rows, dict.fromkeys(columns, "VARCHAR"), names, sample),
+        "path": dg.MetadataValue.path(str(path)),
+        "bytes": path.stat().st_size,
+    }
+
+
+def _asset(key: str, deps: list, description: str, kinds: set[str]) -> dict:
+    return dict(
+        key=["outputs", key], deps=deps, group_name="outputs", kinds=kinds, owners=OWNERS, description=description
+    )
+
+
+@dg.asset(
+    **_asset(
+        "npi_provider_mapping",
+        [NPI_CACHE_KEY],
+        "npi,provider_name,status,fetched_at_unix by npi "
+        "(ok and not_found rows): data/mappings/npi/npi_provider_mapping.csv.",
+        {"csv"},
+    )
+)
+def npi_provider_mapping(data: DataDirResource) -> dg.MaterializeResult:
+    rows = write_npi_mapping(data.layout)
+    return dg.MaterializeResult(metadata=_file_metadata(data.layout.npi_mapping, rows, NPI_MAPPING_COLUMNS))
+
+
+@dg.asset(
+    **_asset(
+        "hcpcs_code_mapping",
+        [HCPCS_CACHE_KEY],
+        "Every ok record per code, non-NOC first: data/mappings/hcpcs/hcpcs_code_mapping.csv.",
+        {"csv"},
+    )
+)
+def hcpcs_code_mapping(data: DataDirResource) -> dg.MaterializeResult:
+    rows = write_hcpcs_mapping(data.layout)
+    return dg.MaterializeResult(metadata=_file_metadata(data.layout.hcpcs_mapping, rows, HCPCS_MAPPING_COLUMNS))
+
+
+def _bulk_rows(path: Path) -> Iterator[dict]:
+    """Provider rows of the dataset's NPIs, sorted by NPI, a batch at a time (bounded memory)."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+        yield from batch.to_pylist()
+
+
+def _bulk_output_row(row: dict) -> tuple:
+    payload = bulk_payload(row, row["other_names_rows"], row["practice_location_rows"], row["endpoint_rows"])
+    result = payload["results"][0]
+    npidata = row["source_file"]
+    sides = {kind: npidata.replace("npidata_pfile", prefix, 1) for kind, prefix in SIDE_PREFIXES.items()}
+    params = bulk_request_params(row.get("bundle_key") or "", npidata, sides)
+    return (
+        row["npi"],
+        to_json(result.get("basic", {})),
+        *(
+            to_json(result.get(key, []))
+            for key in ("addresses", "practiceLocations", "taxonomies", "identifiers", "other_names", "endpoints")
+        ),
+        bulk_url(row["source_kind"], npidata),
+        None,
+        None,
+        None,
+        to_json(params),
+        to_json(payload["results"]),
+        to_json(payload),
+    )
+
+
+def _unanswered_row(npi: str, status: str | None, error: str | None) -> tuple:
+    source = "missing_cache" if status is None else status
+    message = "missing_cache" if status is None else (error or (INVALID_MESSAGE if status == "invalid" else status))
+    return (
+        npi,
+        None,
+        "[]",
+        "[]",
+        "[]",
+        "[]",
+        "[]",
+        "[]",
+        source,
+        message,
+        None,
+        None,
+        to_json({"source": source}),
+        "[]",
+        to_json(EMPTY_RESPONSE),
+    )
+
+
+def npi_dataset_rows(layout: DataLayout, use_bulk: bool = True) -> Iterator[tuple]:
+    """One row per dataset NPI, by NPI: its bulk record when the NPPES files have it, else its cached answer."""
+    npis = sorted(read_column(layout.resolution / DATASET_NPIS, "npi"))
+    bulk = _bulk_rows(layout.resolution / NPI_BULK_ROWS) if use_bulk else iter(())
+    with NpiCache(layout.npi_cache) as cache:
+        statuses = cache.statuses(npis)
+        errors = {npi: err for npi, _, err, _ in cache.unresolved_rows(npis)}
+        answered = cache.parquet_rows(npis)
+        next_bulk, next_answer = next(bulk, None), next(answered, None)
+        for npi in npis:
+            while next_bulk is not None and next_bulk["npi"] < npi:
+                next_bulk = next(bulk, None)
+            while next_answer is not None and next_answer[0] < npi:
+                next_answer = next(answered, None)
+            if next_bulk is not None and next_bulk["npi"] == npi:
+                yield _bulk_output_row(next_bulk)
+            elif next_answer is not None and next_answer[0] == npi:
+                yield next_answer
+            else:
+                yield _unanswered_row(npi, statuses.get(npi), errors.get(npi))
+
+
+@dg.asset(
+    **_asset(
+        "npi_dataset",
+        [NPI_CACHE_KEY, ["resolution", "npi_bulk_rows"]],
+        "data/output/npi.parquet: one row per dataset NPI, API-shaped JSON strings (bulk rows carry "
+        "url nppes_bulk:<monthly|weekly>:<file>, API rows the real request URL).",
+        {"parquet"},
+    )
+)
+def npi_dataset(data: DataDirResource) -> dg.MaterializeResult:
+    path = data.layout.npi_dataset
+    rows = write_parquet(path, NPI_DATASET_COLUMNS, npi_dataset_rows(data.layout))
+    return dg.MaterializeResult(metadata=_file_metadata(path, rows, NPI_DATASET_COLUMNS))
+
+
+@dg.asset(
+    **_asset(
+        "hcpcs_dataset",
+        [HCPCS_CACHE_KEY],
+        "data/output/hcpcs.parquet: one row per dataset code with ef_* lists and the API-shaped answer "
+        "(fallback rows carry [code, display] pairs).",
+        {"parquet"},
+    )
+)
+def hcpcs_dataset(data: DataDirResource) -> dg.MaterializeResult:
+    path = data.layout.hcpcs_dataset
+    codes = read_column(data.layout.resolution / DATASET_CODES, "hcpcs_code")
+    with HcpcsCache(data.layout.hcpcs_cache) as cache:
+        rows = write_parquet(path, HCPCS_DATASET_COLUMNS, cache.parquet_rows(codes, str(data.layout.cpt_fallback)))
+    return dg.MaterializeResult(metadata=_file_metadata(path, rows, HCPCS_DATASET_COLUMNS))
+
+
+def unresolved_identifier_rows(layout: DataLayout) -> list[tuple]:
+    npis = read_column(layout.resolution / DATASET_NPIS, "npi")
+    codes = read_column(layout.resolution / DATASET_CODES, "hcpcs_code")
+    with NpiCache(layout.npi_cache) as npi_cache, HcpcsCache(layout.hcpcs_cache) as code_cache:
+        npi_rows = list(npi_cache.unresolved_rows(npis))
+        known_npis = set(npi_cache.statuses(npis))
+        code_rows = list(code_cache.unresolved_rows(codes))
+        known_codes = set(code_cache.statuses(codes))
+    npi_lookups = itertools.chain(npi_rows, ((n, None, None, None) for n in npis if n not in known_npis))
+    code_lookups = itertools.chain(code_rows, ((c, None, None, None) for c in codes if c not in known_codes))
+    return unresolved_rows(npi_lookups, code_lookups)
+
+
+class UnresolvedConfig(dg.Config):
+    unresolved_report_csv: str | None = None  # default: <data dir>/unresolved_identifiers.csv
+
+
+@dg.asset(
+    **_asset(
+        "unresolved_identifiers",
+        [NPI_CACHE_KEY, HCPCS_CACHE_KEY],
+        "identifier_type,identifier,status,error_message,fetched_at_unix for every dataset identifier "
+        "not resolved (not_found, error, invalid, missing_cache).",
+        {"csv"},
+    )
+)
+def unresolved_identifiers(config: UnresolvedConfig, data: DataDirResource) -> dg.MaterializeResult:
+    path = Path(config.unresolved_report_csv) if config.unresolved_report_csv else data.layout.unresolved_report
+    rows = unresolved_identifier_rows(data.layout)
+    count = write_csv(path, UNRESOLVED_COLUMNS, rows)
+    per_status = {f"{t}_{s}": 0 for t in ("npi", "hcpcs") for s in ("not_found", "error", "invalid", "missing_cache")}
+    for identifier_type, _, status, _, _ in rows:
+        per_status[f"{identifier_type}_{status}"] += 1
+    return dg.MaterializeResult(metadata={**_file_metadata(path, count, UNRESOLVED_COLUMNS), **per_status})
+
+
+@dg.asset(
+    **_asset(
+        "triage",
+        [["outputs", "unresolved_identifiers"]],
+        "data/output/triage/: the inferred kind of every unresolved identifier (NPI: non-numeric, wrong "
+        "length, bad check digit, placeholder, valid-but-unknown; code: CPT, Level II, CDT, revenue code, "
+        "code + modifier, word …) and counts per kind.",
+        {"csv"},
+    )
+)
+def unresolved_triage(data: DataDirResource) -> dg.MaterializeResult:
+    result = triage(unresolved_identifier_rows(data.layout))
+    files = write_triage(data.layout.triage, result)
+    summary = result.summary()
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": sum(files.values()),
+            "files": dg.MetadataValue.json(files),
+            "kinds": dg.MetadataValue.json(json.loads(json.dumps(summary))),
+            "path": dg.MetadataValue.path(str(data.layout.triage)),
+        }
+    )

@@ -1,0 +1,336 @@
+"""Identifier resolution end to end against the sample-world servers (real HTTP on loopback, real files)."""
+
+import csv
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+import pytest
+
+from medicaid_assets.cli import DATASETS, SOURCES, Runner, full_range_tags
+from medicaid_assets.definitions import build_definitions, main_job
+from medicaid_assets.lib.fallback import COLUMNS as FALLBACK_COLUMNS
+from medicaid_assets.lib.npi import is_valid_npi
+from medicaid_assets.lib.outputs import (
+    HCPCS_DATASET_COLUMNS,
+    HCPCS_MAPPING_COLUMNS,
+    NPI_DATASET_COLUMNS,
+    NPI_MAPPING_COLUMNS,
+    TRIAGE_COLUMNS,
+    UNRESOLVED_COLUMNS,
+)
+from medicaid_assets.sample_world.code_universe import code_universe
+from medicaid_assets.sample_world.providers import current_provider, index_for_npi
+from medicaid_assets.sample_world.server import WorldControl, WorldServer
+from medicaid_assets.sample_world.spending import dataset_npi_pool
+from medicaid_assets.sample_world.urls import world_env
+from medicaid_assets.sample_world.world import world_spec
+from medicaid_assets.settings import PROJECT_ROOT, Settings, child_env
+
+FAST = {
+    "requests_per_second": 0,
+    "concurrency": 4,
+    "round_delay_seconds": 0.05,
+    "backoff_initial_seconds": 0.01,
+    "backoff_max_seconds": 0.05,
+    "read_timeout_seconds": 1.0,
+}
+VOLATILE = {"fetched_at_unix", "requested_at_utc", "api_run_id"}
+
+
+@pytest.fixture(scope="module")
+def sourced(tmp_path_factory: pytest.TempPathFactory, world_server: WorldServer) -> Path:
+    """A data dir with every source downloaded and loaded (spending, NPPES monthly + weeklies, CPT fallback)."""
+    from medicaid_assets.sample_world.urls import settings_for_world
+
+    data = tmp_path_factory.mktemp("sourced") / "data"
+    settings = settings_for_world(Settings.from_env({"MEDICAID_DATA_DIR": str(data)}), world_server.base_url)
+    with dg.instance_for_test() as instance:
+        runner = Runner(build_definitions(settings), instance, quiet=True)
+        assert runner.run(main_job.name, SOURCES, tags=full_range_tags())
+        assert runner.apply_new_weeklies() and len(runner.results) == 4
+    return data
+
+
+@pytest.fixture
+def data_dir(sourced: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(sourced, target)
+    return target
+
+
+def _settings(data: Path, server: WorldServer) -> Settings:
+    from medicaid_assets.sample_world.urls import settings_for_world
+
+    return settings_for_world(Settings.from_env({"MEDICAID_DATA_DIR": str(data)}), server.base_url)
+
+
+def _build(settings: Settings, run_config: dict | None = None, hcpcs_batch_size: int = 100, **api) -> bool:
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(settings, api={**FAST, **api}, hcpcs_batch_size=hcpcs_batch_size)
+        runner = Runner(defs, instance, quiet=True)
+        return runner.run(main_job.name, DATASETS, run_config=run_config or {})
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _outputs(data: Path) -> dict[str, list[tuple]]:
+    """Every output's rows without the columns that record when (they differ between runs by design), with
+    the data folder's path (in fallback sentinels) written as ``<data>``, so two folders compare."""
+
+    def same(value: object) -> object:
+        return value.replace(str(data), "<data>") if isinstance(value, str) else value
+
+    out = {}
+    for name, path in {
+        "npi_mapping": data / "mappings/npi/npi_provider_mapping.csv",
+        "hcpcs_mapping": data / "mappings/hcpcs/hcpcs_code_mapping.csv",
+        "unresolved": data / "unresolved_identifiers.csv",
+    }.items():
+        out[name] = [tuple(same(v) for k, v in r.items() if k not in VOLATILE) for r in _csv(path)]
+    for name in ("npi", "hcpcs"):
+        table = pq.read_table(data / "output" / f"{name}.parquet")
+        keep = [c for c in table.column_names if c not in VOLATILE]
+        out[name] = [tuple(same(v) for v in r.values()) for r in table.select(keep).to_pylist()]
+    return out
+
+
+def _asked(world: WorldControl, api: str) -> list[str]:
+    asked = []
+    for r in world.requests():
+        if r["api"] == api:
+            ids = r["identifiers"]
+            asked += ids if isinstance(ids, list) else [ids]
+    return asked
+
+
+def test_npis_resolve_bulk_first_then_api(data_dir, world: WorldControl, world_server, world_dir) -> None:
+    spec = world_spec(world_dir)
+    assert _build(_settings(data_dir, world_server))
+    billing, servicing = dataset_npi_pool(spec)
+    npis = {n.strip() for n in billing + servicing if n and n.strip()}
+    mapping = {r["npi"]: r for r in _csv(data_dir / "mappings/npi/npi_provider_mapping.csv")}
+    unresolved = {
+        r["identifier"]: r for r in _csv(data_dir / "unresolved_identifiers.csv") if r["identifier_type"] == "npi"
+    }
+    asked = _asked(world, "npi")
+    expect_api = set()
+    for npi in npis:
+        index = index_for_npi(spec, npi) if is_valid_npi(npi) else None
+        if not is_valid_npi(npi):
+            assert unresolved[npi]["status"] == "invalid" and npi not in asked
+            continue
+        provider = current_provider(spec, index)
+        if index in spec.range_unknown():
+            expect_api.add(npi)
+            assert unresolved[npi]["status"] == "not_found"
+        elif index in spec.range_api_only():
+            expect_api.add(npi)
+            assert mapping[npi]["status"] == "ok" and mapping[npi]["provider_name"] == provider.display_name
+        elif provider.entity_type == 0:  # deactivated: known from the bulk file, no request
+            assert mapping[npi]["status"] == "not_found" and npi not in asked
+        else:  # in the monthly or a weekly bundle: the current name, zero requests
+            assert mapping[npi]["status"] == "ok" and mapping[npi]["provider_name"] == provider.display_name
+            assert npi not in asked
+    assert sorted(asked) == sorted(expect_api)
+
+
+def test_codes_resolve_through_fallback_and_batches(data_dir, world: WorldControl, world_server, world_dir) -> None:
+    spec = world_spec(world_dir)
+    assert _build(_settings(data_dir, world_server))
+    ok = {r["hcpcs_code"] for r in _csv(data_dir / "mappings/hcpcs/hcpcs_code_mapping.csv")}
+    unresolved = {
+        r["identifier"] for r in _csv(data_dir / "unresolved_identifiers.csv") if r["identifier_type"] == "hcpcs"
+    }
+    for code in code_universe(spec):
+        if code.resolvable:
+            assert code.code in ok, code
+        else:
+            assert code.code not in ok and any(s.strip() in unresolved for s in code.spellings), code
+    asked = _asked(world, "hcpcs")
+    api_only = [c.code for c in code_universe(spec) if c.in_api and not (c.in_pprrvu or c.in_level2_file)]
+    assert set(api_only) <= set(asked)
+    assert not any(c.isdigit() for c in asked)  # CPT codes come from the PPRRVU fallback, never the API
+    requests = [r for r in world.requests() if r["api"] == "hcpcs"]
+    assert len(requests) <= math.ceil(len(set(asked)) / 100)
+    fallback = _csv(data_dir / "raw/cpt/cpt_hcpcs_fallback.csv")
+    cpt = next(c for c in code_universe(spec) if c.kind == "cpt" and c.in_pprrvu)
+    assert next(r for r in fallback if r["hcpcs_code"] == cpt.code)["short_desc"] == cpt.short_desc
+
+
+def test_warm_cache_costs_no_request_and_gives_identical_outputs(data_dir, world: WorldControl, world_server) -> None:
+    settings = _settings(data_dir, world_server)
+    assert _build(settings)
+    first = _outputs(data_dir)
+    world.clear_requests()
+    assert _build(settings)
+    assert [r for r in world.requests() if r["api"] in ("npi", "hcpcs")] == []
+    assert _outputs(data_dir) == first
+
+
+def test_faults_at_20_percent_give_the_fault_free_outputs(
+    data_dir, tmp_path, sourced, world: WorldControl, world_server
+) -> None:
+    clean = tmp_path / "clean"
+    shutil.copytree(sourced, clean)
+    assert _build(_settings(clean, world_server))
+    world.set_faults(
+        rate=0.2,
+        kinds=["429", "500", "503", "slow", "drop", "truncate", "nonjson"],
+        scope="api",
+        seed=7,
+        slow_seconds=1.5,
+    )
+    assert _build(_settings(data_dir, world_server))
+    assert any(r["fault"] for r in world.requests())
+    faulty, fault_free = _outputs(data_dir), _outputs(clean)
+    for name in fault_free:
+        assert [r for r in faulty[name] if r not in fault_free[name]] == [], name
+    assert faulty == fault_free
+
+
+def test_failing_batch_falls_back_to_single_requests(data_dir, world: WorldControl, world_server) -> None:
+    world.set_faults(rate=1.0, kinds=["503"], scope="api")
+    settings = _settings(data_dir, world_server)
+    # Every request fails: batch attempts and rounds are spent, then each code is asked on its own.
+    assert _build(settings, attempts=1, retry_rounds=0, hcpcs_batch_size=100) or True
+    singles = [
+        r
+        for r in world.requests()
+        if r["api"] == "hcpcs" and isinstance(r["identifiers"], list) and len(r["identifiers"]) == 1
+    ]
+    assert singles
+    world.clear_faults()
+    assert _build(settings)
+    errors = [r for r in _csv(data_dir / "unresolved_identifiers.csv") if r["status"] == "error"]
+    assert errors == []  # errors are not settled: the next run asked again and resolved them
+
+
+def test_skip_api_and_max_new_lookups(data_dir, world: WorldControl, world_server) -> None:
+    settings = _settings(data_dir, world_server)
+    config = {"ops": {"identifier_caches": {"config": {"skip_api": True}}}}
+    assert _build(settings, config)
+    assert _asked(world, "npi") == [] and _asked(world, "hcpcs") == []
+    config = {"ops": {"identifier_caches": {"config": {"max_new_lookups": 2}}}}
+    assert _build(settings, config)
+    assert len(_asked(world, "npi")) == 2
+
+
+def test_output_columns_follow_the_contract(data_dir, world_server) -> None:
+    assert _build(_settings(data_dir, world_server))
+
+    def header(path: Path) -> tuple[str, ...]:
+        with path.open(newline="") as fh:
+            return tuple(next(csv.reader(fh)))
+
+    assert header(data_dir / "mappings/npi/npi_provider_mapping.csv") == NPI_MAPPING_COLUMNS
+    assert header(data_dir / "mappings/hcpcs/hcpcs_code_mapping.csv") == HCPCS_MAPPING_COLUMNS
+    assert header(data_dir / "unresolved_identifiers.csv") == UNRESOLVED_COLUMNS
+    assert header(data_dir / "raw/cpt/cpt_hcpcs_fallback.csv") == FALLBACK_COLUMNS
+    assert header(data_dir / "output/triage/npi_identifiers_with_inferred_types.csv") == TRIAGE_COLUMNS
+    assert tuple(pq.read_schema(data_dir / "output/npi.parquet").names) == NPI_DATASET_COLUMNS
+    assert tuple(pq.read_schema(data_dir / "output/hcpcs.parquet").names) == HCPCS_DATASET_COLUMNS
+    npi = pq.read_table(data_dir / "output/npi.parquet").to_pylist()
+    assert {r["url"].split(":")[0] for r in npi} >= {"nppes_bulk", "http"}
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_gracefully_and_the_next_run_resumes(
+    data_dir, tmp_path, sourced, world: WorldControl, world_server
+) -> None:
+    clean = tmp_path / "clean"
+    shutil.copytree(sourced, clean)
+    assert _build(_settings(clean, world_server))
+    world.clear_requests()
+    env = child_env({"MEDICAID_DATA_DIR": str(data_dir), **world_env(world_server.base_url)})
+    cmd = [
+        sys.executable,
+        "-m",
+        "medicaid_assets.cli",
+        "build-datasets",
+        "--dagster-home",
+        str(tmp_path / "dh"),
+        "--requests-per-second",
+        "4",
+        "--concurrency",
+        "1",
+    ]
+    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while len(_asked(world, "npi")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output[-3000:]
+    assert "stopped early" in output
+    stopped_after = len(_asked(world, "npi"))
+    assert (data_dir / "mappings/npi/npi_provider_mapping.csv").is_file()
+    rerun = subprocess.run([*cmd[:-4]], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    fetched = [
+        r["identifiers"] for r in world.requests() if r["api"] == "npi" and r["status"] == 200 and not r["fault"]
+    ]
+    assert len(fetched) == len(set(fetched))  # no identifier fetched successfully twice
+    assert 2 <= stopped_after < len(set(fetched))  # the first run stopped early; the second asked the rest
+    faulty, fault_free = _outputs(data_dir), _outputs(clean)
+    for name in fault_free:
+        assert [r for r in faulty[name] if r not in fault_free[name]] == [], name
+    assert faulty == fault_free
+
+
+def test_reset_map_starts_fresh(data_dir, world: WorldControl, world_server, tmp_path) -> None:
+    settings = _settings(data_dir, world_server)
+    assert _build(settings)
+    cache = data_dir / "cache/npi/npi_provider_cache.sqlite"
+    assert cache.is_file()
+    env = child_env({"MEDICAID_DATA_DIR": str(data_dir), **world_env(world_server.base_url)})
+    world.clear_requests()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "medicaid_assets.cli",
+            "build-datasets",
+            "--reset-map",
+            "--skip-api",
+            "--dagster-home",
+            str(tmp_path / "dh"),
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "--reset-map: removed" in result.stdout
+    assert world.requests() == [] or all(r["api"] not in ("npi", "hcpcs") for r in world.requests())
+    unresolved = _csv(data_dir / "unresolved_identifiers.csv")
+    assert any(r["status"] == "missing_cache" for r in unresolved)  # API-only NPIs were never asked
+
+
+def test_hcpcs_fallback_csv_override(data_dir, world_server, world_dir) -> None:
+    settings = _settings(data_dir, world_server)
+    cpt = next(c for c in code_universe(world_spec(world_dir)) if c.kind == "cpt" and c.in_pprrvu)
+    custom = data_dir.parent / "my_fallback.csv"
+    with custom.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(FALLBACK_COLUMNS)
+        writer.writerow([cpt.code, "custom descriptor", "custom long", "", "", "", "false", "false", "mine.csv"])
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(replace(settings), api=FAST, fallback_csv=str(custom))
+        assert Runner(defs, instance, quiet=True).run(main_job.name, DATASETS)
+    mapping = {r["hcpcs_code"]: r for r in _csv(data_dir / "mappings/hcpcs/hcpcs_code_mapping.csv")}
+    assert mapping[cpt.code]["short_desc"] == "custom descriptor"
+    hcpcs = {r["hcpcs_code"]: r for r in pq.read_table(data_dir / "output/hcpcs.parquet").to_pylist()}
+    assert hcpcs[cpt.code]["url"] == f"hcpcs_cache:{custom}"
