@@ -3,6 +3,7 @@
     medicaid-assets demo            sample world on loopback + the whole chain on it (offline)
     medicaid-assets download        sources: spending file, NPPES bundles, CPT/HCPCS archives and fallback, tables
     medicaid-assets build-datasets  resolution and outputs: caches, mappings, npi/hcpcs datasets, unresolved report
+    medicaid-assets publish         opt-in: upload the datasets, mappings and a dataset card to Hugging Face
     medicaid-assets ui              the Dagster UI (dg dev) on 127.0.0.1:3000, pointed at the sample world
 
 Every command materializes the same assets the UI shows, through the Dagster instance in ``dagster_home/``
@@ -30,31 +31,55 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from medicaid_assets.definitions import build_definitions, main_job
+from medicaid_assets.defs.nppes.assets import WEEKLY_UPDATE, nppes_weekly_partitions
 from medicaid_assets.defs.nppes.sensors import nppes_weekly_job, nppes_weekly_sensor
 from medicaid_assets.defs.progress import set_terminal_sink
+from medicaid_assets.defs.publish import DATASET_STORAGE, SOURCE_STORAGE
+from medicaid_assets.defs.publish.huggingface import HF_DATASET, publish_job
 from medicaid_assets.defs.resolution.lookups import STOP_REQUESTED
 from medicaid_assets.defs.spending.assets import END_MONTH, FIRST_MONTH
 from medicaid_assets.lib import hcpcs_cache, npi_cache
 from medicaid_assets.lib.fetcher import FetchProgress
+from medicaid_assets.lib.filelock import Busy, exclusive, lock_path
 from medicaid_assets.lib.layout import DataLayout
+from medicaid_assets.lib.nppes import chronological
+from medicaid_assets.ranged_runs import run_parts
+from medicaid_assets.recovery import end_dead_runs, process_tag
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.urls import settings_for_world, world_env
 from medicaid_assets.sample_world.world import generate_world
-from medicaid_assets.settings import PROJECT_ROOT, Settings, child_env
+from medicaid_assets.settings import PROJECT_ROOT, Settings, child_env, export_hf_token
 
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
+WRITERS = ("demo", "download", "build-datasets")  # commands that write the data dir: one at a time per data dir
+BUSY_EXIT_CODE = 75  # EX_TEMPFAIL: another command holds the data dir; try again later
 UI_WORLD_PORT = 8765
-SOURCES = dg.AssetSelection.groups("sources", "warehouse")
-DATASETS = dg.AssetSelection.groups("resolution", "outputs")
+# With a bucket configured (MEDICAID_OBJECT_STORE_URL), each command also restores and mirrors its files.
+SOURCES = dg.AssetSelection.groups("sources", "warehouse") | SOURCE_STORAGE
+DATASETS = dg.AssetSelection.groups("resolution", "outputs") | DATASET_STORAGE
 # Against the local emulators there is nobody to be polite to: look up fast.
 SAMPLE_WORLD_API = {"requests_per_second": 0, "concurrency": 8, "round_delay_seconds": 1.0}
 
 
 def instance_for(home: Path) -> dg.DagsterInstance:
-    """The persistent instance in ``home`` (so CLI runs appear in the UI)."""
+    """The persistent instance in ``home`` (so CLI runs appear in the UI).
+
+    Opened under a lock: two processes creating one SQLite instance at once can stamp its schema twice and leave
+    it unreadable ("alembic_version has more than one head").
+    """
     home.mkdir(parents=True, exist_ok=True)
-    return dg.DagsterInstance.from_config(str(home))
+    with exclusive(lock_path(home), f"open the Dagster instance in {home}"):
+        return dg.DagsterInstance.from_config(str(home))
+
+
+def _config_for(job: dg.JobDefinition, run_config: dict) -> dict:
+    """``run_config`` without the op configs of ops ``job`` does not run (a split run would refuse them)."""
+    ops = run_config.get("ops")
+    if not ops:
+        return run_config
+    names = {node.name for node in job.graph.nodes}
+    return {**run_config, "ops": {name: config for name, config in ops.items() if name in names}}
 
 
 def full_range_tags() -> dict[str, str]:
@@ -68,10 +93,16 @@ def full_range_tags() -> dict[str, str]:
 class Runner:
     """Runs jobs of one Definitions in-process on one instance, and remembers what they did."""
 
-    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance, quiet: bool = False) -> None:
+    def __init__(
+        self, defs: dg.Definitions, instance: dg.DagsterInstance, quiet: bool = False, split_ranges: bool = False
+    ) -> None:
         self.defs, self.instance = defs, instance
         self.log_level = "WARNING" if quiet else "INFO"
+        # Over a partition range, run the partitioned assets apart (see ranged_runs; ~1,400 fewer events per main
+        # job): the terminal commands do, so one run() may add up to three results.
+        self.split_ranges = split_ranges
         self.results: list[dg.ExecuteInProcessResult] = []
+        end_dead_runs(instance)  # a killed CLI process left its run STARTED and its pool slot claimed
 
     def run(self, job_name: str, selection: dg.AssetSelection | None = None, **kwargs) -> bool:
         job = self.defs.resolve_job_def(job_name)
@@ -80,20 +111,32 @@ class Runner:
             job = job.get_subset(asset_selection=keys & set(job.asset_layer.selected_asset_keys))
         run_config = kwargs.pop("run_config", {})
         run_config = {**run_config, "loggers": {"console": {"config": {"log_level": self.log_level}}}}
-        result = job.execute_in_process(instance=self.instance, run_config=run_config, raise_on_error=False, **kwargs)
-        self.results.append(result)
-        return result.success
+        tags = {**kwargs.pop("tags", {}), **process_tag()}
+
+        def execute(part: dg.JobDefinition, part_tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+            config = _config_for(part, run_config)
+            return part.execute_in_process(
+                instance=self.instance, run_config=config, raise_on_error=False, tags=part_tags, **kwargs
+            )
+
+        ok = True
+        for result in run_parts(job, tags, execute) if self.split_ranges else [execute(job, tags)]:
+            self.results.append(result)
+            ok = ok and result.success
+        return ok
 
     def apply_new_weeklies(self) -> bool:
-        """Evaluate the weekly sensor once, as the daemon would, and run what it requests."""
+        """Evaluate the weekly sensor once, as the daemon would, and run what it requests; plus every weekly
+        partition registered earlier but never applied (a process killed between the two left it behind)."""
         resources = {k: v for k, v in self.defs.resources.items() if k in ("files", "sources")}
         context = dg.build_sensor_context(instance=self.instance, resources=resources)
         outcome = nppes_weekly_sensor(context)
-        if not isinstance(outcome, dg.SensorResult):
-            return True
-        for request in outcome.dynamic_partitions_requests or []:
-            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
-        return all(self.run(nppes_weekly_job.name, partition_key=r.partition_key) for r in outcome.run_requests or [])
+        if isinstance(outcome, dg.SensorResult):
+            for request in outcome.dynamic_partitions_requests or []:
+                self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        applied = self.instance.get_materialized_partitions(WEEKLY_UPDATE)
+        pending = [k for k in self.instance.get_dynamic_partitions(nppes_weekly_partitions.name) if k not in applied]
+        return all(self.run(nppes_weekly_job.name, partition_key=key) for key in chronological(pending))
 
 
 @contextmanager
@@ -203,7 +246,8 @@ def _demo(args: argparse.Namespace) -> int:
     with WorldServer(world_dir) as server:
         console.print(f"[2/4] serving it at {server.base_url} (files, NPI Registry and Clinical Tables emulators)")
         world = settings_for_world(settings, server.base_url)
-        runner = Runner(build_definitions(world, api=SAMPLE_WORLD_API), instance_for(args.dagster_home))
+        defs = build_definitions(world, api=SAMPLE_WORLD_API)
+        runner = Runner(defs, instance_for(args.dagster_home), split_ranges=True)
         console.print(f"[3/4] job '{main_job.name}': sources → warehouse → resolution → outputs in {settings.data_dir}")
         with graceful_ctrl_c(console), live_bars(console):
             runner.run(main_job.name, tags=full_range_tags())
@@ -230,7 +274,7 @@ def _download(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     settings = _settings_from_flags(args)
     started = time.monotonic()
-    runner = Runner(build_definitions(settings), instance_for(args.dagster_home))
+    runner = Runner(build_definitions(settings), instance_for(args.dagster_home), split_ranges=True)
     selection = SOURCES
     if args.skip_nppes:
         selection = selection - dg.AssetSelection.key_substring("nppes")
@@ -289,6 +333,75 @@ def _build_datasets(args: argparse.Namespace) -> int:
     with graceful_ctrl_c(console), live_bars(console):
         runner.run(main_job.name, DATASETS, run_config={"ops": ops})
     return _finish(runner, settings, console, args.dagster_home, started)
+
+
+HF_UPLOADS = ("spending", "npi", "hcpcs", "mapping", "hcpcs_mapping")  # --hf-upload-<name>
+HF_CONFIG_NAMES = {"mapping": "npi_mapping"}  # the original's --hf-upload-mapping is the NPI mapping
+
+
+def _publish_config(args: argparse.Namespace) -> dict[str, object]:
+    """Run config of the publish asset from the original's flags: any --hf-upload-* given = only those."""
+    chosen = {name: getattr(args, f"hf_upload_{name}") for name in HF_UPLOADS}
+    config: dict[str, object] = {}
+    for name, flag in chosen.items():
+        field = HF_CONFIG_NAMES.get(name, name)
+        config[f"upload_{field}"] = flag if any(chosen.values()) else not (name == "spending" and args.hf_skip_spending)
+        path = getattr(args, f"hf_{name}_path_in_repo")
+        if path:
+            config[f"{field}_path_in_repo"] = path
+    for key in ("repo_id", "repo_type", "commit_message"):
+        if getattr(args, f"hf_{key}"):
+            config[key] = getattr(args, f"hf_{key}")
+    if args.hf_private:
+        config["private"] = True
+    config["upload_card"] = not args.hf_no_card
+    return config
+
+
+def _publish(args: argparse.Namespace) -> int:
+    console = Console(soft_wrap=True)
+    if args.hf_token:  # prefer HF_TOKEN in the environment: a command line is visible to other users
+        export_hf_token(args.hf_token)
+    settings = Settings.from_env()
+    if args.hf_endpoint:
+        settings = dataclasses.replace(settings, hf_endpoint=args.hf_endpoint)
+    started = time.monotonic()
+    runner = Runner(build_definitions(settings), instance_for(args.dagster_home))
+    op = HF_DATASET.to_python_identifier()
+    ok = runner.run(publish_job.name, run_config={"ops": {op: {"config": _publish_config(args)}}})
+    for event in runner.results[-1].get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        console.print(f"published to {metadata['repo'].value} (commit {metadata['commit_oid'].value})")
+        console.print(f"  configs: {', '.join(metadata['configs'].value) or '-'}   bytes: {metadata['bytes'].value:,}")
+    for event in runner.results[-1].all_events:
+        if event.is_step_failure and event.step_failure_data.error:  # the asset's message never holds the token
+            console.print(event.step_failure_data.error.message.strip(), style="red", markup=False)
+    status = "[green]succeeded[/green]" if ok else "[red]FAILED[/red] (see the run in the UI)"
+    console.print(f"publish {status} in {time.monotonic() - started:.0f}s; Dagster instance: {args.dagster_home}")
+    return 0 if ok else 1
+
+
+def _add_publish_parser(sub: argparse._SubParsersAction) -> None:
+    """``publish`` with the original tool's Hugging Face flags."""
+    publish = sub.add_parser("publish", help="upload datasets, mappings and a dataset card to Hugging Face (opt-in)")
+    publish.add_argument(
+        "--dagster-home", type=Path, default=DAGSTER_HOME, help="Dagster instance (default %(default)s)"
+    )
+    publish.add_argument("--hf-token", help="write token (default: HF_TOKEN from the environment, preferred)")
+    publish.add_argument("--hf-repo-id", help="owner/name (default MEDICAID_HF_REPO_ID)")
+    publish.add_argument("--hf-repo-type", help="dataset (default)")
+    publish.add_argument("--hf-endpoint", help="Hub URL (default MEDICAID_HF_ENDPOINT or https://huggingface.co)")
+    publish.add_argument("--hf-private", action="store_true", help="create the repo private if it does not exist")
+    publish.add_argument("--hf-commit-message", help="commit message")
+    publish.add_argument("--hf-no-card", action="store_true", help="do not write the dataset card (README.md)")
+    publish.add_argument("--hf-skip-spending", action="store_true", help="leave out the large spending parquet")
+    for name in HF_UPLOADS:
+        flag = name.replace("_", "-")
+        publish.add_argument(
+            f"--hf-upload-{flag}", action="store_true", help=f"upload the {flag} file (any = only those)"
+        )
+        publish.add_argument(f"--hf-{flag}-path-in-repo", help=f"path of the {flag} file in the repo")
+    publish.set_defaults(func=_publish)
 
 
 def _ui(args: argparse.Namespace) -> int:
@@ -359,6 +472,7 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--npi-api-url", help="NPI Registry API base URL")
     build.add_argument("--hcpcs-api-url", help="Clinical Tables HCPCS search URL")
     build.set_defaults(func=_build_datasets)
+    _add_publish_parser(sub)
     return parser
 
 
@@ -366,7 +480,20 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     args = _parser().parse_args(argv)
-    return args.func(args)
+    if args.command not in WRITERS:
+        return args.func(args)
+    # One command at a time per data dir: two would write the same downloads, extractions, caches and outputs.
+    data_dir = Settings.from_env().data_dir
+    try:
+        with exclusive(lock_path(data_dir), f"medicaid-assets {args.command} on {data_dir}", try_only=True):
+            return args.func(args)
+    except Busy as busy:
+        print(
+            f"another medicaid-assets command is using {data_dir} ({busy}); nothing was changed. "
+            "Run this again when it has finished (or stop it first).",
+            file=sys.stderr,
+        )
+        return BUSY_EXIT_CODE
 
 
 if __name__ == "__main__":

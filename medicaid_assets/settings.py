@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,11 @@ DEFAULT_CPT_INDEX_URL = (
 )
 DEFAULT_NPI_API_URL = "https://npiregistry.cms.hhs.gov/api/"
 DEFAULT_HCPCS_API_URL = "https://clinicaltables.nlm.nih.gov/api/hcpcs/v3/search"
+DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+# Secrets: read here like every other variable, but never shown (Settings repr), logged, or put in run config;
+# resources receive them as dg.EnvVar(<name>), which Dagster resolves at run time and displays by name only.
+HF_TOKEN_VAR = "HF_TOKEN"
+SECRET_VARS = frozenset({HF_TOKEN_VAR})
 
 # Environment variable -> (Settings field, what it means). The README's table is generated from this.
 ENV_VARS: dict[str, tuple[str, str]] = {
@@ -51,6 +57,23 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "max_extract_bytes",
         "refuse zips that expand past this many bytes (default 64 GiB)",
     ),
+    "MEDICAID_OBJECT_STORE_URL": (
+        "object_store_url",
+        "`s3://bucket/prefix`: mirror raw files, caches and outputs there (system of record) and restore them "
+        "on a fresh machine; unset = local files only",
+    ),
+    "MEDICAID_S3_ENDPOINT_URL": (
+        "s3_endpoint_url",
+        "S3-compatible endpoint (MinIO, Ceph, R2, …); unset = AWS S3. Credentials: the standard AWS variables "
+        "or profile, read by boto3 itself",
+    ),
+    "MEDICAID_S3_REGION": ("s3_region", "region of the bucket (default: boto3's own, e.g. `AWS_REGION`)"),
+    "MEDICAID_HF_REPO_ID": ("hf_repo_id", "Hugging Face dataset repo the `publish` job uploads to (`owner/name`)"),
+    "MEDICAID_HF_ENDPOINT": ("hf_endpoint", "Hugging Face Hub URL (default `https://huggingface.co`)"),
+    HF_TOKEN_VAR: (
+        "hf_token",
+        "Hugging Face write token for `publish` (secret: never logged, shown or put in run config)",
+    ),
 }
 
 
@@ -70,6 +93,12 @@ class Settings:
     cpt_zip_urls: tuple[str, ...] = ()
     overlays_dir: Path = PROJECT_ROOT / "data" / "manually_cleaned"
     max_extract_bytes: int = 64 * 1024**3
+    object_store_url: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    hf_repo_id: str | None = None
+    hf_endpoint: str = DEFAULT_HF_ENDPOINT
+    hf_token: str | None = dataclass_field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,6 +130,11 @@ class Settings:
             return ",".join(value) if isinstance(value, tuple) else str(value)
 
         return {var: text(getattr(self, field)) for var, (field, _) in ENV_VARS.items()}
+
+
+def export_hf_token(token: str) -> None:
+    """Make a token given on the command line visible to ``dg.EnvVar(HF_TOKEN)`` in this process (never to config)."""
+    os.environ[HF_TOKEN_VAR] = token
 
 
 def child_env(extra: Mapping[str, str]) -> dict[str, str]:

@@ -23,12 +23,13 @@ def test_demo_runs_the_main_job_end_to_end_offline(tmp_path: Path) -> None:
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "4 run(s) succeeded" in result.stdout
+    assert "6 run(s) succeeded" in result.stdout
     for output in ("npi_provider_mapping.csv", "hcpcs_code_mapping.csv", "npi.parquet", "hcpcs.parquet"):
         assert output in result.stdout and "(not written)" not in result.stdout
     assert str(tmp_path / "data") in result.stdout and "http://127.0.0.1:3000" in result.stdout
     assert (tmp_path / "data" / "warehouse.duckdb").is_file()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-        # The main job, then one run per weekly NPPES bundle the sensor finds.
-        assert len(runs) == 4 and all(run.is_success for run in runs)
+        # The main job (as three runs: before, over and after the spending months, see ranged_runs), then one
+        # run per weekly NPPES bundle the sensor finds.
+        assert len(runs) == 6 and all(run.is_success for run in runs)

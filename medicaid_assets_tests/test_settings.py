@@ -39,3 +39,8 @@ def test_no_other_module_reads_the_environment() -> None:
         if p.name != "settings.py" and ("os.environ" in p.read_text() or "os.getenv" in p.read_text())
     ]
     assert offenders == []
+
+
+def test_readme_documents_every_variable() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert [var for var in ENV_VARS if f"`{var}`" not in readme] == []

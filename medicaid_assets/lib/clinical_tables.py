@@ -87,6 +87,8 @@ def load_answer(body: bytes | str) -> Answer:
         answer = json.loads(raw)
     except ValueError as exc:
         raise MalformedAnswer(f"body is not JSON: {body_preview(raw)}") from exc
+    except RecursionError as exc:  # e.g. [[[[…]]]] nested past the parser's depth
+        raise MalformedAnswer(f"body is not JSON we accept (nested too deep): {body_preview(raw)}") from exc
     if not (isinstance(answer, list) and len(answer) == 4):
         raise MalformedAnswer(f"expected [total, codes, extra_fields, display]: {body_preview(raw)}")
     total, codes, extra, display = answer

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from medicaid_assets.lib.filelock import exclusive, lock_path
+
 CHUNK = 1 << 20
 NET_CHUNK = 1 << 16  # small, so a connection cut mid-body still leaves its bytes in the .part file
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -64,6 +66,12 @@ def _sha256_file(path: Path) -> hashlib._Hash:
     return digest
 
 
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks (files here reach tens of GB)."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
 def _looks_like_html(first_bytes: bytes, content_type: str) -> bool:
     head = first_bytes.lstrip()[:64].lower()
     return "text/html" in content_type.lower() or head.startswith((b"<!doctype html", b"<html"))
@@ -82,7 +90,17 @@ def _write_meta(dest: Path, result: DownloadResult) -> None:
     os.replace(tmp, meta_path(dest))
 
 
-def download(
+def download(client: httpx.Client, url: str, dest: Path, **options) -> DownloadResult:
+    """Make ``dest`` a complete, validated copy of ``url``; reuse it if it already is one (options: see below).
+
+    One process at a time per ``dest`` (a lock file beside it): a second run waits, then reuses what the first
+    finished, instead of both writing into one ``.part`` file.
+    """
+    with exclusive(lock_path(dest), f"download {url}"):
+        return _download(client, url, dest, **options)
+
+
+def _download(
     client: httpx.Client,
     url: str,
     dest: Path,
@@ -103,7 +121,7 @@ def download(
             if meta is None:
                 if validate is not None:
                     validate(dest)
-                meta = {"sha256": _sha256_file(dest).hexdigest(), "etag": None, "last_modified": None}
+                meta = {"sha256": sha256_file(dest), "etag": None, "last_modified": None}
             return DownloadResult(
                 url=url,
                 path=str(dest),
@@ -121,6 +139,11 @@ def download(
         try:
             result = _fetch_once(client, url, dest, part, progress, allow_html)
             break
+        except OSError as exc:  # the disk is full, or the file too large for it
+            raise DownloadError(
+                f"{url}: writing {part} failed ({exc}); nothing was replaced, and the bytes received so far "
+                "stay in the .part file for the next run to resume from"
+            ) from exc
         except _Retryable as exc:
             last_error = exc
             time.sleep(min(60.0, exc.retry_after if exc.retry_after is not None else backoff_seconds * 2**attempt))
@@ -202,6 +225,8 @@ def _fetch_once(
         part.unlink(missing_ok=True)
         meta_path(part).unlink(missing_ok=True)
         raise
+    except httpx.UnsupportedProtocol as exc:  # a redirect to file://, ftp://…: never followed, never retried
+        raise DownloadError(f"{url}: redirected away from http/https ({exc}); refused, nothing was replaced") from exc
     except (httpx.TransportError, httpx.StreamError) as exc:
         raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
     return DownloadResult(
@@ -224,3 +249,27 @@ def _expected_total(response: httpx.Response, have: int) -> int | None:
         return int(size) if size.isdigit() else None
     length = response.headers.get("content-length")
     return int(length) + (have if response.status_code == 206 else 0) if length and length.isdigit() else None
+
+
+def get_page(
+    client: httpx.Client, url: str, *, attempts: int = 5, backoff_seconds: float = 1.0, timeout: float | None = None
+) -> httpx.Response:
+    """GET a small page (a listing, an index) retried like a download: 429/5xx and transport errors (a timeout, a
+    connection cut, a body cut short) wait ``Retry-After`` or back off, ``attempts`` times in all. Returns the last
+    answer (the caller judges its status), or raises the last transport error."""
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            response = client.get(url, timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout)
+        except httpx.UnsupportedProtocol:
+            raise
+        except httpx.TransportError:
+            if last:
+                raise
+            wait = backoff_seconds * 2**attempt
+        else:
+            if last or response.status_code not in RETRYABLE_STATUS:
+                return response
+            wait = _retry_after(response) or backoff_seconds * 2**attempt
+        time.sleep(min(60.0, wait))
+    raise ValueError(f"attempts must be at least 1, got {attempts}")

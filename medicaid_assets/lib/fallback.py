@@ -32,23 +32,14 @@ import io
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import TextIO, TypeVar
 
 from medicaid_assets.lib.atomic import atomic_write
+from medicaid_assets.lib.hcpcs_cache import RECORD_FIELDS
 
-COLUMNS = (
-    "hcpcs_code",
-    "short_desc",
-    "long_desc",
-    "add_dt",
-    "act_eff_dt",
-    "term_dt",
-    "obsolete",
-    "is_noc",
-    "source_file",
-)
+COLUMNS = ("hcpcs_code", *RECORD_FIELDS, "source_file")
 CODE_RE = re.compile(r"^[A-Z0-9]{5}$")
 NOC_RE = re.compile(r"not otherwise classified|\bnoc\b", re.IGNORECASE)
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y"})
@@ -344,13 +335,35 @@ def classify(name: str, head: list[str]) -> str | None:
 
 
 def _read(path: Path, consume: Callable[[TextIO], T]) -> T:
-    """``consume`` the file's lines as UTF-8, or again as Latin-1 when it is not UTF-8 (older CMS files)."""
+    """``consume`` the file's lines as UTF-8, or again as Latin-1 when it is not UTF-8 (older CMS files).
+
+    Malformed CSV (a field past the csv module's limit, an unbalanced quote) is a :class:`FallbackError` that names
+    the file, so the build stops instead of reading garbage, and the previous fallback stays in place.
+    """
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            return consume(fh)
-    except UnicodeDecodeError:
-        with path.open(encoding="latin-1", newline="") as fh:
-            return consume(fh)
+        try:
+            with path.open(encoding="utf-8-sig", newline="") as fh:
+                return consume(fh)
+        except UnicodeDecodeError:
+            with path.open(encoding="latin-1", newline="") as fh:
+                return consume(fh)
+    except csv.Error as exc:
+        raise FallbackError(f"{path}: malformed CSV ({exc}); the fallback was not rebuilt") from exc
+
+
+# Layouts read with the csv module: checked with strict quoting first, since a lenient read of an unbalanced quote
+# swallows every line after it into one field and the codes on them would vanish without a word.
+CSV_KINDS = frozenset({"pprrvu_csv", "level2", "delimited", "status_table"})
+
+
+def _strict_csv(fh: TextIO) -> None:
+    first = fh.readline()
+    reader = csv.reader(chain([first], fh), delimiter=sniff_delimiter(first.rstrip("\r\n")) or ",", strict=True)
+    try:
+        for _ in reader:
+            pass
+    except csv.Error as exc:
+        raise csv.Error(f"line {reader.line_num}: {exc}") from exc
 
 
 def _head(lines: Iterable[str]) -> list[str]:
@@ -399,10 +412,12 @@ def build_fallback(root: Path, exclude: Iterable[Path] = ()) -> FallbackBuild:
     build = FallbackBuild(rows=[])
     for path in candidate_files(root, exclude):
         source = path.relative_to(root).as_posix()
-        kind = classify(path.name, _read(path, _head))
+        kind = _read(path, lambda fh, name=path.name: classify(name, _head(fh)))
         if kind is None:
             build.skipped.append(source)
         else:
+            if kind in CSV_KINDS:
+                _read(path, _strict_csv)
             build.kinds[source] = kind
     statuses: dict[str, str] = {}
     for source in (s for s, k in build.kinds.items() if k == "status_table"):

@@ -29,6 +29,7 @@ from medicaid_assets.lib.npi_cache import (
     to_json,
     unix_now,
 )
+from medicaid_assets.lib.outputs import HCPCS_DATASET_COLUMNS, HCPCS_MAPPING_COLUMNS
 
 STATUSES = ("ok", "not_found", "error")
 SETTLED = ("ok", "not_found")
@@ -56,21 +57,9 @@ CREATE INDEX IF NOT EXISTS idx_hcpcs_api_responses_code_nocase ON hcpcs_api_resp
 # The record fields, in table order; also the order of the ``ef_*`` columns and of ``extra_fields``.
 RECORD_FIELDS = ("short_desc", "long_desc", "add_dt", "act_eff_dt", "term_dt", "obsolete", "is_noc")
 FLAG_FIELDS = ("obsolete", "is_noc")  # stored "true"/"false"; JSON booleans in payloads, as the API sends them
-MAPPING_COLUMNS = ("hcpcs_code", *RECORD_FIELDS, "status", "fetched_at_unix")
+MAPPING_COLUMNS = HCPCS_MAPPING_COLUMNS
 UNRESOLVED_COLUMNS = ("hcpcs_code", "status", "error_message", "fetched_at_unix")
-PARQUET_COLUMNS = (
-    "hcpcs_code",
-    *(f"ef_{name}" for name in RECORD_FIELDS),
-    "response_codes",
-    "response_display",
-    "response_extra_fields",
-    "url",
-    "error_message",
-    "api_run_id",
-    "requested_at_utc",
-    "request_params",
-    "response_json",
-)
+PARQUET_COLUMNS = HCPCS_DATASET_COLUMNS
 RESPONSE_COLUMNS = (
     "hcpcs_code",
     *(f"ef_{name}_json" for name in RECORD_FIELDS),

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from medicaid_assets.lib.npi import is_valid_npi
+from medicaid_assets.lib.outputs import NPI_DATASET_COLUMNS, NPI_MAPPING_COLUMNS
 
 STATUSES = ("ok", "not_found", "error", "invalid")
 SETTLED = ("ok", "not_found", "invalid")
@@ -50,7 +51,7 @@ CREATE TABLE IF NOT EXISTS npi_api_responses (npi TEXT PRIMARY KEY, basic_json T
 CREATE INDEX IF NOT EXISTS idx_npi_api_responses_requested_at ON npi_api_responses(requested_at_utc);
 """
 
-MAPPING_COLUMNS = ("npi", "provider_name", "status", "fetched_at_unix")
+MAPPING_COLUMNS = NPI_MAPPING_COLUMNS
 UNRESOLVED_COLUMNS = ("npi", "status", "error_message", "fetched_at_unix")
 # Parquet column -> npi_api_responses column, in the output's order (contract §8).
 PARQUET_SOURCES = (
@@ -71,6 +72,7 @@ PARQUET_SOURCES = (
     ("response_json", "response_json_raw"),
 )
 PARQUET_COLUMNS = tuple(name for name, _ in PARQUET_SOURCES)
+assert PARQUET_COLUMNS == NPI_DATASET_COLUMNS, "npi.parquet columns are the contract's"
 # The first result's keys stored as JSON columns; a missing list is stored as "[]".
 RESULT_LISTS = (
     ("addresses_json", "addresses"),

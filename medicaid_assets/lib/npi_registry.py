@@ -84,6 +84,10 @@ def classify_npi_response(npi: str, status_code: int, body: bytes) -> NpiOutcome
         payload = json.loads(text)
     except ValueError:  # UnicodeDecodeError and JSONDecodeError alike
         return NpiOutcome(npi, "error", error_message=f"body is not JSON: {body_preview(body)}")
+    except RecursionError:  # e.g. [[[[…]]]] nested past the parser's depth
+        return NpiOutcome(
+            npi, "error", error_message=f"body is not JSON we accept (nested too deep): {body_preview(body)}"
+        )
     results = payload.get("results", []) if isinstance(payload, dict) else None
     if not isinstance(results, list):
         return NpiOutcome(npi, "error", error_message=f"not an NPI Registry answer: {body_preview(body)}")

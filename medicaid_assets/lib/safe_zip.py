@@ -11,8 +11,11 @@ from __future__ import annotations
 import shutil
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+
+from medicaid_assets.lib.filelock import exclusive, lock_path
 
 DEFAULT_MAX_BYTES = 64 * 1024**3  # the real NPPES monthly expands to ~11 GB
 DEFAULT_MAX_DEPTH = 4
@@ -67,7 +70,13 @@ def check_archive(archive: Path, max_bytes: int = DEFAULT_MAX_BYTES, already: in
     return infos
 
 
-def extract_zip(
+def extract_zip(archive: Path, target: Path, **options) -> ExtractReport:
+    """Extract ``archive`` into ``target`` (see :func:`_extract_zip`), one process at a time per ``target``."""
+    with exclusive(lock_path(target), f"extract {archive.name}"):
+        return _extract_zip(archive, target, **options)
+
+
+def _extract_zip(
     archive: Path,
     target: Path,
     *,
@@ -86,6 +95,9 @@ def extract_zip(
     report = ExtractReport()
     try:
         _extract_into(archive, partial, report, max_bytes, recursive, max_depth, depth=0, label=str(archive))
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:  # e.g. a header lying about a member's size
+        shutil.rmtree(partial, ignore_errors=True)
+        raise UnsafeArchiveError(f"{archive}: corrupt archive ({exc}); refusing, nothing was extracted") from exc
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -54,6 +54,7 @@ class ApiResource(dg.ConfigurableResource):
     round_delay_seconds: float = 30.0  # before round r: delay × 2^(r-2)
     backoff_initial_seconds: float = 1.0
     backoff_max_seconds: float = 60.0  # also caps a server's Retry-After
+    max_response_bytes: int = 32 * 1024**2  # a larger body is refused unread (an error, never cached)
     user_agent: str = USER_AGENT
 
     def policy(self) -> FetchPolicy:
@@ -68,6 +69,7 @@ class ApiResource(dg.ConfigurableResource):
             connect_timeout=self.connect_timeout_seconds,
             read_timeout=self.read_timeout_seconds,
             user_agent=self.user_agent,
+            max_response_bytes=self.max_response_bytes,
         )
 
 

@@ -7,6 +7,7 @@ result. ``version`` > 0 gives the same NPI after a change (new name or address),
 
 from __future__ import annotations
 
+import functools
 import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -545,8 +546,13 @@ def monthly_as_of() -> date:
     return WORLD_TODAY - timedelta(days=7 * WEEKLY_BUNDLES + 1)
 
 
+@functools.lru_cache(maxsize=8)
 def weekly_bundles(spec: WorldSpec) -> tuple[WeeklyBundle, ...]:
-    """The weekly bundles after the monthly file, oldest first, each a Monday-Sunday week."""
+    """The weekly bundles after the monthly file, oldest first, each a Monday-Sunday week.
+
+    Cached per spec: the NPI Registry emulator asks on every request (drawing them costs milliseconds at scale
+    0.1 and tens of them at scale 1, which capped the emulator at a few dozen answers a second).
+    """
     rng = random.Random(spec.seed * 31 + 5)
     registered = spec.range_registered()
     new = list(spec.range_weekly_new())
@@ -576,12 +582,18 @@ def current_provider(spec: WorldSpec, index: int) -> Provider | None:
     if index in spec.range_unknown() or not (0 <= index < spec.range_unknown().start):
         return None
     state = provider(spec, index)
-    for bundle in weekly_bundles(spec):
-        if index in bundle.changed:
+    for bundle, changed, deactivated in _weekly_sets(spec):
+        if index in changed:
             state = provider(spec, index, version=bundle.number)
-        elif index in bundle.deactivated:
+        elif index in deactivated:
             state = provider(spec, index, deactivate_on=bundle.end - timedelta(days=2))
     return state
+
+
+@functools.lru_cache(maxsize=8)
+def _weekly_sets(spec: WorldSpec) -> tuple[tuple[WeeklyBundle, frozenset[int], frozenset[int]], ...]:
+    """Each weekly bundle with its changed and deactivated indices as sets (membership per request is O(1))."""
+    return tuple((b, frozenset(b.changed), frozenset(b.deactivated)) for b in weekly_bundles(spec))
 
 
 def index_for_npi(spec: WorldSpec, npi: str) -> int | None:

@@ -37,6 +37,9 @@ FILES_PAGE_PATH = f"/{disk_path(DEFAULT_NPPES_FILES_PAGE_URL)}"
 CONTROL_PREFIX = "/_world/"
 CHUNK = 1 << 20
 FAULT_KINDS = ("429", "500", "503", "slow", "drop", "truncate", "nonjson")
+# Hostile answers (never in the default mix): a body past any sane size, JSON nested past any parser's depth,
+# bytes that are not UTF-8 under a JSON content type, a redirect to a non-http(s) scheme.
+HOSTILE_KINDS = ("huge", "nested", "garbage", "redirect")
 SCOPES = {"api": {"npi", "hcpcs"}, "files": {"files", "page"}, "all": {"npi", "hcpcs", "files", "page"}}
 ERROR_PAGE = b"<html><head><title>Error</title></head><body><h1>Service temporarily unavailable</h1></body></html>"
 FAULT_STATUS = {
@@ -57,12 +60,13 @@ class Faults:
     scope: str = "api"
     seed: int = 1
     slow_seconds: float = 5.0
+    huge_bytes: int = 64 * 1024**2
 
     def __post_init__(self) -> None:
         if not 0 <= self.rate <= 1:
             raise ValueError(f"rate must be in [0, 1], got {self.rate}")
-        if not self.kinds or set(self.kinds) - set(FAULT_KINDS):
-            raise ValueError(f"kinds must be a non-empty subset of {FAULT_KINDS}, got {self.kinds}")
+        if not self.kinds or set(self.kinds) - set(FAULT_KINDS) - set(HOSTILE_KINDS):
+            raise ValueError(f"kinds must be a non-empty subset of {FAULT_KINDS + HOSTILE_KINDS}, got {self.kinds}")
         if self.scope not in SCOPES:
             raise ValueError(f"scope must be one of {tuple(SCOPES)}, got {self.scope!r}")
 
@@ -196,9 +200,18 @@ def _file_reply(root: Path, rel: str, headers: Message) -> _Reply:
     return _Reply(200, base, file=target, length=st.st_size)
 
 
-def _fault_reply(kind: str) -> _Reply:
+def _fault_reply(kind: str, huge_bytes: int = 0) -> _Reply:
     if kind == "nonjson":
         return _Reply.of(200, ERROR_PAGE, "text/html")
+    if kind == "huge":
+        pad = max(0, huge_bytes - 40)
+        return _Reply.of(200, b'{"result_count": 1, "results": [{"x": "' + b"x" * pad + b'"}]}', "application/json")
+    if kind == "nested":
+        return _Reply.of(200, b"[" * 100_000 + b"]" * 100_000, "application/json")
+    if kind == "garbage":
+        return _Reply.of(200, b'{"result_count": \xff\xfe\x80 "results": [\xc3\x28]}', "application/json")
+    if kind == "redirect":
+        return _Reply.of(302, b"", "text/plain", Location="file:///etc/passwd")
     status, body = FAULT_STATUS[kind]
     extra = {"Retry-After": "1"} if kind == "429" else {}
     return _Reply.of(status, body, "text/plain", **extra)
@@ -279,8 +292,8 @@ class _Handler(BaseHTTPRequestHandler):
             if fault == "drop":
                 self.close_connection = True
                 return
-            if fault in ("429", "500", "503", "nonjson"):
-                reply = _fault_reply(fault)
+            if fault in ("429", "500", "503", "nonjson", *HOSTILE_KINDS):
+                reply = _fault_reply(fault, faults.huge_bytes)
             else:
                 if fault == "slow":
                     time.sleep(faults.slow_seconds)
@@ -434,8 +447,11 @@ class WorldControl:
         scope: str = "api",
         seed: int = 1,
         slow_seconds: float = 5.0,
+        huge_bytes: int | None = None,
     ) -> None:
         payload = {"rate": rate, "kinds": list(kinds), "scope": scope, "seed": seed, "slow_seconds": slow_seconds}
+        if huge_bytes is not None:
+            payload["huge_bytes"] = huge_bytes
         self._call("PUT", "faults", payload)
 
     def clear_faults(self) -> None:

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+from medicaid_assets.lib.download import sha256_file
 from medicaid_assets.sample_world.cpt_archives import write_cpt_files
 from medicaid_assets.sample_world.nppes_files import write_nppes_files
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.spending import write_spending_files
 
 WORLD_JSON = "world.json"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_world(world_dir: Path) -> dict:
@@ -69,7 +61,7 @@ def generate_world(out_dir: Path, spec: WorldSpec, force: bool = False) -> dict:
         "cpt": write_cpt_files(spec, files),
     }
     listing = {
-        str(p.relative_to(files)): {"size": p.stat().st_size, "sha256": _sha256(p)}
+        str(p.relative_to(files)): {"size": p.stat().st_size, "sha256": sha256_file(p)}
         for p in sorted(files.rglob("*"))
         if p.is_file()
     }

@@ -280,9 +280,10 @@ def test_a_zip_expanding_past_the_bound_is_refused_before_writing(
     message = _failure(_run(settings, [_zip_url(world_server)], max_extract_bytes=declared - 1))
     assert f"expands to more than {declared - 1:,} bytes" in message and _zip_url(world_server) in message
     assert not (settings.data_dir / "raw" / "cpt").exists() or _tree(settings.data_dir / "raw" / "cpt") == {}
-    # Only the nested zips pass it: the zip is kept, its extraction refused, no folder written.
+    # Only the nested zips pass it: its extraction is refused, no folder written, and the download is moved aside
+    # (as <zip>.rejected), so later runs are not refused for it again.
     message = _failure(_run(settings, [_zip_url(world_server)], max_extract_bytes=declared + 1))
     assert f"RVU26A.zip: expands to more than {declared + 1:,} bytes" in message
     archives = settings.data_dir / "raw" / "cpt" / "archives"
-    assert sorted(p.name for p in archives.iterdir()) == [ZIP_NAME, ZIP_NAME + ".meta.json"]
+    assert sorted(p.name for p in archives.iterdir()) == [ZIP_NAME + ".rejected"]
     assert not _fallback(settings).exists()

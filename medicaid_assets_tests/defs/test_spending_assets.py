@@ -48,7 +48,12 @@ def test_full_backfill_is_one_run_and_matches_the_file(settings: Settings, world
     assert rows == _world_rows(world_dir)
     assert months == 84 and str(lo) == "2018-01-01" and str(hi) == "2024-12-01"
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"months_in_range": True, "no_negative_claims": True, "malformed_identifiers": True}
+    assert checks == {
+        "schema_and_types": True,
+        "months_in_range": True,
+        "no_negative_claims": True,
+        "malformed_identifiers": True,
+    }
     mats = {e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert mats["raw/medicaid_spending_file"]["dagster/row_count"].value == rows
     assert mats["raw/medicaid_spending_file"]["column_spelling"].value == "original"
@@ -88,7 +93,7 @@ def test_later_release_with_renamed_columns_and_yyyy_mm_months(settings: Setting
     assert _table(settings, "SELECT count(DISTINCT CLAIM_FROM_MONTH) FROM spending")[0][0] == 84
 
 
-@pytest.mark.parametrize("damage", ["truncated", "missing_column"])
+@pytest.mark.parametrize("damage", ["truncated", "missing_column", "wrong_type"])
 def test_bad_release_fails_clearly_and_keeps_file_and_table(
     settings: Settings, world: WorldControl, world_server, world_dir: Path, damage: str
 ) -> None:
@@ -103,6 +108,11 @@ def test_bad_release_fails_clearly_and_keeps_file_and_table(
         if damage == "truncated":
             bad.write_bytes(good_bytes[: len(good_bytes) // 2])
             match = "not a readable parquet file"
+        elif damage == "wrong_type":
+            table = pq.read_table(good)
+            paid = pa.array([str(v) for v in table["TOTAL_PAID"].to_pylist()])
+            pq.write_table(table.set_column(table.schema.get_field_index("TOTAL_PAID"), "TOTAL_PAID", paid), bad)
+            match = "column\\(s\\) of an unexpected type: TOTAL_PAID is string"
         else:
             pq.write_table(pa.table(pq.read_table(good).drop_columns(["TOTAL_CLAIMS"])), bad)
             match = r"missing required column\(s\): TOTAL_CLAIMS or TOTAL_CLAIM_LINES"

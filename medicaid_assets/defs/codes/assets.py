@@ -11,14 +11,14 @@ from pathlib import Path
 import dagster as dg
 import httpx
 
-from medicaid_assets.defs.metadata import OWNERS, table_metadata
+from medicaid_assets.defs.metadata import OWNERS, column_schema, table_metadata
 from medicaid_assets.defs.progress import ProgressLogger
 from medicaid_assets.lib.atomic import atomic_path, atomic_write
 from medicaid_assets.lib.cms_index import pick_zip_url
-from medicaid_assets.lib.download import DownloadResult, download
+from medicaid_assets.lib.download import DownloadResult, download, get_page, sha256_file
 from medicaid_assets.lib.fallback import CODE_RE, COLUMNS, build_fallback, candidate_files, write_fallback
 from medicaid_assets.lib.layout import DataLayout, file_name_from_url
-from medicaid_assets.lib.safe_zip import check_archive, extract_zip
+from medicaid_assets.lib.safe_zip import UnsafeArchiveError, check_archive, extract_zip
 from medicaid_assets.resources.files import HttpFilesResource
 from medicaid_assets.resources.storage import DataDirResource, SourcesResource
 
@@ -63,9 +63,19 @@ def extract_archive(archive: Path, max_bytes: int) -> tuple[dict, bool]:
     marker = _current_extraction(archive, target)
     if marker is not None:
         return marker, True
-    report = extract_zip(archive, target, max_bytes=max_bytes)
-    with archive.open("rb") as fh:
-        sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+    try:
+        report = extract_zip(archive, target, max_bytes=max_bytes)
+    except UnsafeArchiveError as exc:
+        # Every zip in archives/ is extracted on every run: a refused *download* is moved aside, or it would fail
+        # every later run, even once its URL is gone from the config. A zip put there by hand stays (and fails).
+        meta = archive.with_name(archive.name + ".meta.json")
+        if not meta.is_file():
+            raise
+        rejected = archive.with_name(archive.name + ".rejected")
+        archive.replace(rejected)
+        meta.unlink()
+        raise UnsafeArchiveError(f"{exc}; the download was moved to {rejected.name}, later runs skip it") from exc
+    sha256 = sha256_file(archive)
     st = archive.stat()
     marker = {
         "zip": archive.name,
@@ -104,7 +114,7 @@ def _discover_zip_url(files: HttpFilesResource, index_url: str, log: dg.DagsterL
     """The fee-schedule zip the CMS index page links (see lib.cms_index for the rule)."""
     try:
         with files.client() as client:
-            page = client.get(index_url)
+            page = get_page(client, index_url, attempts=files.attempts, backoff_seconds=files.backoff_seconds)
     except httpx.HTTPError as exc:
         raise dg.Failure(f"CPT index page {index_url}: {type(exc).__name__}: {exc}; pass cpt_zip_urls instead") from exc
     if page.status_code != 200:
@@ -124,7 +134,7 @@ def _discover_zip_url(files: HttpFilesResource, index_url: str, log: dg.DagsterL
     tags={"source": "cms"},
     description=(
         "CMS fee-schedule zips (PFS RVU file, payment amounts, status codes, HCPCS Level II annual file) in "
-        "raw/cpt/archives/, each extracted recursively to archives/<zip stem>/ with the manual overlays copied "
+        "raw/cpt/archives/, each extracted recursively to `archives/<zip stem>/` with the manual overlays copied "
         "into its PFREV26AR_nonQP folder. Zips come from `cpt_zip_urls`, else from the CMS index page when "
         "raw/cpt holds no data yet."
     ),
@@ -182,6 +192,9 @@ def cpt_archives(
     version = hashlib.sha256("".join(sorted(r["sha256"] for r in report)).encode()).hexdigest()
     return dg.MaterializeResult(
         metadata={
+            # The rows of this asset are the extracted files, listed as <zip stem>/<member path> in extracted_files.
+            "dagster/row_count": len(extracted_files),
+            "dagster/column_schema": column_schema({"path": "VARCHAR"}),
             "path": dg.MetadataValue.path(str(archives)),
             "urls": dg.MetadataValue.json(urls),
             "auto_discovered_from": sources.cpt_index_url if discovered else "",
@@ -247,8 +260,7 @@ def cpt_hcpcs_fallback(context: dg.AssetExecutionContext, data: DataDirResource)
     changed = write_fallback(build.rows, layout.cpt_fallback)
     rows, duplicates, malformed = _check_written(layout.cpt_fallback)
     context.log.info(f"{'wrote' if changed else 'kept (unchanged)'} {layout.cpt_fallback}: {rows:,} codes")
-    with layout.cpt_fallback.open("rb") as fh:
-        sha256 = hashlib.file_digest(fh, "sha256").hexdigest()
+    sha256 = sha256_file(layout.cpt_fallback)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(rows, FALLBACK_COLUMNS, COLUMNS, [r.values() for r in build.rows[:10]]),

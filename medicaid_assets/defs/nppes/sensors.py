@@ -13,7 +13,8 @@ PAGE_TIMEOUT_SECONDS = 30.0  # sensors are cut off at 60 s
 
 nppes_weekly_job = dg.define_asset_job(
     "nppes_weekly_job",
-    selection=WEEKLY_ASSETS.downstream(),
+    # Publishing (group `publish`) is downstream of the outputs but opt-in: it runs only in the `publish` job.
+    selection=WEEKLY_ASSETS.downstream() - dg.AssetSelection.groups("publish"),
     description="Download one weekly NPPES bundle, apply it to the provider tables, and re-resolve the NPIs it "
     "touches (their bulk rows, the NPI cache and the NPI outputs).",
 )

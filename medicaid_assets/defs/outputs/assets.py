@@ -3,15 +3,17 @@
 Each file is written to a temp name and renamed (lib/outputs), with the contract's exact columns and order.
 """
 
+import functools
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
 
-from medicaid_assets.defs.metadata import OWNERS, table_metadata
+from medicaid_assets.defs.charts import category_counts_png, image_metadata
+from medicaid_assets.defs.metadata import OWNERS, column_schema, table_metadata
 from medicaid_assets.defs.resolution.identifiers import DATASET_CODES, DATASET_NPIS, NPI_BULK_ROWS
 from medicaid_assets.defs.resolution.lookups import (
     HCPCS_CACHE_KEY,
@@ -21,6 +23,7 @@ from medicaid_assets.defs.resolution.lookups import (
     write_npi_mapping,
 )
 from medicaid_assets.lib.bulk_payload import bulk_payload, bulk_request_params, bulk_url
+from medicaid_assets.lib.freshness import Freshness
 from medicaid_assets.lib.hcpcs_cache import HcpcsCache
 from medicaid_assets.lib.layout import DataLayout
 from medicaid_assets.lib.npi_cache import INVALID_MESSAGE, NpiCache, to_json
@@ -29,6 +32,7 @@ from medicaid_assets.lib.outputs import (
     HCPCS_MAPPING_COLUMNS,
     NPI_DATASET_COLUMNS,
     NPI_MAPPING_COLUMNS,
+    TRIAGE_COLUMNS,
     UNRESOLVED_COLUMNS,
     preview,
     unresolved_rows,
@@ -51,9 +55,27 @@ def _file_metadata(path: Path, rows: int, columns: tuple[str, ...]) -> dict[str,
     }
 
 
-def _asset(key: str, deps: list, description: str, kinds: set[str]) -> dict:
+def _unless_current(layout: DataLayout, name: str, output: Path, inputs: list[Path], write: Callable[[], int]) -> int:
+    """Rows of ``output``, written by ``write`` unless it is current: written before from inputs unchanged since
+    (a re-run with nothing new rewrites nothing; the NPI dataset alone takes minutes at real scale)."""
+    freshness = Freshness.of(layout.root, name, output, inputs)
+    recorded = freshness.recorded()
+    if recorded is not None and "rows" in recorded:
+        return recorded["rows"]
+    rows = write()
+    freshness.record(rows=rows)
+    return rows
+
+
+def _asset(key: str, deps: list, description: str, kinds: set[str], identifier: str) -> dict:
     return dict(
-        key=["outputs", key], deps=deps, group_name="outputs", kinds=kinds, owners=OWNERS, description=description
+        key=["outputs", key],
+        deps=deps,
+        group_name="outputs",
+        kinds=kinds,
+        owners=OWNERS,
+        tags={"identifier": identifier},
+        description=description,
     )
 
 
@@ -64,11 +86,14 @@ def _asset(key: str, deps: list, description: str, kinds: set[str]) -> dict:
         "npi,provider_name,status,fetched_at_unix by npi "
         "(ok and not_found rows): data/mappings/npi/npi_provider_mapping.csv.",
         {"csv"},
+        "npi",
     )
 )
 def npi_provider_mapping(data: DataDirResource) -> dg.MaterializeResult:
-    rows = write_npi_mapping(data.layout)
-    return dg.MaterializeResult(metadata=_file_metadata(data.layout.npi_mapping, rows, NPI_MAPPING_COLUMNS))
+    layout = data.layout
+    write = lambda: write_npi_mapping(layout)  # noqa: E731
+    rows = _unless_current(layout, "npi_mapping", layout.npi_mapping, [layout.npi_cache], write)
+    return dg.MaterializeResult(metadata=_file_metadata(layout.npi_mapping, rows, NPI_MAPPING_COLUMNS))
 
 
 @dg.asset(
@@ -77,11 +102,14 @@ def npi_provider_mapping(data: DataDirResource) -> dg.MaterializeResult:
         [HCPCS_CACHE_KEY],
         "Every ok record per code, non-NOC first: data/mappings/hcpcs/hcpcs_code_mapping.csv.",
         {"csv"},
+        "hcpcs",
     )
 )
 def hcpcs_code_mapping(data: DataDirResource) -> dg.MaterializeResult:
-    rows = write_hcpcs_mapping(data.layout)
-    return dg.MaterializeResult(metadata=_file_metadata(data.layout.hcpcs_mapping, rows, HCPCS_MAPPING_COLUMNS))
+    layout = data.layout
+    write = lambda: write_hcpcs_mapping(layout)  # noqa: E731
+    rows = _unless_current(layout, "hcpcs_mapping", layout.hcpcs_mapping, [layout.hcpcs_cache], write)
+    return dg.MaterializeResult(metadata=_file_metadata(layout.hcpcs_mapping, rows, HCPCS_MAPPING_COLUMNS))
 
 
 def _bulk_rows(path: Path) -> Iterator[dict]:
@@ -90,17 +118,24 @@ def _bulk_rows(path: Path) -> Iterator[dict]:
         yield from batch.to_pylist()
 
 
+_json_key = functools.cache(to_json)  # the payload's keys are a few dozen fixed strings
+
+
 def _bulk_output_row(row: dict) -> tuple:
     payload = bulk_payload(row, row["other_names_rows"], row["practice_location_rows"], row["endpoint_rows"])
     result = payload["results"][0]
     npidata = row["source_file"]
     sides = {kind: npidata.replace("npidata_pfile", prefix, 1) for kind, prefix in SIDE_PREFIXES.items()}
     params = bulk_request_params(row.get("bundle_key") or "", npidata, sides)
+    # Each part of the result is encoded once; results and the whole payload are spliced from the parts (the
+    # same text json would write for them, at a third of the encoding work).
+    parts = {key: to_json(value) for key, value in result.items()}
+    results = "[" + "{" + ",".join(f"{_json_key(key)}:{value}" for key, value in parts.items()) + "}]"
     return (
         row["npi"],
-        to_json(result.get("basic", {})),
+        parts.get("basic", "{}"),
         *(
-            to_json(result.get(key, []))
+            parts.get(key, "[]")
             for key in ("addresses", "practiceLocations", "taxonomies", "identifiers", "other_names", "endpoints")
         ),
         bulk_url(row["source_kind"], npidata),
@@ -108,8 +143,8 @@ def _bulk_output_row(row: dict) -> tuple:
         None,
         None,
         to_json(params),
-        to_json(payload["results"]),
-        to_json(payload),
+        results,
+        '{"result_count":' + to_json(payload["result_count"]) + ',"results":' + results + "}",
     )
 
 
@@ -162,13 +197,16 @@ def npi_dataset_rows(layout: DataLayout, use_bulk: bool = True) -> Iterator[tupl
         "npi_dataset",
         [NPI_CACHE_KEY, ["resolution", "npi_bulk_rows"]],
         "data/output/npi.parquet: one row per dataset NPI, API-shaped JSON strings (bulk rows carry "
-        "url nppes_bulk:<monthly|weekly>:<file>, API rows the real request URL).",
+        "url `nppes_bulk:<monthly|weekly>:<file>`, API rows the real request URL).",
         {"parquet"},
+        "npi",
     )
 )
 def npi_dataset(data: DataDirResource) -> dg.MaterializeResult:
-    path = data.layout.npi_dataset
-    rows = write_parquet(path, NPI_DATASET_COLUMNS, npi_dataset_rows(data.layout))
+    layout, path = data.layout, data.layout.npi_dataset
+    inputs = [layout.resolution / DATASET_NPIS, layout.resolution / NPI_BULK_ROWS, layout.npi_cache]
+    write = lambda: write_parquet(path, NPI_DATASET_COLUMNS, npi_dataset_rows(layout))  # noqa: E731
+    rows = _unless_current(layout, "npi_dataset", path, inputs, write)
     return dg.MaterializeResult(metadata=_file_metadata(path, rows, NPI_DATASET_COLUMNS))
 
 
@@ -179,13 +217,19 @@ def npi_dataset(data: DataDirResource) -> dg.MaterializeResult:
         "data/output/hcpcs.parquet: one row per dataset code with ef_* lists and the API-shaped answer "
         "(fallback rows carry [code, display] pairs).",
         {"parquet"},
+        "hcpcs",
     )
 )
 def hcpcs_dataset(data: DataDirResource) -> dg.MaterializeResult:
-    path = data.layout.hcpcs_dataset
-    codes = read_column(data.layout.resolution / DATASET_CODES, "hcpcs_code")
-    with HcpcsCache(data.layout.hcpcs_cache) as cache:
-        rows = write_parquet(path, HCPCS_DATASET_COLUMNS, cache.parquet_rows(codes, str(data.layout.cpt_fallback)))
+    layout, path = data.layout, data.layout.hcpcs_dataset
+
+    def write() -> int:
+        codes = read_column(layout.resolution / DATASET_CODES, "hcpcs_code")
+        with HcpcsCache(layout.hcpcs_cache) as cache:
+            return write_parquet(path, HCPCS_DATASET_COLUMNS, cache.parquet_rows(codes, str(layout.cpt_fallback)))
+
+    inputs = [layout.resolution / DATASET_CODES, layout.hcpcs_cache, layout.cpt_fallback]
+    rows = _unless_current(layout, "hcpcs_dataset", path, inputs, write)
     return dg.MaterializeResult(metadata=_file_metadata(path, rows, HCPCS_DATASET_COLUMNS))
 
 
@@ -213,16 +257,30 @@ class UnresolvedConfig(dg.Config):
         "identifier_type,identifier,status,error_message,fetched_at_unix for every dataset identifier "
         "not resolved (not_found, error, invalid, missing_cache).",
         {"csv"},
+        "npi_and_hcpcs",
     )
 )
 def unresolved_identifiers(config: UnresolvedConfig, data: DataDirResource) -> dg.MaterializeResult:
     path = Path(config.unresolved_report_csv) if config.unresolved_report_csv else data.layout.unresolved_report
-    rows = unresolved_identifier_rows(data.layout)
-    count = write_csv(path, UNRESOLVED_COLUMNS, rows)
-    per_status = {f"{t}_{s}": 0 for t in ("npi", "hcpcs") for s in ("not_found", "error", "invalid", "missing_cache")}
-    for identifier_type, _, status, _, _ in rows:
-        per_status[f"{identifier_type}_{status}"] += 1
+    freshness = Freshness.of(data.layout.root, "unresolved_identifiers", path, _unresolved_inputs(data.layout))
+    recorded = freshness.recorded()
+    if recorded is not None and "per_status" in recorded:  # written from the same identifiers and caches
+        count, per_status = recorded["rows"], recorded["per_status"]
+    else:
+        rows = unresolved_identifier_rows(data.layout)
+        count = write_csv(path, UNRESOLVED_COLUMNS, rows)
+        per_status = {
+            f"{t}_{s}": 0 for t in ("npi", "hcpcs") for s in ("not_found", "error", "invalid", "missing_cache")
+        }
+        for identifier_type, _, status, _, _ in rows:
+            per_status[f"{identifier_type}_{status}"] += 1
+        freshness.record(rows=count, per_status=per_status)
     return dg.MaterializeResult(metadata={**_file_metadata(path, count, UNRESOLVED_COLUMNS), **per_status})
+
+
+def _unresolved_inputs(layout: DataLayout) -> list[Path]:
+    """What the unresolved report and its triage are derived from."""
+    return [layout.resolution / DATASET_NPIS, layout.resolution / DATASET_CODES, layout.npi_cache, layout.hcpcs_cache]
 
 
 @dg.asset(
@@ -233,15 +291,30 @@ def unresolved_identifiers(config: UnresolvedConfig, data: DataDirResource) -> d
         "length, bad check digit, placeholder, valid-but-unknown; code: CPT, Level II, CDT, revenue code, "
         "code + modifier, word …) and counts per kind.",
         {"csv"},
+        "npi_and_hcpcs",
     )
 )
 def unresolved_triage(data: DataDirResource) -> dg.MaterializeResult:
-    result = triage(unresolved_identifier_rows(data.layout))
-    files = write_triage(data.layout.triage, result)
-    summary = result.summary()
+    freshness = Freshness.of(data.layout.root, "triage", data.layout.triage, _unresolved_inputs(data.layout))
+    recorded = freshness.recorded()
+    if recorded is not None and "summary" in recorded:  # written from the same identifiers and caches
+        files, summary = recorded["files"], recorded["summary"]
+    else:
+        result = triage(unresolved_identifier_rows(data.layout))
+        files = write_triage(data.layout.triage, result)
+        summary = json.loads(json.dumps(result.summary()))
+        freshness.record(files=files, summary=summary)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(files.values()),
+            "dagster/column_schema": column_schema(dict.fromkeys(TRIAGE_COLUMNS, "VARCHAR")),
+            "kinds_chart": image_metadata(
+                category_counts_png(
+                    {name: block["kinds"] for name, block in summary.items()},
+                    "Unresolved identifiers per inferred kind",
+                ),
+                "unresolved identifiers per inferred kind",
+            ),
             "files": dg.MetadataValue.json(files),
             "kinds": dg.MetadataValue.json(json.loads(json.dumps(summary))),
             "path": dg.MetadataValue.path(str(data.layout.triage)),

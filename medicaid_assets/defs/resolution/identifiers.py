@@ -6,11 +6,16 @@ identifiers and the NPPES rows of the dataset's NPIs, and the lookups read only 
 own SQLite caches.
 """
 
+import hashlib
+import json
+
 import dagster as dg
 import pyarrow.parquet as pq
 
 from medicaid_assets.defs.metadata import OWNERS, table_metadata
 from medicaid_assets.lib.atomic import atomic_path
+from medicaid_assets.lib.nppes import sql_string
+from medicaid_assets.lib.spending import table_state
 from medicaid_assets.resources.storage import DataDirResource
 from medicaid_assets.resources.warehouse import WarehouseResource
 
@@ -19,20 +24,40 @@ DATASET_CODES = "dataset_codes.parquet"
 NPI_BULK_ROWS = "npi_bulk_rows.parquet"
 
 
-def _copy_to_parquet(conn, sql: str, path) -> int:
-    """COPY a query to ``path`` atomically; returns its row count."""
+def _copy_to_parquet(conn, sql: str, path, stamp: dict | None = None) -> int:
+    """COPY a query to ``path`` atomically; returns its row count. ``stamp`` goes into the file's key-value
+    metadata (key ``medicaid_assets``), where :func:`_stamp` reads it back."""
+    options = "FORMAT parquet, COMPRESSION zstd"
+    if stamp is not None:
+        options += f", KV_METADATA {{medicaid_assets: {sql_string(json.dumps(stamp, sort_keys=True))}}}"
     with atomic_path(path) as tmp:
-        conn.execute(f"COPY ({sql}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
+        conn.execute(f"COPY ({sql}) TO '{tmp}' ({options})")
     return pq.ParquetFile(path).metadata.num_rows
 
 
+def _stamp(path) -> dict:
+    """The stamp a :func:`_copy_to_parquet` wrote into ``path`` ({} when none or no file)."""
+    try:
+        raw = (pq.read_metadata(path).metadata or {}).get(b"medicaid_assets")
+    except (FileNotFoundError, OSError):
+        return {}
+    return json.loads(raw) if raw else {}
+
+
+def _current_stamp(path, source: str | None) -> dict | None:
+    """The stamp of ``path`` when it was written from the table state ``source`` (then it is current), else None."""
+    stamp = _stamp(path)
+    return stamp if source is not None and stamp.get("source") == source else None
+
+
 def _preview(path, columns: int | None = None) -> tuple[list[str], list[tuple]]:
-    table = pq.ParquetFile(path).read_row_group(0) if pq.ParquetFile(path).num_row_groups else None
-    if table is None:
+    """The first ten rows of the first ``columns`` columns (read alone: not the whole first row group)."""
+    parquet = pq.ParquetFile(path)
+    names = parquet.schema_arrow.names[:columns]
+    batch = next(parquet.iter_batches(batch_size=10, columns=names), None)
+    if batch is None:
         return [], []
-    names = table.column_names[:columns]
-    rows = table.select(names).slice(0, 10).to_pylist()
-    return names, [tuple(r.values()) for r in rows]
+    return names, [tuple(r.values()) for r in batch.to_pylist()]
 
 
 @dg.asset(
@@ -45,30 +70,53 @@ def _preview(path, columns: int | None = None) -> tuple[list[str], list[tuple]]:
     tags={"identifier": "npi"},
     description="Distinct non-blank trimmed NPIs of billing ∪ servicing, with whether each passes the check digit.",
 )
-def dataset_npis(data: DataDirResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    path = data.layout.resolution / DATASET_NPIS
-    sql = """
-        SELECT npi, length(npi) = 10 AND regexp_full_match(npi, '[0-9]{10}') AS ten_digits
-        FROM (
-            SELECT DISTINCT trim(n) AS npi FROM (
-                SELECT BILLING_PROVIDER_NPI_NUM AS n FROM spending
-                UNION ALL SELECT SERVICING_PROVIDER_NPI_NUM FROM spending
-            ) WHERE n IS NOT NULL AND trim(n) <> ''
-        ) ORDER BY npi
+def dataset_npis(
+    context: dg.AssetExecutionContext, data: DataDirResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Rewritten only when the spending table changed since (its load records say so); otherwise kept as is.
+
+    Each column's raw values are made distinct first, on their own (one hash pass per column, as cheap as a
+    bare ``SELECT DISTINCT``), and only those few distinct values are trimmed, flagged and sorted.
     """
+    path = data.layout.resolution / DATASET_NPIS
     with warehouse.get_connection() as conn:
-        rows = _copy_to_parquet(conn, sql, path)
-        billing, servicing = conn.execute(
-            "SELECT count(DISTINCT trim(BILLING_PROVIDER_NPI_NUM)), count(DISTINCT trim(SERVICING_PROVIDER_NPI_NUM)) "
-            "FROM spending"
-        ).fetchone()
+        source = table_state(conn)
+        stamp = _current_stamp(path, source)
+        rewritten = stamp is None
+        if rewritten:
+            for table, column in (("billing_values", "BILLING"), ("servicing_values", "SERVICING")):
+                conn.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT DISTINCT {column}_PROVIDER_NPI_NUM AS n FROM spending"
+                )
+            conn.execute(
+                """
+                CREATE OR REPLACE TEMP TABLE dataset_npi_roles AS
+                SELECT trim(n) AS npi, bool_or(billing) AS billing, bool_or(NOT billing) AS servicing
+                FROM (SELECT n, true AS billing FROM billing_values UNION ALL SELECT n, false FROM servicing_values)
+                WHERE n IS NOT NULL AND trim(n) <> '' GROUP BY ALL
+                """
+            )
+            billing, servicing = conn.execute(
+                "SELECT count(*) FILTER (WHERE billing), count(*) FILTER (WHERE servicing) FROM dataset_npi_roles"
+            ).fetchone()
+            stamp = {"source": source, "distinct_billing_npis": billing, "distinct_servicing_npis": servicing}
+            sql = """
+                SELECT npi, length(npi) = 10 AND regexp_full_match(npi, '[0-9]{10}') AS ten_digits
+                FROM dataset_npi_roles ORDER BY npi
+            """
+            _copy_to_parquet(conn, sql, path, stamp if source is not None else None)
+            conn.execute("DROP TABLE billing_values; DROP TABLE servicing_values; DROP TABLE dataset_npi_roles")
+        else:
+            context.log.info(f"{path.name} is current (the spending table has not changed since): nothing rewritten")
+    rows = pq.ParquetFile(path).metadata.num_rows
     columns, preview = _preview(path)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(rows, {"npi": "VARCHAR", "ten_digits": "BOOLEAN"}, columns, preview),
-            "distinct_billing_npis": billing,
-            "distinct_servicing_npis": servicing,
+            "distinct_billing_npis": stamp["distinct_billing_npis"],
+            "distinct_servicing_npis": stamp["distinct_servicing_npis"],
             "path": dg.MetadataValue.path(str(path)),
+            "rewritten": rewritten,
         }
     )
 
@@ -83,19 +131,29 @@ def dataset_npis(data: DataDirResource, warehouse: WarehouseResource) -> dg.Mate
     tags={"identifier": "hcpcs"},
     description="Distinct non-blank trimmed HCPCS_CODE values, raw spelling kept (matched case-insensitively).",
 )
-def dataset_codes(data: DataDirResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def dataset_codes(
+    context: dg.AssetExecutionContext, data: DataDirResource, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    """Rewritten only when the spending table changed since; raw values made distinct before they are trimmed."""
     path = data.layout.resolution / DATASET_CODES
     sql = """
-        SELECT DISTINCT trim(HCPCS_CODE) AS hcpcs_code FROM spending
-        WHERE HCPCS_CODE IS NOT NULL AND trim(HCPCS_CODE) <> '' ORDER BY hcpcs_code
+        SELECT DISTINCT trim(code) AS hcpcs_code FROM (SELECT DISTINCT HCPCS_CODE AS code FROM spending)
+        WHERE code IS NOT NULL AND trim(code) <> '' ORDER BY hcpcs_code
     """
     with warehouse.get_connection() as conn:
-        rows = _copy_to_parquet(conn, sql, path)
+        source = table_state(conn)
+        rewritten = _current_stamp(path, source) is None
+        if rewritten:
+            _copy_to_parquet(conn, sql, path, {"source": source} if source is not None else None)
+        else:
+            context.log.info(f"{path.name} is current (the spending table has not changed since): nothing rewritten")
+    rows = pq.ParquetFile(path).metadata.num_rows
     columns, preview = _preview(path)
     return dg.MaterializeResult(
         metadata={
             **table_metadata(rows, {"hcpcs_code": "VARCHAR"}, columns, preview),
             "path": dg.MetadataValue.path(str(path)),
+            "rewritten": rewritten,
         }
     )
 
@@ -140,7 +198,15 @@ def npi_bulk_rows(context: dg.AssetExecutionContext, data: DataDirResource, ware
         ORDER BY npi
     """
     with warehouse.get_connection() as conn:
-        rows = _copy_to_parquet(conn, sql, path)
+        # Current while the dataset's NPIs (rewritten only when they change) and the applied NPPES bundles are.
+        st = npis.stat()
+        applied = conn.execute("SELECT * FROM nppes_applied_bundles ORDER BY ALL").fetchall()
+        source = hashlib.sha256(repr((st.st_size, st.st_mtime_ns, applied)).encode()).hexdigest()
+        if _current_stamp(path, source) is None:
+            _copy_to_parquet(conn, sql, path, {"source": source})
+        else:
+            context.log.info(f"{path.name} is current (same dataset NPIs, same NPPES bundles): nothing rewritten")
+        rows = pq.ParquetFile(path).metadata.num_rows
         kinds = dict(conn.execute(f"SELECT source_kind, count(*) FROM read_parquet('{path}') GROUP BY ALL").fetchall())
     columns, preview = _preview(path, columns=6)
     schema = {f.name: str(f.type) for f in pq.read_schema(path)}

@@ -9,19 +9,23 @@ flight finish, keeps what arrived, and the next run asks only what is still unse
 import csv
 import json
 import re
+import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
 
-from medicaid_assets.defs.metadata import OWNERS
+from medicaid_assets.defs.charts import category_counts_png, image_metadata
+from medicaid_assets.defs.metadata import OWNERS, column_schema
 from medicaid_assets.defs.progress import LookupProgress
 from medicaid_assets.defs.resolution.identifiers import DATASET_CODES, DATASET_NPIS, NPI_BULK_ROWS
 from medicaid_assets.lib import clinical_tables, hcpcs_cache
 from medicaid_assets.lib.fetcher import CallInfo
+from medicaid_assets.lib.freshness import Freshness
 from medicaid_assets.lib.hcpcs_cache import HcpcsCache, HcpcsResponse, HcpcsResult
 from medicaid_assets.lib.layout import DataLayout
 from medicaid_assets.lib.npi import is_valid_npi
@@ -66,7 +70,16 @@ def resolve_npis(
     stop: threading.Event,
     progress: LookupProgress,
 ) -> dict[str, object]:
-    """Invalid → ``invalid``; bulk hits → ``ok``; the rest through the Registry API. Returns metadata."""
+    """Invalid → ``invalid``; bulk hits → ``ok``; the rest through the Registry API. Returns metadata.
+
+    Nothing to do (the same dataset NPIs and bulk rows, the cache unchanged since a run that left every NPI
+    settled, no error to retry) costs a look at file dates: at real scale the checks alone take most of a minute.
+    """
+    inputs = [layout.resolution / DATASET_NPIS, layout.resolution / NPI_BULK_ROWS]
+    freshness = Freshness.of(layout.root, "npi_cache", layout.npi_cache, inputs)
+    recorded = freshness.recorded()
+    if recorded is not None and recorded.get("settled") and recorded.get("config") == config.model_dump():
+        return {**recorded["metadata"], "asked_api": 0, "requests": 0, "current": True}
     npis = read_column(layout.resolution / DATASET_NPIS, "npi")
     with NpiCache(layout.npi_cache) as cache:
         statuses = cache.statuses(npis)
@@ -98,7 +111,7 @@ def resolve_npis(
             api.lookup(todo, on_result, stop=stop, max_new=config.max_new_lookups, progress=progress) if todo else None
         )
         final = Counter(cache.statuses(npis).values())
-    return {
+    metadata = {
         "dagster/row_count": len(npis),
         "identifiers": len(npis),
         "invalid_no_request": len(invalid),
@@ -108,6 +121,11 @@ def resolve_npis(
         "missing_cache": len(npis) - sum(final.values()),
         **_report_metadata(report),
     }
+    left = report is not None and (report.stopped or report.not_attempted)
+    settled = not final.get("error") and not metadata["missing_cache"] and not stop.is_set() and not left
+    plain = {k: v for k, v in metadata.items() if isinstance(v, int | float | str | bool)}
+    freshness.record(settled=settled, config=config.model_dump(), metadata=plain)  # the cache is closed: final
+    return metadata
 
 
 def _cache_records(outcome: clinical_tables.HcpcsOutcome) -> tuple[hcpcs_cache.HcpcsRecord, ...]:
@@ -301,6 +319,18 @@ def identifier_caches(
     keys = {"npi": NPI_CACHE_KEY, "hcpcs": HCPCS_CACHE_KEY}
     for name, metadata in results.items():
         path = layout.npi_cache if name == "npi" else layout.hcpcs_cache
-        yield dg.MaterializeResult(
-            asset_key=keys[name], metadata={**metadata, "cache": dg.MetadataValue.path(str(path))}
-        )
+        yield dg.MaterializeResult(asset_key=keys[name], metadata={**metadata, **_cache_metadata(name, path, metadata)})
+
+
+def _cache_metadata(name: str, path: Path, metadata: dict[str, object]) -> dict[str, object]:
+    """The cache table's columns, and a picture of where the dataset's identifiers stand."""
+    with closing(sqlite3.connect(path)) as conn:
+        columns = {column: type_ for _, column, type_, *_ in conn.execute(f"PRAGMA table_info({name}_cache)")}
+    statuses = {key.removeprefix("status_"): value for key, value in metadata.items() if key.startswith("status_")}
+    statuses["missing_cache"] = metadata["missing_cache"]
+    chart = category_counts_png({name: statuses}, f"Dataset {name.upper()} identifiers per resolution status")
+    return {
+        "dagster/column_schema": column_schema(columns),
+        "statuses": image_metadata(chart, f"{name} identifiers per resolution status"),
+        "cache": dg.MetadataValue.path(str(path)),
+    }

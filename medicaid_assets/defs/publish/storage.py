@@ -1,0 +1,238 @@
+"""Object storage as the system of record (``MEDICAID_OBJECT_STORE_URL=s3://bucket/prefix``), group ``storage``.
+
+The pipeline keeps working on local files (DuckDB and the SQLite caches need them); these four assets keep the
+bucket and the data directory in step, and exist only when a bucket is configured:
+
+- ``storage/restored_sources`` runs before every source asset: raw files (spending file, NPPES and CMS zips, the
+  fallback CSV) that the bucket has and this machine lacks are downloaded from the bucket, so a fresh machine does
+  not fetch them from the public servers again (the download steps then find them and reuse them).
+- ``storage/restored_caches`` runs before the lookups: missing NPI/HCPCS caches come back from the bucket, so a
+  fresh machine does not ask the APIs again what was already settled.
+- ``storage/mirrored_sources`` and ``storage/mirrored_outputs`` upload raw files, cache snapshots and outputs
+  (mappings, datasets, unresolved report, triage) after they are built; unchanged files are skipped by sha256.
+
+Uploads are atomic (staging key, then server-side copy; see lib/object_store). Extracted folders and the DuckDB
+warehouse are not mirrored: both are rebuilt from the mirrored files.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+
+from medicaid_assets.defs.metadata import OWNERS, markdown_table
+from medicaid_assets.lib.layout import DataLayout
+from medicaid_assets.lib.object_store import (
+    CACHES,
+    OUTPUTS,
+    SOURCES,
+    ObjectStore,
+    Transfer,
+    local_files,
+    matches,
+    sqlite_snapshot,
+)
+from medicaid_assets.resources.object_store import ObjectStoreResource
+from medicaid_assets.resources.storage import DataDirResource
+
+GROUP = "storage"
+STAGE_TAG = "storage_stage"  # "sources" or "datasets": which CLI command runs the asset with its group
+RESTORED_SOURCES = dg.AssetKey(["storage", "restored_sources"])
+RESTORED_CACHES = dg.AssetKey(["storage", "restored_caches"])
+MIRRORED_SOURCES = dg.AssetKey(["storage", "mirrored_sources"])
+MIRRORED_OUTPUTS = dg.AssetKey(["storage", "mirrored_outputs"])
+CACHE_ASSETS = (dg.AssetKey(["resolution", "npi_cache"]), dg.AssetKey(["resolution", "hcpcs_cache"]))
+SOURCE_ASSETS = (
+    dg.AssetKey(["raw", "medicaid_spending_file"]),
+    dg.AssetKey(["raw", "nppes_monthly_bundle"]),
+    dg.AssetKey(["raw", "nppes_weekly_bundle"]),
+    dg.AssetKey(["raw", "cpt_archives"]),
+    dg.AssetKey(["raw", "cpt_hcpcs_fallback"]),
+)
+OUTPUT_ASSETS = tuple(
+    dg.AssetKey(["outputs", name])
+    for name in (
+        "npi_provider_mapping",
+        "hcpcs_code_mapping",
+        "npi_dataset",
+        "hcpcs_dataset",
+        "unresolved_identifiers",
+        "triage",
+    )
+)
+# Uploads or restores a crashed process left in the staging area longer than this are removed.
+STALE_STAGING = timedelta(hours=24)
+
+
+def _asset(key: dg.AssetKey, stage: str, deps: tuple = (), description: str = "") -> dict:
+    return dict(
+        key=key,
+        deps=list(deps),
+        group_name=GROUP,
+        kinds={"s3"},
+        owners=OWNERS,
+        tags={STAGE_TAG: stage},
+        description=description,
+    )
+
+
+def _files_table(transfers: list[Transfer]) -> dg.MetadataValue:
+    rows = [[t.relative, f"{t.size:,}", t.sha256[:16], "yes" if t.transferred else "unchanged"] for t in transfers]
+    return dg.MetadataValue.md(markdown_table(["name", "bytes", "sha256", "transferred"], rows, limit=200))
+
+
+def _summary(store: ObjectStore, transfers: list[Transfer], verb: str) -> dict[str, object]:
+    moved = [t for t in transfers if t.transferred]
+    return {
+        "bucket": dg.MetadataValue.url(store.url),
+        "files": len(transfers),
+        verb: len(moved),
+        f"bytes_{verb}": sum(t.size for t in moved),
+        "objects": _files_table(transfers),
+    }
+
+
+def restore(store: ObjectStore, layout: DataLayout, kind: str, log: dg.DagsterLogManager) -> list[Transfer]:
+    """Download the objects of ``kind`` this data directory lacks; never overwrite a local file."""
+    present_before = {p.relative_to(layout.root).as_posix() for p in local_files(layout, kind)}
+    restored = []
+    for obj in store.list():
+        rel = obj.relative
+        if not matches(layout, kind, rel) or rel in present_before or (layout.root / rel).exists():
+            continue
+        # A download's .meta.json belongs to its file: bring it only with the file, or a local copy could be
+        # judged against another copy's size and fetched again.
+        if rel.endswith(".meta.json") and rel.removesuffix(".meta.json") in present_before:
+            continue
+        transfer = store.get_file(rel, layout.root / rel)
+        log.info(f"restored {rel} ({transfer.size:,} bytes) from {transfer.url}")
+        restored.append(transfer)
+    return restored
+
+
+def mirror(store: ObjectStore, layout: DataLayout, kind: str, log: dg.DagsterLogManager) -> list[Transfer]:
+    """Upload the local files of ``kind`` whose bytes the bucket does not hold yet."""
+    deleted, aborted = store.cleanup_staging(STALE_STAGING)
+    if deleted or aborted:
+        log.info(f"removed {deleted} stale staging object(s) and aborted {aborted} stale multipart upload(s)")
+    transfers = []
+    for path in local_files(layout, kind):
+        rel = path.relative_to(layout.root).as_posix()
+        if kind == CACHES:
+            with sqlite_snapshot(path, layout.root / "tmp" / "snapshots") as snapshot:
+                transfer = store.put_file(snapshot, rel)
+        else:
+            transfer = store.put_file(path, rel, progress=_progress(log, rel, path))
+        if transfer.transferred:
+            log.info(f"uploaded {rel} ({transfer.size:,} bytes, {transfer.parts} part(s)) to {transfer.url}")
+        transfers.append(transfer)
+    return transfers
+
+
+def _progress(log: dg.DagsterLogManager, rel: str, path: Path):
+    """Log big uploads every ~10%."""
+    if path.stat().st_size < 256 * 1024**2:
+        return None
+    shown = [0]
+
+    def report(sent: int, total: int) -> None:
+        tenth = sent * 10 // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            log.info(f"uploading {rel}: {sent:,} of {total:,} bytes")
+
+    return report
+
+
+@dg.asset(
+    **_asset(
+        RESTORED_SOURCES,
+        "sources",
+        description="Raw files (spending file, NPPES and CMS zips with their download records, the fallback CSV) "
+        "that the bucket holds and this machine lacks, downloaded from the bucket before any source is fetched.",
+    )
+)
+def restored_sources(
+    context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
+) -> dg.MaterializeResult:
+    store = object_store.store()
+    restored = restore(store, data.layout, SOURCES, context.log)
+    return dg.MaterializeResult(metadata=_summary(store, restored, "restored"))
+
+
+@dg.asset(
+    **_asset(
+        RESTORED_CACHES,
+        "datasets",
+        description="NPI and HCPCS lookup caches missing on this machine, restored from the bucket before the "
+        "lookups run (a fresh machine then asks the APIs only what is still unsettled).",
+    )
+)
+def restored_caches(
+    context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
+) -> dg.MaterializeResult:
+    store = object_store.store()
+    restored = restore(store, data.layout, CACHES, context.log)
+    return dg.MaterializeResult(metadata=_summary(store, restored, "restored"))
+
+
+@dg.asset(
+    **_asset(
+        MIRRORED_SOURCES,
+        "sources",
+        SOURCE_ASSETS,
+        "Raw files uploaded to the bucket (atomically, multipart for large files; unchanged files skipped).",
+    )
+)
+def mirrored_sources(
+    context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
+) -> dg.MaterializeResult:
+    store = object_store.store()
+    transfers = mirror(store, data.layout, SOURCES, context.log)
+    return dg.MaterializeResult(metadata=_summary(store, transfers, "uploaded"))
+
+
+@dg.asset(
+    **_asset(
+        MIRRORED_OUTPUTS,
+        "datasets",
+        (*OUTPUT_ASSETS, *CACHE_ASSETS),
+        "Mappings, npi/hcpcs datasets, unresolved report, triage and consistent snapshots of the lookup caches, "
+        "uploaded to the bucket (atomically; unchanged files skipped).",
+    )
+)
+def mirrored_outputs(
+    context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
+) -> dg.MaterializeResult:
+    store = object_store.store()
+    transfers = mirror(store, data.layout, CACHES, context.log) + mirror(store, data.layout, OUTPUTS, context.log)
+    return dg.MaterializeResult(metadata=_summary(store, transfers, "uploaded"))
+
+
+STORAGE_ASSETS = [restored_sources, restored_caches, mirrored_sources, mirrored_outputs]
+
+
+def _with_upstream(assets_def: dg.AssetsDefinition, upstream: dg.AssetKey, keys: tuple) -> dg.AssetsDefinition:
+    """``assets_def`` with ``upstream`` as a dependency of those of its assets in ``keys``, enforced in execution."""
+    mapped = assets_def.map_asset_specs(lambda s: s.merge_attributes(deps=[upstream]) if s.key in keys else s)
+    known = dict(mapped.node_keys_by_input_name)
+    unmapped = [i.name for i in mapped.op.input_defs if i.name not in known]
+    if unmapped:
+        # Dagster 1.13.27 adds the op's Nothing input for a dep added by map_asset_specs but does not map it to
+        # the asset key: the graph shows the edge while a run does not wait for it. Map it, so the run waits.
+        attributes = mapped.get_attributes_dict()
+        attributes["keys_by_input_name"] = {**known, **dict.fromkeys(unmapped, upstream)}
+        mapped = dg.AssetsDefinition.dagster_internal_init(**attributes)
+    return mapped
+
+
+def with_restores_first(assets: list) -> list:
+    """Source assets wait for the restore of raw files, the lookups for the restore of their caches."""
+    out = []
+    for assets_def in assets:
+        if isinstance(assets_def, dg.AssetsDefinition) and assets_def.is_executable:
+            for upstream, keys in ((RESTORED_SOURCES, SOURCE_ASSETS), (RESTORED_CACHES, CACHE_ASSETS)):
+                if set(assets_def.keys) & set(keys):
+                    assets_def = _with_upstream(assets_def, upstream, keys)
+        out.append(assets_def)
+    return out

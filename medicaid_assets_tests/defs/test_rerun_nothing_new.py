@@ -1,0 +1,77 @@
+"""A second run of the main job with nothing new asks no API and rewrites nothing (contract §11).
+
+Behaviour only: how fast that is, is the benchmarks' business (benchmarks/README.md).
+"""
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from medicaid_assets.cli import SAMPLE_WORLD_API, Runner, full_range_tags
+from medicaid_assets.definitions import build_definitions, main_job
+from medicaid_assets.lib.layout import DataLayout
+from medicaid_assets.sample_world.server import WorldControl
+from medicaid_assets.settings import Settings
+
+
+def _files(layout: DataLayout) -> dict[str, int]:
+    """mtime of every derived file the main job writes (the warehouse aside: DuckDB touches it on open)."""
+    folders = (layout.resolution, layout.output, layout.root / "mappings")
+    files = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+    return {str(p): p.stat().st_mtime_ns for p in [*files, layout.unresolved_report, layout.npi_cache]}
+
+
+def _metadata(runner: Runner, start: int) -> dict[str, dict]:
+    out = {}
+    for result in runner.results[start:]:
+        for event in result.get_asset_materialization_events():
+            out.setdefault(event.asset_key.to_user_string(), event.materialization.metadata)
+    return out
+
+
+@pytest.mark.slow
+def test_the_second_run_asks_nothing_and_rewrites_nothing(settings: Settings, world: WorldControl) -> None:
+    layout = DataLayout(settings.data_dir)
+    with dg.instance_for_test() as instance:
+        runner = Runner(build_definitions(settings, api=SAMPLE_WORLD_API), instance, quiet=True, split_ranges=True)
+        assert runner.run(main_job.name, tags=full_range_tags())
+        first = _files(layout)
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+            loads = conn.execute("SELECT * FROM spending_loads ORDER BY month").fetchall()
+        world.clear_requests()
+        mark = len(runner.results)
+        assert runner.run(main_job.name, tags=full_range_tags())
+        meta = _metadata(runner, mark)
+    assert [e for e in world.requests() if e["api"] in ("npi", "hcpcs")] == []
+    assert _files(layout) == first
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        assert conn.execute("SELECT * FROM spending_loads ORDER BY month").fetchall() == loads
+    assert meta["warehouse/spending"]["months_rewritten"].value == 0
+    assert meta["resolution/dataset_npis"]["rewritten"].value is False
+    assert meta["resolution/dataset_codes"]["rewritten"].value is False
+    assert meta["resolution/npi_cache"]["current"].value is True
+    assert (
+        meta["outputs/npi_dataset"]["dagster/row_count"].value
+        == meta["resolution/dataset_npis"]["dagster/row_count"].value
+    )
+
+
+@pytest.mark.slow
+def test_a_tampered_month_or_a_removed_output_is_made_again(settings: Settings, world: WorldControl) -> None:
+    layout = DataLayout(settings.data_dir)
+    with dg.instance_for_test() as instance:
+        runner = Runner(build_definitions(settings, api=SAMPLE_WORLD_API), instance, quiet=True, split_ranges=True)
+        assert runner.run(main_job.name, tags=full_range_tags())
+        with duckdb.connect(str(settings.warehouse_path)) as conn:
+            conn.execute("UPDATE spending SET TOTAL_PAID = TOTAL_PAID + 1 WHERE CLAIM_FROM_MONTH = DATE '2021-05-01'")
+        Path(layout.npi_dataset).unlink()
+        mark = len(runner.results)
+        assert runner.run(main_job.name, tags=full_range_tags())
+        meta = _metadata(runner, mark)
+    assert meta["warehouse/spending"]["months_rewritten"].value == 1
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM spending_loads").fetchone()[0] == 84
+    assert layout.npi_dataset.is_file()
+    assert meta["outputs/npi_dataset"]["dagster/row_count"].value > 0
