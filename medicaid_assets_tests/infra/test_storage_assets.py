@@ -132,7 +132,7 @@ def test_demo_with_object_storage_puts_every_file_in_the_bucket(
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "4 run(s) succeeded" in result.stdout
+    assert "6 run(s) succeeded" in result.stdout
     assert_bucket_mirrors(data, s3_server, bucket, tmp_path)
     secret = AWS_ENV["AWS_SECRET_ACCESS_KEY"]
     assert secret not in result.stdout + result.stderr
