@@ -99,7 +99,7 @@ def test_full_refresh_from_the_ui_and_what_it_shows(dagster_ui: DagsterUI, page:
     page.get_by_role("button", name="Latest", exact=True).click()
     expect(page.get_by_text("1 partition", exact=True)).to_be_visible()
     page.get_by_text("Config", exact=True).click()
-    page.get_by_text("Add config").click()
+    page.get_by_role("button", name="Add config").click()
     page.locator(".CodeMirror").last.click()
     page.keyboard.press("Control+A")
     page.keyboard.insert_text(IN_PROCESS)
