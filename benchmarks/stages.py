@@ -217,25 +217,38 @@ def stage_spending(ctx: Context, m: Measure) -> None:
     )
 
 
+DISTINCT_REPEATS = 3  # a stage of a few seconds: the best of three, asset and floor in turn, steadies the ratio
+
+
 def stage_distinct(ctx: Context, m: Measure) -> None:
-    """Distinct NPIs and codes to parquet (the two assets) against bare SELECT DISTINCTs over the table."""
+    """Distinct NPIs and codes to parquet (the two assets) against bare SELECT DISTINCTs over the table.
+
+    Best of :data:`DISTINCT_REPEATS`, alternating; the assets' files are removed before each repeat (else the
+    assets find them current and rewrite nothing).
+    """
     import duckdb
 
-    wall, steps = ctx.run(keys=[["resolution", "dataset_npis"], ["resolution", "dataset_codes"]])
-    with duckdb.connect(str(ctx.settings.warehouse_path), read_only=True) as conn, m.timed("floor"):
-        npis = conn.execute(
-            "SELECT DISTINCT n FROM (SELECT BILLING_PROVIDER_NPI_NUM AS n FROM spending "
-            "UNION ALL SELECT SERVICING_PROVIDER_NPI_NUM FROM spending)"
-        ).to_arrow_table()
-        codes = conn.execute("SELECT DISTINCT HCPCS_CODE FROM spending").to_arrow_table()
-    m.figures.update(
-        wall=round(steps["resolution__dataset_npis"] + steps["resolution__dataset_codes"], 3),
-        compute=round(sum(ctx.compute.get(k, 0.0) for k in steps), 3),
-        run_wall=wall,
-        steps=steps,
-        distinct_npis=npis.num_rows,
-        distinct_codes=codes.num_rows,
-    )
+    from medicaid_assets.defs.resolution.identifiers import DATASET_CODES, DATASET_NPIS
+
+    best: dict[str, Any] = {}
+    for _ in range(DISTINCT_REPEATS):
+        for name in (DATASET_NPIS, DATASET_CODES):
+            (ctx.layout.resolution / name).unlink(missing_ok=True)
+        wall, steps = ctx.run(keys=[["resolution", "dataset_npis"], ["resolution", "dataset_codes"]])
+        seconds = round(steps["resolution__dataset_npis"] + steps["resolution__dataset_codes"], 3)
+        if "wall" not in best or seconds < best["wall"]:
+            compute = round(sum(ctx.compute.get(k, 0.0) for k in steps), 3)
+            best.update(wall=seconds, compute=compute, run_wall=wall, steps=steps)
+        floor = Measure()
+        with duckdb.connect(str(ctx.settings.warehouse_path), read_only=True) as conn, floor.timed("floor"):
+            npis = conn.execute(
+                "SELECT DISTINCT n FROM (SELECT BILLING_PROVIDER_NPI_NUM AS n FROM spending "
+                "UNION ALL SELECT SERVICING_PROVIDER_NPI_NUM FROM spending)"
+            ).to_arrow_table()
+            codes = conn.execute("SELECT DISTINCT HCPCS_CODE FROM spending").to_arrow_table()
+        if "floor" not in best or floor.figures["floor"] < best["floor"]:
+            best.update(floor.figures)
+    m.figures.update(best, repeats=DISTINCT_REPEATS, distinct_npis=npis.num_rows, distinct_codes=codes.num_rows)
 
 
 def _nppes_files(ctx: Context) -> dict[str, Path]:
