@@ -30,14 +30,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from medicaid_assets.definitions import build_definitions, main_job
+from medicaid_assets.definitions import FULL_REFRESH_TAGS, build_definitions, main_job
 from medicaid_assets.defs.nppes.assets import WEEKLY_UPDATE, nppes_weekly_partitions
 from medicaid_assets.defs.nppes.sensors import nppes_weekly_job, nppes_weekly_sensor
 from medicaid_assets.defs.progress import set_terminal_sink
 from medicaid_assets.defs.publish import DATASET_STORAGE, SOURCE_STORAGE
 from medicaid_assets.defs.publish.huggingface import HF_DATASET, publish_job
 from medicaid_assets.defs.resolution.lookups import STOP_REQUESTED
-from medicaid_assets.defs.spending.assets import END_MONTH, FIRST_MONTH
+from medicaid_assets.defs.spending.assets import stale_range_tags
 from medicaid_assets.lib import hcpcs_cache, npi_cache
 from medicaid_assets.lib.fetcher import FetchProgress
 from medicaid_assets.lib.filelock import Busy, exclusive, lock_path
@@ -84,10 +84,7 @@ def _config_for(job: dg.JobDefinition, run_config: dict) -> dict:
 
 def full_range_tags() -> dict[str, str]:
     """Run tags for one single-run backfill over every spending month."""
-    return {
-        "dagster/asset_partition_range_start": FIRST_MONTH.isoformat(),
-        "dagster/asset_partition_range_end": f"{END_MONTH.year - 1}-12-01",
-    }
+    return dict(FULL_REFRESH_TAGS)
 
 
 class Runner:
@@ -119,8 +116,13 @@ class Runner:
                 instance=self.instance, run_config=config, raise_on_error=False, tags=part_tags, **kwargs
             )
 
+        def narrow(range_tags: dict[str, str]) -> dict[str, str] | None:
+            res = self.defs.resources
+            return stale_range_tags(range_tags, res["data"], res["sources"], res["warehouse"])
+
         ok = True
-        for result in run_parts(job, tags, execute) if self.split_ranges else [execute(job, tags)]:
+        parts = run_parts(job, tags, execute, narrow) if self.split_ranges else [execute(job, tags)]
+        for result in parts:
             self.results.append(result)
             ok = ok and result.success
         return ok

@@ -8,6 +8,9 @@ committed writes, so on a disk with slow fsync the main job spent more time writ
 the partitioned ones first, the partitioned ones alone with the range, then the rest, plans each asset
 once (the partitioned ones once per partition, as before).
 
+Before the partitioned part, ``narrow`` may shrink its range to the partitions that need work, or drop the
+part when none does (the CLI asks the spending table which months are not current).
+
 The runs keep the one-run semantics that matter: an asset whose upstream did not materialize in an
 earlier part (a failed step, an optional output not produced, or a failed blocking check) is left out of
 the later parts, as Dagster would have skipped it in one run.
@@ -53,8 +56,12 @@ def run_parts(
     job: dg.JobDefinition,
     tags: dict[str, str],
     execute: Callable[[dg.JobDefinition, dict[str, str]], dg.ExecuteInProcessResult],
+    narrow: Callable[[dict[str, str]], dict[str, str] | None] | None = None,
 ) -> Iterator[dg.ExecuteInProcessResult]:
-    """Execute ``job`` as :func:`ranged_parts` says, yielding each run's result."""
+    """Execute ``job`` as :func:`ranged_parts` says, yielding each run's result.
+
+    ``narrow(range tags)`` is asked right before the partitioned part (earlier parts may have brought a new
+    source file): the tags to run it with, or None to skip it as current (its downstream still runs)."""
     graph = job.asset_layer.asset_graph
     missing: set[dg.AssetKey] = set()
     for keys, part_tags in ranged_parts(job, tags):
@@ -65,6 +72,11 @@ def run_parts(
             keys = keys - dg.AssetSelection.assets(*missing).downstream().resolve(graph)
         if not keys:
             continue
+        if narrow is not None and any(tag in part_tags for tag in RANGE_TAGS):
+            narrowed = narrow(part_tags)
+            if narrowed is None:
+                continue
+            part_tags = narrowed
         result = execute(job.get_subset(asset_selection=keys), part_tags)
         missing |= not_materialized(result, keys)
         yield result
