@@ -18,6 +18,7 @@ from typing import Literal
 
 from medicaid_assets.lib.fallback import parse_bool
 from medicaid_assets.lib.fetcher import TransientError, body_preview
+from medicaid_assets.lib.hcpcs_cache import HcpcsRecord
 
 EXTRA_FIELDS = ("short_desc", "long_desc", "add_dt", "term_dt", "act_eff_dt", "obsolete", "is_noc")
 DATE_FIELDS = ("add_dt", "term_dt", "act_eff_dt")
@@ -31,21 +32,6 @@ HcpcsStatus = Literal["ok", "absent", "error"]
 
 class MalformedAnswer(TransientError):
     """A body that is not the four-element answer; transient, since a proxy page or a cut body looks like this."""
-
-
-@dataclass(frozen=True)
-class HcpcsRecord:
-    """One record of a code, with the cache's conventions: dates ``YYYYMMDD`` or ``""``, flags as booleans."""
-
-    code: str
-    display: str
-    short_desc: str
-    long_desc: str
-    add_dt: str
-    act_eff_dt: str
-    term_dt: str
-    obsolete: bool
-    is_noc: bool
 
 
 @dataclass(frozen=True)
@@ -115,8 +101,10 @@ def normalise_date(value: object) -> str:
     return digits if len(digits) == 8 else ""
 
 
-def _flag(value: object) -> bool:
-    return value if isinstance(value, bool) else value is not None and parse_bool(str(value))
+def _flag(value: object) -> str:
+    """Any spelling of a flag as the cache stores it: ``true``/``false``."""
+    on = value if isinstance(value, bool) else value is not None and parse_bool(str(value))
+    return "true" if on else "false"
 
 
 def _at(values: list | None, i: int) -> object:
@@ -128,12 +116,9 @@ def _text(value: object) -> str:
 
 
 def _record(answer: Answer, i: int) -> HcpcsRecord:
-    _, codes, extra, display = answer
-    fields = {f: _at((extra or {}).get(f), i) for f in EXTRA_FIELDS}
-    shown = _at(display, i)
+    """The ``i``-th record in the cache's conventions (its ``[code, display]`` pair stays in the per-code answer)."""
+    fields = {f: _at((answer[2] or {}).get(f), i) for f in EXTRA_FIELDS}
     return HcpcsRecord(
-        code=codes[i],
-        display=_text(shown[1] if isinstance(shown, list) and len(shown) > 1 else shown),
         short_desc=_text(fields["short_desc"]),
         long_desc=_text(fields["long_desc"]),
         **{f: normalise_date(fields[f]) for f in DATE_FIELDS},

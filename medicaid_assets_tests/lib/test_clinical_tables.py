@@ -14,7 +14,6 @@ import pytest
 from medicaid_assets.lib.clinical_tables import (
     EXTRA_FIELDS,
     HcpcsOutcome,
-    HcpcsRecord,
     MalformedAnswer,
     answer_is_complete,
     batch_params,
@@ -26,6 +25,7 @@ from medicaid_assets.lib.clinical_tables import (
     single_params,
 )
 from medicaid_assets.lib.fetcher import CallInfo, FetchReport, TransientError
+from medicaid_assets.lib.hcpcs_cache import HcpcsRecord
 from medicaid_assets.resources.apis import ClinicalTablesResource
 from medicaid_assets.sample_world.code_universe import code_universe
 from medicaid_assets.sample_world.hcpcs_api import hcpcs_api_response
@@ -78,28 +78,8 @@ def test_parse_keeps_every_record_of_a_requested_code() -> None:
     parsed = parse_answer(["e0114", "J9999"], ANSWER)
     assert parsed["J9999"] == []
     assert parsed["e0114"] == [
-        HcpcsRecord(
-            "E0114",
-            "Crutch underarm pair",
-            "Crutch underarm pair",
-            "Crutches, underarm",
-            "19840101",
-            "19840101",
-            "",
-            False,
-            False,
-        ),
-        HcpcsRecord(
-            "e0114",
-            "Crutch noc",
-            "Crutch noc",
-            "Crutch, not otherwise classified",
-            "19900701",
-            "20040101",
-            "",
-            True,
-            True,
-        ),
+        HcpcsRecord("Crutch underarm pair", "Crutches, underarm", "19840101", "19840101", "", "false", "false"),
+        HcpcsRecord("Crutch noc", "Crutch, not otherwise classified", "19900701", "20040101", "", "true", "true"),
     ]
     assert "A4206" not in parsed  # answered but not asked
 
@@ -122,19 +102,13 @@ def test_dates(raw: object, expected: str) -> None:
 def test_missing_extra_fields_and_short_arrays() -> None:
     no_extra = [2, ["E0114", "E0114"], None, [["E0114", "Crutch"]]]
     [first, second] = parse_answer(["E0114"], no_extra)["E0114"]
-    assert (first.display, first.short_desc, first.add_dt, first.obsolete, first.is_noc) == (
-        "Crutch",
-        "",
-        "",
-        False,
-        False,
-    )
-    assert second.display == ""  # display shorter than codes
+    assert (first.short_desc, first.add_dt, first.obsolete, first.is_noc) == ("", "", "false", "false")
+    assert second.short_desc == ""
     assert per_code_response("E0114", no_extra) == [2, ["E0114", "E0114"], None, [["E0114", "Crutch"]]]
     short = [2, ["E0114", "E0114"], {"short_desc": ["Crutch"], "is_noc": [True]}, [["E0114", "Crutch"], "Crutch 2"]]
     [first, second] = parse_answer(["E0114"], short)["E0114"]
-    assert (first.short_desc, first.is_noc, first.long_desc) == ("Crutch", True, "")
-    assert (second.short_desc, second.is_noc, second.display) == ("", False, "Crutch 2")
+    assert (first.short_desc, first.is_noc, first.long_desc) == ("Crutch", "true", "")
+    assert (second.short_desc, second.is_noc) == ("", "false")  # extra fields shorter than codes
 
 
 def test_per_code_response_is_the_filtered_answer() -> None:
@@ -151,7 +125,7 @@ def test_per_code_response_is_the_filtered_answer() -> None:
 def test_code_outcomes() -> None:
     outcomes = code_outcomes(["A4206", "j9999"], ANSWER)
     assert outcomes["A4206"].status == "ok" and outcomes["A4206"].records[0].term_dt == "20201231"
-    assert outcomes["A4206"].records[0].obsolete and not outcomes["A4206"].records[0].is_noc
+    assert (outcomes["A4206"].records[0].obsolete, outcomes["A4206"].records[0].is_noc) == ("true", "false")
     assert outcomes["j9999"] == HcpcsOutcome("j9999", "absent", (), [0, [], {f: [] for f in EXTRA_FIELDS}, []])
 
 
@@ -192,7 +166,18 @@ def test_emulator_answers_match_the_world() -> None:
         assert [
             (r.short_desc, r.long_desc, r.add_dt, r.act_eff_dt, r.term_dt, r.obsolete, r.is_noc)
             for r in outcome.records
-        ] == [(e.short_desc, e.long_desc, e.add_dt, e.act_eff_dt, e.term_dt, e.obsolete, e.is_noc) for e in expected]
+        ] == [
+            (
+                e.short_desc,
+                e.long_desc,
+                e.add_dt,
+                e.act_eff_dt,
+                e.term_dt,
+                str(e.obsolete).lower(),
+                str(e.is_noc).lower(),
+            )
+            for e in expected
+        ]
         assert outcome.response[0] == len(expected)
 
 

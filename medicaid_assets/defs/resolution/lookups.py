@@ -128,16 +128,6 @@ def resolve_npis(
     return metadata
 
 
-def _cache_records(outcome: clinical_tables.HcpcsOutcome) -> tuple[hcpcs_cache.HcpcsRecord, ...]:
-    flag = {True: "true", False: "false"}
-    return tuple(
-        hcpcs_cache.HcpcsRecord(
-            r.short_desc, r.long_desc, r.add_dt, r.act_eff_dt, r.term_dt, flag[r.obsolete], flag[r.is_noc]
-        )
-        for r in outcome.records
-    )
-
-
 def resolve_codes(
     layout: DataLayout,
     api: ClinicalTablesResource,
@@ -166,7 +156,7 @@ def resolve_codes(
             code = outcome.code.strip().upper()
             response = HcpcsResponse(call.url, call.params, run_id, str(int(call.requested_at)), outcome.response)
             if outcome.status == "ok":
-                result = HcpcsResult(code, "ok", _cache_records(outcome), response=response)
+                result = HcpcsResult(code, "ok", outcome.records, response=response)
             elif outcome.status == "absent" and code in index:  # the API does not know it; the fallback does
                 result = HcpcsResult(code, "ok", tuple(index[code]))
             elif outcome.status == "absent":
