@@ -54,7 +54,7 @@ from medicaid_assets.settings import PROJECT_ROOT, Settings, child_env, export_h
 DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
 WRITERS = ("demo", "download", "build-datasets")  # commands that write the data dir: one at a time per data dir
 BUSY_EXIT_CODE = 75  # EX_TEMPFAIL: another command holds the data dir; try again later
-UI_WORLD_PORT = 8765
+WORLD_PORT = 8765  # one fixed port: the files' URLs (and so the reuse of what was downloaded) stay the same
 # With a bucket configured (MEDICAID_OBJECT_STORE_URL), each command also restores and mirrors its files.
 SOURCES = dg.AssetSelection.groups("sources", "warehouse") | SOURCE_STORAGE
 DATASETS = dg.AssetSelection.groups("resolution", "outputs") | DATASET_STORAGE
@@ -237,6 +237,23 @@ def _finish(runner: Runner, settings: Settings, console: Console, home: Path, st
     return 0 if ok else 1
 
 
+@contextmanager
+def serve_world(world_dir: Path, port: int, console: Console) -> Iterator[WorldServer]:
+    """The sample world on ``port``, or on a free port (saying what that costs) when another process holds it.
+
+    Downloads are reused only from the same URL, so the same port on every run is what makes a second run
+    with nothing new reuse the files and skip the spending months."""
+    try:
+        server = WorldServer(world_dir, port=port).start()
+    except OSError as exc:
+        console.print(f"port {port} is busy ({exc.strerror}): serving on a free port; files will be fetched again")
+        server = WorldServer(world_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def _demo(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     settings = Settings.from_env()
@@ -245,7 +262,7 @@ def _demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     console.print(f"[1/4] sample world (seed {spec.seed}, scale {spec.scale}) in {world_dir}")
     generate_world(world_dir, spec)
-    with WorldServer(world_dir) as server:
+    with serve_world(world_dir, args.world_port, console) as server:
         console.print(f"[2/4] serving it at {server.base_url} (files, NPI Registry and Clinical Tables emulators)")
         world = settings_for_world(settings, server.base_url)
         defs = build_definitions(world, api=SAMPLE_WORLD_API)
@@ -410,7 +427,7 @@ def _ui(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     world_dir = settings.data_dir / "sample_world"
     generate_world(world_dir, WorldSpec(seed=args.seed, scale=args.scale))
-    with WorldServer(world_dir, port=args.world_port) as server:
+    with serve_world(world_dir, args.world_port, Console(stderr=True)) as server:
         env = child_env({"DAGSTER_HOME": str(DAGSTER_HOME), **world_env(server.base_url)})
         print(f"sample world at {server.base_url}; Dagster UI at http://{args.host}:{args.port}", flush=True)
         dg_cli = Path(sys.executable).with_name("dg")
@@ -440,6 +457,7 @@ def _parser() -> argparse.ArgumentParser:
     download = sub.add_parser("download", help="materialize the source assets (downloads, tables)")
     build = sub.add_parser("build-datasets", help="materialize resolution and outputs")
     for p in (demo, ui):
+        p.add_argument("--world-port", type=int, default=WORLD_PORT, help="sample-world server port (%(default)s)")
         p.add_argument("--seed", type=int, default=WorldSpec.seed)
         p.add_argument("--scale", type=float, default=WorldSpec.scale, help="sample-world scale (1.0 = real sizes)")
     for p in (demo, download, build):
@@ -447,7 +465,6 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=3000)
-    ui.add_argument("--world-port", type=int, default=UI_WORLD_PORT)
     ui.set_defaults(func=_ui)
 
     download.add_argument("--skip-nppes", action="store_true", help="leave the NPPES bundles and tables alone")

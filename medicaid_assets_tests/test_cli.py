@@ -33,3 +33,19 @@ def test_demo_runs_the_main_job_end_to_end_offline(tmp_path: Path) -> None:
         # The main job (as three runs: before, over and after the spending months, see ranged_runs), then one
         # run per weekly NPPES bundle the sensor finds.
         assert len(runs) == 6 and all(run.is_success for run in runs)
+    # Again, nothing new: the files are reused, no request, no run over the spending months, no weekly run.
+    again = subprocess.run(
+        [sys.executable, "-m", "medicaid_assets.cli", "demo", "--dagster-home", str(home)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "2 run(s) succeeded" in again.stdout and "API requests made by these runs: 0" in again.stdout
+    assert "84 month(s) rewritten" not in again.stdout + again.stderr
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert len(instance.get_runs()) == 8
+        latest = instance.get_latest_materialization_event(dg.AssetKey(["raw", "medicaid_spending_file"]))
+        assert latest is not None and latest.asset_materialization.metadata["reused_existing_file"].value is True
