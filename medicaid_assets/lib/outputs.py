@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -100,11 +100,11 @@ def cell(value: object) -> str | None:
 
 def row_values(row: Row, columns: Sequence[str]) -> tuple[str | None, ...]:
     """``row`` as cells in ``columns`` order; a mapping may omit keys, a sequence must match in length."""
-    if isinstance(row, Mapping):
+    if not isinstance(row, tuple) and isinstance(row, Mapping):  # a tuple first: the ABC check is slow
         return tuple(cell(row.get(name)) for name in columns)
     if len(row) != len(columns):
         raise ValueError(f"row has {len(row)} values for {len(columns)} columns: {row!r}")
-    return tuple(cell(value) for value in row)
+    return tuple(map(cell, row))
 
 
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Row]) -> int:
@@ -124,6 +124,13 @@ def string_schema(columns: Sequence[str]) -> pa.Schema:
     return pa.schema([pa.field(name, pa.string(), nullable=True) for name in columns])
 
 
+def rows_batch(rows: Sequence[Row], columns: Sequence[str]) -> pa.RecordBatch:
+    """``rows`` as one Arrow batch of :func:`string_schema` (cells as :func:`row_values` gives them)."""
+    values = [row_values(row, columns) for row in rows]
+    arrays = [pa.array([row[i] for row in values], type=pa.string()) for i in range(len(columns))]
+    return pa.RecordBatch.from_arrays(arrays, schema=string_schema(columns))
+
+
 def write_parquet(path: Path, columns: Sequence[str], rows: Iterable[Row], batch_rows: int = PARQUET_BATCH_ROWS) -> int:
     """Write a Snappy parquet of string columns, one row group per ``batch_rows`` rows; returns the row count.
 
@@ -131,14 +138,23 @@ def write_parquet(path: Path, columns: Sequence[str], rows: Iterable[Row], batch
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be positive, got {batch_rows}")
+
+    def batches(iterator: Iterator[Row]) -> Iterator[pa.RecordBatch]:
+        while batch := list(itertools.islice(iterator, batch_rows)):
+            yield rows_batch(batch, columns)
+
+    return write_parquet_batches(path, columns, batches(iter(rows)))
+
+
+def write_parquet_batches(path: Path, columns: Sequence[str], batches: Iterable[pa.RecordBatch | pa.Table]) -> int:
+    """Write Arrow batches (or tables) of string ``columns``, in that order, as :func:`write_parquet` writes rows,
+    one row group each; returns the row count. For rows built in bulk (DuckDB) rather than one at a time."""
     schema = string_schema(columns)
     count = 0
-    iterator = iter(rows)
     with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema, compression="snappy") as writer:
-        while batch := [row_values(row, columns) for row in itertools.islice(iterator, batch_rows)]:
-            arrays = [pa.array(values, type=pa.string()) for values in zip(*batch, strict=True)]
-            writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=schema))
-            count += len(batch)
+        for batch in batches:
+            writer.write(batch.cast(schema))
+            count += batch.num_rows
     return count
 
 

@@ -1,4 +1,5 @@
-"""Bulk rows → API-shaped payloads, checked against the API emulator and the real captures.
+"""Bulk rows → API-shaped payloads (the Python oracle, which the product's query equals), checked against the
+API emulator and the real captures.
 
 The strongest check: the sample world's providers are written as a real V2 npidata CSV and side files (the
 writer's own rows, all values quoted, Latin-1), loaded with the pipeline's DuckDB SQL, turned into payloads,
@@ -17,19 +18,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from medicaid_assets.lib.bulk_payload import (
-    COUNTRY_NAMES,
-    TAXONOMY_DESCS,
-    bulk_payload,
-    bulk_request_params,
-    bulk_url,
-    format_phone,
-    provider_name,
-)
+from medicaid_assets.lib.bulk_payload import COUNTRY_NAMES, TAXONOMY_DESCS, bulk_request_params, bulk_url
 from medicaid_assets.lib.nppes import SIDE_TABLES, V2_HEADER, provider_select_sql, side_select_sql
 from medicaid_assets.sample_world import npi_api, providers
 from medicaid_assets.sample_world.nppes_files import nppes_row, side_rows
 from medicaid_assets_tests.conftest import REFERENCE, TEST_SPEC
+from medicaid_assets_tests.lib.bulk_payload_oracle import bulk_payload, format_phone, provider_name
 
 NPIDATA = "npidata_pfile_20050523-20261018.csv"
 AS_OF = date(2026, 10, 18)

@@ -3,13 +3,17 @@
 Each file is written to a temp name and renamed (lib/outputs), with the contract's exact columns and order.
 """
 
-import functools
+import bisect
 import itertools
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from medicaid_assets.defs.charts import category_counts_png, image_metadata
@@ -22,7 +26,7 @@ from medicaid_assets.defs.resolution.lookups import (
     write_hcpcs_mapping,
     write_npi_mapping,
 )
-from medicaid_assets.lib.bulk_payload import bulk_payload, bulk_request_params, bulk_url
+from medicaid_assets.lib.bulk_payload import bulk_dataset
 from medicaid_assets.lib.freshness import Freshness
 from medicaid_assets.lib.hcpcs_cache import HcpcsCache
 from medicaid_assets.lib.layout import DataLayout
@@ -32,18 +36,21 @@ from medicaid_assets.lib.outputs import (
     HCPCS_MAPPING_COLUMNS,
     NPI_DATASET_COLUMNS,
     NPI_MAPPING_COLUMNS,
+    PARQUET_BATCH_ROWS,
     TRIAGE_COLUMNS,
     UNRESOLVED_COLUMNS,
     preview,
+    rows_batch,
+    string_schema,
     unresolved_rows,
     write_csv,
     write_parquet,
+    write_parquet_batches,
 )
 from medicaid_assets.lib.triage import triage, write_triage
 from medicaid_assets.resources.storage import DataDirResource
 
 EMPTY_RESPONSE = {"result_count": 0, "results": []}
-SIDE_PREFIXES = {"othername": "othername_pfile", "pl": "pl_pfile", "endpoint": "endpoint_pfile"}
 
 
 def _file_metadata(path: Path, rows: int, columns: tuple[str, ...]) -> dict[str, object]:
@@ -112,42 +119,6 @@ def hcpcs_code_mapping(data: DataDirResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=_file_metadata(layout.hcpcs_mapping, rows, HCPCS_MAPPING_COLUMNS))
 
 
-def _bulk_rows(path: Path) -> Iterator[dict]:
-    """Provider rows of the dataset's NPIs, sorted by NPI, a batch at a time (bounded memory)."""
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
-        yield from batch.to_pylist()
-
-
-_json_key = functools.cache(to_json)  # the payload's keys are a few dozen fixed strings
-
-
-def _bulk_output_row(row: dict) -> tuple:
-    payload = bulk_payload(row, row["other_names_rows"], row["practice_location_rows"], row["endpoint_rows"])
-    result = payload["results"][0]
-    npidata = row["source_file"]
-    sides = {kind: npidata.replace("npidata_pfile", prefix, 1) for kind, prefix in SIDE_PREFIXES.items()}
-    params = bulk_request_params(row.get("bundle_key") or "", npidata, sides)
-    # Each part of the result is encoded once; results and the whole payload are spliced from the parts (the
-    # same text json would write for them, at a third of the encoding work).
-    parts = {key: to_json(value) for key, value in result.items()}
-    results = "[" + "{" + ",".join(f"{_json_key(key)}:{value}" for key, value in parts.items()) + "}]"
-    return (
-        row["npi"],
-        parts.get("basic", "{}"),
-        *(
-            parts.get(key, "[]")
-            for key in ("addresses", "practiceLocations", "taxonomies", "identifiers", "other_names", "endpoints")
-        ),
-        bulk_url(row["source_kind"], npidata),
-        None,
-        None,
-        None,
-        to_json(params),
-        results,
-        '{"result_count":' + to_json(payload["result_count"]) + ',"results":' + results + "}",
-    )
-
-
 def _unanswered_row(npi: str, status: str | None, error: str | None) -> tuple:
     source = "missing_cache" if status is None else status
     message = "missing_cache" if status is None else (error or (INVALID_MESSAGE if status == "invalid" else status))
@@ -170,26 +141,77 @@ def _unanswered_row(npi: str, status: str | None, error: str | None) -> tuple:
     )
 
 
-def npi_dataset_rows(layout: DataLayout, use_bulk: bool = True) -> Iterator[tuple]:
-    """One row per dataset NPI, by NPI: its bulk record when the NPPES files have it, else its cached answer."""
-    npis = sorted(read_column(layout.resolution / DATASET_NPIS, "npi"))
-    bulk = _bulk_rows(layout.resolution / NPI_BULK_ROWS) if use_bulk else iter(())
-    with NpiCache(layout.npi_cache) as cache:
-        statuses = cache.statuses(npis)
-        errors = {npi: err for npi, _, err, _ in cache.unresolved_rows(npis)}
-        answered = cache.parquet_rows(npis)
-        next_bulk, next_answer = next(bulk, None), next(answered, None)
-        for npi in npis:
-            while next_bulk is not None and next_bulk["npi"] < npi:
-                next_bulk = next(bulk, None)
-            while next_answer is not None and next_answer[0] < npi:
-                next_answer = next(answered, None)
-            if next_bulk is not None and next_bulk["npi"] == npi:
-                yield _bulk_output_row(next_bulk)
-            elif next_answer is not None and next_answer[0] == npi:
-                yield next_answer
-            else:
-                yield _unanswered_row(npi, statuses.get(npi), errors.get(npi))
+def _cached_rows(cache: NpiCache, npis: list[str]) -> Iterator[tuple]:
+    """Rows of NPIs the bulk files lack, by NPI: the cached answer, else what the cache says of the NPI."""
+    statuses = cache.statuses(npis)
+    errors = {npi: err for npi, _, err, _ in cache.unresolved_rows(npis)}
+    answered = cache.parquet_rows(npis)
+    next_answer = next(answered, None)
+    for npi in npis:
+        while next_answer is not None and next_answer[0] < npi:
+            next_answer = next(answered, None)
+        if next_answer is not None and next_answer[0] == npi:
+            yield next_answer
+        else:
+            yield _unanswered_row(npi, statuses.get(npi), errors.get(npi))
+
+
+def _read_ahead(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """The reader's batches, each read in a thread while the caller writes the one before (DuckDB and pyarrow
+    let go of the GIL: the query and the parquet writer share the cores)."""
+
+    def read() -> pa.RecordBatch | None:
+        try:
+            return reader.read_next_batch()
+        except StopIteration:
+            return None
+
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(read)
+        while (batch := future.result()) is not None:
+            future = pool.submit(read)
+            yield batch
+
+
+def _merged(batch: pa.RecordBatch, rows: list[tuple]) -> pa.Table:
+    """``batch`` (sorted by NPI) with ``rows`` (sorted, none of its NPIs) put in place, without copying it."""
+    npis, extra = batch["npi"].to_pylist(), rows_batch(rows, NPI_DATASET_COLUMNS)
+    pieces, start = [], 0
+    for i, row in enumerate(rows):
+        at = bisect.bisect_left(npis, row[0], start)
+        pieces += [batch.slice(start, at - start), extra.slice(i, 1)]
+        start = at
+    pieces.append(batch.slice(start))
+    return pa.Table.from_batches([p for p in pieces if p.num_rows], extra.schema)
+
+
+def npi_dataset_batches(layout: DataLayout) -> Iterator[pa.RecordBatch | pa.Table]:
+    """One row per dataset NPI, by NPI: its bulk record when the NPPES files have it, else its cached answer.
+
+    Bulk rows come from one DuckDB query in NPI order; the NPIs without one (a few percent) are put in place."""
+    npis = sorted(pq.read_table(layout.resolution / DATASET_NPIS, columns=["npi"])["npi"].to_pylist())
+    path = layout.resolution / NPI_BULK_ROWS
+    bulk = set(pq.read_table(path, columns=["npi"])["npi"].to_pylist())
+    stale = pa.array(bulk.difference(npis), pa.string())  # NPIs no longer in the dataset (none while both are current)
+    schema = string_schema(NPI_DATASET_COLUMNS)
+    with duckdb.connect() as conn, NpiCache(layout.npi_cache) as cache:
+        cached = _cached_rows(cache, [npi for npi in npis if npi not in bulk])
+        pending = next(cached, None)
+        conn.execute("SET threads = 1")  # more threads stream no faster, at twice the CPU
+        for batch in _read_ahead(bulk_dataset(conn, path, PARQUET_BATCH_ROWS)):
+            batch = batch.cast(schema)
+            if len(stale):
+                batch = batch.filter(pc.invert(pc.is_in(batch["npi"], stale)))
+            if not batch.num_rows:
+                continue
+            last, rows = batch["npi"][-1].as_py(), []
+            while pending is not None and pending[0] <= last:
+                rows.append(pending)
+                pending = next(cached, None)
+            yield _merged(batch, rows) if rows else batch
+        rest = cached if pending is None else itertools.chain([pending], cached)
+        while rows := list(itertools.islice(rest, PARQUET_BATCH_ROWS)):
+            yield rows_batch(rows, NPI_DATASET_COLUMNS)
 
 
 @dg.asset(
@@ -205,7 +227,7 @@ def npi_dataset_rows(layout: DataLayout, use_bulk: bool = True) -> Iterator[tupl
 def npi_dataset(data: DataDirResource) -> dg.MaterializeResult:
     layout, path = data.layout, data.layout.npi_dataset
     inputs = [layout.resolution / DATASET_NPIS, layout.resolution / NPI_BULK_ROWS, layout.npi_cache]
-    write = lambda: write_parquet(path, NPI_DATASET_COLUMNS, npi_dataset_rows(layout))  # noqa: E731
+    write = lambda: write_parquet_batches(path, NPI_DATASET_COLUMNS, npi_dataset_batches(layout))  # noqa: E731
     rows = _unless_current(layout, "npi_dataset", path, inputs, write)
     return dg.MaterializeResult(metadata=_file_metadata(path, rows, NPI_DATASET_COLUMNS))
 
