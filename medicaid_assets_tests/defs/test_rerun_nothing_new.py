@@ -38,6 +38,10 @@ def test_the_second_run_asks_nothing_and_rewrites_nothing(settings: Settings, wo
         runner = Runner(build_definitions(settings, api=SAMPLE_WORLD_API), instance, quiet=True, split_ranges=True)
         assert runner.run(main_job.name, tags=full_range_tags())
         first = _files(layout)
+        # The triage's row count is its identifier rows: one per row of the unresolved report.
+        triage_rows = _metadata(runner, 0)["outputs/triage"]["dagster/row_count"].value
+        with layout.unresolved_report.open() as fh:
+            assert triage_rows == sum(1 for _ in fh) - 1 > 0
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
             loads = conn.execute("SELECT * FROM spending_loads ORDER BY month").fetchall()
         world.clear_requests()
