@@ -10,7 +10,6 @@ from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.urls import world_env
 from medicaid_assets.settings import Settings
 
-
 # Three months are enough to run every step; over all 84, Dagster would plan each of the job's assets for
 # every month (~1,400 events written by each of the step processes' runs) with nothing more to show.
 LAST_MONTHS = {"dagster/asset_partition_range_start": "2024-10-01", "dagster/asset_partition_range_end": "2024-12-01"}
