@@ -51,7 +51,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         f"truncate/non-JSON/hostile bodies) over {counts['fault_scenarios']} fault scenarios"
     )
     tr.write_line(f"kills (SIGKILL): {counts['kills']} over {counts['crash_scenarios']} crash scenarios")
-    tr.write_line(f"runs: {counts['runs']} CLI subprocesses, {counts['inprocess_runs']} in-process runs")
+    tr.write_line(
+        f"runs: {counts['runs']} CLI subprocesses, {counts['inprocess_runs']} in-process runs, "
+        f"{counts['launched_runs']} launched through the instance ({counts['graceful_stops']} terminated gracefully)"
+    )
     tr.write_line(
         f"hostile inputs tried: {counts['hostile_inputs']} (rejected with a clear message: {counts['hostile_rejected']})"
     )

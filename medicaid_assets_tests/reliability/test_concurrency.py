@@ -2,8 +2,9 @@
 
 * Two CLI commands on one data dir and one Dagster home: the second stops at once with a clear message (the data
   dir is held by the first, a lock that dies with its process); the first finishes; results equal the reference.
-* Two runs through the instance (in-process executor, the project's ``dagster.yaml``: pool ``duckdb``, one slot):
-  both succeed, and their DuckDB steps never overlap: the second waits for the pool.
+* Two runs of the whole main job launched at once through the instance, as the UI launches them (see
+  ``launched``; the project's ``dagster.yaml``: pool ``duckdb``, one slot): both succeed, and their DuckDB steps
+  never overlap: each waits for the pool.
 * The code location (what the webserver and the daemon load) never opens the warehouse, even while a run holds it.
 """
 
@@ -20,6 +21,9 @@ from pathlib import Path
 import dagster as dg
 
 from medicaid_assets.cli import BUSY_EXIT_CODE
+from medicaid_assets.definitions import defs, main_job
+from medicaid_assets.defs.spending.assets import monthly_partitions
+from medicaid_assets.ranged_runs import RANGE_TAGS
 from medicaid_assets.settings import PROJECT_ROOT
 from medicaid_assets_tests.reliability.harness import (
     FAST_BUILD,
@@ -33,14 +37,10 @@ from medicaid_assets_tests.reliability.harness import (
     run_cli,
     warehouse_digest,
 )
+from medicaid_assets_tests.reliability.launched import launcher, step_failures
 
-DUCKDB_STEPS = {
-    "warehouse__spending",
-    "warehouse__nppes_providers",
-    "resolution__dataset_npis",
-    "resolution__dataset_codes",
-    "resolution__npi_bulk_rows",
-}
+# Steps of the main job that open the warehouse (pool ``duckdb``): warehouse loads and identifier extraction.
+DUCKDB_STEPS = {n.name for n in defs.resolve_job_def(main_job.name).graph.nodes if n.definition.pool == "duckdb"}
 
 
 def _both(command: list[str], data: Path, home: Path, base: str):
@@ -51,82 +51,94 @@ def _both(command: list[str], data: Path, home: Path, base: str):
 
 
 def test_two_cli_commands_at_once_on_one_data_dir(reference, rel_server, tmp_path: Path) -> None:
-    data, home = tmp_path / "data", new_home(tmp_path / "home")
-    for command in (["download"], ["build-datasets", *FAST_BUILD]):
-        first, second = _both(command, data, home, rel_server.base_url)
-        assert first.returncode == 0, first.tail()
-        assert second.returncode in (0, BUSY_EXIT_CODE), second.tail()
-        if second.returncode == BUSY_EXIT_CODE:
-            assert "another medicaid-assets command is using" in second.stderr and str(data) in second.stderr
-            assert "nothing was changed" in second.stderr
-            said = next(line for line in second.stderr.splitlines() if "another medicaid-assets" in line)
-            STATS.note(f"concurrent {command[0]}: the second stopped at once: {said[:200]}")
-        assert check_state(data, finished=True) == []
+    """Two ``build-datasets`` at once (every writing command takes the data dir's lock the same way, first thing)."""
+    data = shutil.copytree(reference.sourced, tmp_path / "data")
+    home = new_home(tmp_path / "home")
+    first, second = _both(["build-datasets", *FAST_BUILD], data, home, rel_server.base_url)
+    assert first.returncode == 0, first.tail()
+    assert second.returncode in (0, BUSY_EXIT_CODE), second.tail()
+    if second.returncode == BUSY_EXIT_CODE:
+        assert "another medicaid-assets command is using" in second.stderr and str(data) in second.stderr
+        assert "nothing was changed" in second.stderr
+        said = next(line for line in second.stderr.splitlines() if "another medicaid-assets" in line)
+        STATS.note(f"concurrent build-datasets: the second stopped at once: {said[:200]}")
+    assert check_state(data, finished=True) == []
     assert raw_digest(data) == reference.raw
     assert warehouse_digest(data / "warehouse.duckdb") == reference.warehouse
     assert compare_rows(outputs(data, rel_server.base_url), reference.outputs) == {}
 
 
-RUN_THROUGH_INSTANCE = textwrap.dedent(
-    """
-    import sys, warnings
-    warnings.simplefilter("ignore")
-    from pathlib import Path
-    import dagster as dg
-    from medicaid_assets.cli import full_range_tags, instance_for
-    from medicaid_assets_tests.reliability.inprocess import Pipeline, settings
-    data, base, home = sys.argv[1:4]
-    keys = [dg.AssetKey.from_user_string(k) for k in sys.argv[4:]]
-    with instance_for(Path(home)) as instance:  # the CLI's way: a fresh home is created by one process at a time
-        pipeline = Pipeline(settings(Path(data), base), instance)
-        ok = pipeline.run(dg.AssetSelection.assets(*keys), tags=full_range_tags())
-        print(pipeline.last.run_id, "OK" if ok else "FAILED", flush=True)
-    """
-)
-
-
-def _step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+def _windows(instance: dg.DagsterInstance, run_id: str) -> dict[str | None, tuple[float, float]]:
+    """(start, end) of ``run_id`` (key None) and of each of its DuckDB steps."""
     starts, ends = {}, {}
     for record in instance.all_logs(run_id):
         event = record.dagster_event
-        if event is None or event.step_key not in DUCKDB_STEPS:
+        if event is None or (event.step_key is not None and event.step_key not in DUCKDB_STEPS):
             continue
-        if event.event_type_value == "STEP_START":
+        if event.event_type_value in ("STEP_START", "PIPELINE_START"):
             starts[event.step_key] = record.timestamp
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE", "PIPELINE_SUCCESS", "PIPELINE_FAILURE"):
             ends[event.step_key] = record.timestamp
     return {k: (starts[k], ends[k]) for k in starts if k in ends}
 
 
-def test_two_runs_through_the_instance_wait_for_the_duckdb_pool(reference, rel_server, tmp_path: Path) -> None:
+def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+# Each run executes its steps in its run worker. What matters here is how two runs share pool ``duckdb``, which
+# steps claim through the instance under either executor; one process per step would cost ~5 s each (32 steps).
+# The multiprocess executor is covered by defs/test_multiprocess.py.
+IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
+# The whole chain for the latest spending month: submitting a run over all 84 months first writes ~1,400 planned
+# events (see ranged_runs), 15-40 s per run here, and adds nothing to what two runs at once can break.
+LATEST_MONTH = {tag: monthly_partitions.get_last_partition_key() for tag in RANGE_TAGS}
+
+
+def _waited(instance: dg.DagsterInstance, run_id: str) -> bool:
+    """Whether a step of ``run_id`` has reported waiting for pool ``duckdb``."""
+    events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+    return any("blocked by limit for pool duckdb" in (r.user_message or "") for r in events)
+
+
+def test_two_main_job_runs_launched_at_once_through_the_instance(reference, rel_server, tmp_path: Path) -> None:
+    """The main job launched twice at once, as the UI launches it (code server, a run worker each), on one data dir
+    where ``download`` has run. A third party (another run, the CLI) holds pool ``duckdb`` until both runs wait for
+    it, so they contend for certain; then both succeed, and their DuckDB steps never overlap. No slot stays
+    claimed, and the raw files, tables and outputs equal the reference's."""
     data = shutil.copytree(reference.sourced, tmp_path / "data")
     home = new_home(tmp_path / "home")
-    keys = ["warehouse/spending", "resolution/dataset_npis", "resolution/dataset_codes", "resolution/npi_bulk_rows"]
-    args = [sys.executable, "-c", RUN_THROUGH_INSTANCE, str(data), rel_server.base_url, str(home), *keys]
-    env = cli_env(data, rel_server.base_url, {"DAGSTER_HOME": str(home)})
-    procs = [
-        subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    outs = [p.communicate(timeout=300) for p in procs]
-    STATS.add("concurrent_runs", 2)
-    STATS.add("runs", 2)
-    assert all(p.returncode == 0 for p in procs), outs
-    run_ids = [out.split()[0] for out, _ in outs]
-    assert all(out.split()[1] == "OK" for out, _ in outs), outs
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        a, b = (_step_windows(instance, run_id) for run_id in run_ids)
-        assert set(a) == set(b) == {k.replace("/", "__") for k in keys}
-        overlaps = [(x, y) for x, (s1, e1) in a.items() for y, (s2, e2) in b.items() if s1 < e2 and s2 < e1]
-        assert overlaps == [], f"DuckDB steps of the two runs overlapped: {overlaps}"
-        assert instance.event_log_storage.get_concurrency_info("duckdb").claimed_slots == []
-    assert warehouse_digest(data / "warehouse.duckdb") == reference.warehouse
+    with launcher(data, home, rel_server.base_url) as runs:
+        storage = runs.instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default("duckdb")  # one slot, from the project's dagster.yaml
+        assert storage.claim_concurrency_slot("duckdb", "third-party", "holding-the-warehouse").is_claimed
+        run_ids = [runs.submit(tags=LATEST_MONTH, run_config=IN_PROCESS) for _ in range(2)]
+        for run_id in run_ids:  # both queued, then dequeued back to back, as the daemon does with a queue of two
+            runs.start(run_id)
+        STATS.add("concurrent_runs", 2)
+        deadline = time.monotonic() + 180
+        while not all(_waited(runs.instance, run_id) for run_id in run_ids):
+            assert time.monotonic() < deadline, "the runs never waited for pool duckdb"
+            time.sleep(0.1)
+        storage.free_concurrency_slot_for_step("third-party", "holding-the-warehouse")
+        ended = [runs.wait(run_id) for run_id in run_ids]
+        failures = {run_id: step_failures(runs.instance, run_id) for run_id in run_ids}
+        assert [r.status for r in ended] == [dg.DagsterRunStatus.SUCCESS] * 2, failures
+        a, b = (_windows(runs.instance, run_id) for run_id in run_ids)
+        assert storage.get_concurrency_info("duckdb").claimed_slots == []
+    assert _overlap(a.pop(None), b.pop(None)), "the two runs did not run at the same time"
+    assert set(a) == set(b) == DUCKDB_STEPS
+    overlaps = [(x, y) for x, s in a.items() for y, t in b.items() if _overlap(s, t)]
+    assert overlaps == [], f"DuckDB steps of the two runs overlapped: {overlaps}"
     assert check_state(data, finished=True) == []
+    assert raw_digest(data) == reference.raw
+    assert warehouse_digest(data / "warehouse.duckdb") == reference.warehouse
+    assert compare_rows(outputs(data, rel_server.base_url), reference.outputs) == {}
 
 
 LOAD_CODE_LOCATION = textwrap.dedent(
     """
-    import warnings
+    import importlib, os, sys, warnings
     warnings.simplefilter("ignore")
     import duckdb
 
@@ -139,60 +151,53 @@ LOAD_CODE_LOCATION = textwrap.dedent(
     import medicaid_assets.definitions as location
     from medicaid_assets.defs.nppes.sensors import nppes_weekly_sensor
 
-    repo = location.defs.get_repository_def()
-    RepositorySnap.from_def(repo)  # what the code server hands the webserver
-    for job in repo.get_all_jobs():
-        job.get_job_snapshot()
-    with dg.instance_for_test() as instance:  # what the daemon does with the sensor
-        resources = {k: v for k, v in location.defs.resources.items() if k in ("files", "sources")}
-        nppes_weekly_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    print("LOADED")
+    for data_dir in sys.argv[1:]:  # the location as the code server loads it for each data dir
+        os.environ["MEDICAID_DATA_DIR"] = data_dir
+        importlib.reload(location)
+        repo = location.defs.get_repository_def()
+        RepositorySnap.from_def(repo)  # what the code server hands the webserver
+        for job in repo.get_all_jobs():
+            job.get_job_snapshot()
+        with dg.instance_for_test() as instance:  # what the daemon does with the sensor
+            resources = {k: v for k, v in location.defs.resources.items() if k in ("files", "sources")}
+            nppes_weekly_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+        print("LOADED", data_dir, flush=True)
     """
 )
 HOLD_WAREHOUSE = textwrap.dedent(
     """
-    import sys, time, duckdb
+    import sys, duckdb
     conn = duckdb.connect(sys.argv[1])
     conn.execute("BEGIN; DELETE FROM spending WHERE false")
     print("HOLDING", flush=True)
-    time.sleep(120)
+    sys.stdin.read()  # until the test is done
     """
 )
 
 
 def test_the_code_location_never_opens_the_warehouse(reference, rel_server, tmp_path: Path) -> None:
-    """Loading what the webserver and the daemon load, while a run holds the warehouse: no DuckDB, no file."""
+    """Loading what the webserver and the daemon load, with no data dir at all (nothing is created), and while a
+    run holds the warehouse (nothing waits for it): DuckDB is never opened."""
     empty = tmp_path / "never-created"
-    result = subprocess.run(
-        [sys.executable, "-c", LOAD_CODE_LOCATION],
-        cwd=PROJECT_ROOT,
-        env=cli_env(empty, rel_server.base_url),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0 and "LOADED" in result.stdout, result.stdout[-2000:] + result.stderr[-3000:]
-    assert not empty.exists(), sorted(str(p) for p in empty.rglob("*"))
-
     data = shutil.copytree(reference.data, tmp_path / "data")
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_WAREHOUSE, str(data / "warehouse.duckdb")],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "HOLDING"
-        started = time.monotonic()
         result = subprocess.run(
-            [sys.executable, "-c", LOAD_CODE_LOCATION],
+            [sys.executable, "-c", LOAD_CODE_LOCATION, str(empty), str(data)],
             cwd=PROJECT_ROOT,
-            env=cli_env(data, rel_server.base_url),
+            env=cli_env(empty, rel_server.base_url),
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=180,  # a load waiting for the warehouse would wait for ever
         )
-        assert result.returncode == 0 and "LOADED" in result.stdout, result.stderr[-3000:]
-        assert time.monotonic() - started < 120
     finally:
-        holder.kill()
-        holder.wait()
+        holder.communicate("")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert result.stdout.split() == ["LOADED", str(empty), "LOADED", str(data)]
+    assert not empty.exists(), sorted(str(p) for p in empty.rglob("*"))

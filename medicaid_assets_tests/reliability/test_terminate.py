@@ -1,0 +1,143 @@
+"""Terminating a run through the instance (the UI's Terminate button) while the lookups wait on a slow API.
+
+The run is launched as the UI launches it (code server, run worker, one process per step; see ``launched``) and
+terminated mid-resolution; then the CLI's ``build-datasets`` runs on the same data dir and instance. The run ends
+CANCELED and the next one asks only what is still unsettled and ends with an uninterrupted run's outputs; requests in
+flight at the termination finish and are committed, both caches are recorded and the mappings hold every answer.
+(Ctrl-C in the CLI: ``defs/test_resolution.py``.)
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from medicaid_assets.defs.resolution.lookups import HCPCS_CACHE_KEY, NPI_CACHE_KEY
+from medicaid_assets.lib.layout import DataLayout
+from medicaid_assets.sample_world.server import WorldControl, WorldServer
+from medicaid_assets_tests.reliability.harness import (
+    FAST_BUILD,
+    STATS,
+    CliRun,
+    asked,
+    cache_settled,
+    check_state,
+    compare_rows,
+    fetched_ok,
+    new_home,
+    outputs,
+    run_cli,
+)
+from medicaid_assets_tests.reliability.launched import launcher, step_failures
+
+# Every API answer this late, at the code location's default pacing (2 requests/s, 2 in flight): when the run is
+# terminated, requests are in flight and most NPIs are still to be asked.
+SLOW_SECONDS = 2.0
+
+
+@dataclass
+class Terminated:
+    """What a run terminated mid-resolution left, and the run after it."""
+
+    data: Path
+    status: dg.DagsterRunStatus
+    failures: dict[str, list[str]]
+    recorded: set[dg.AssetKey]  # assets the terminated run materialized
+    problems: list[str]  # check_state right after it
+    in_flight: list[dict]  # request log entries of requests started before the termination, answered after it
+    first: list[dict]  # the request log of the terminated run
+    settled: dict[str, set[str]]  # identifiers committed by then
+    mapping: set[str]  # NPIs in npi_provider_mapping.csv by then
+    again: CliRun
+    resumed: list[dict]  # the request log of the next run
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.TempPathFactory) -> Terminated:
+    root = tmp_path_factory.mktemp("terminated")
+    data = shutil.copytree(reference.sourced, root / "data")
+    shutil.copytree(reference.data / "resolution", data / "resolution")  # the identifier sets, as their steps left them
+    home = new_home(root / "home")
+    world = WorldControl(rel_server.base_url)
+    world.clear_requests()
+    world.set_faults(rate=1.0, kinds=["slow"], scope="api", seed=5, slow_seconds=SLOW_SECONDS)
+    log = rel_server.world.entries
+
+    def answered(api: str) -> int:
+        return sum(1 for e in log() if e["api"] == api)
+
+    try:
+        with launcher(data, home, rel_server.base_url) as runs:
+            run_id = runs.submit([NPI_CACHE_KEY, HCPCS_CACHE_KEY])
+            runs.start(run_id)
+            _wait_for(lambda: answered("hcpcs") >= 1 and answered("npi") >= 2, "the lookups to be under way")
+            before, terminated_at = {e["seq"] for e in log()}, time.time()
+            assert runs.terminate(run_id) == "TerminateRunSuccess"
+            run = runs.wait(run_id)
+            materialized = runs.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            failures = step_failures(runs.instance, run_id)
+        STATS.add("graceful_stops")
+    finally:
+        world.clear_faults()
+    first = log()
+    with DataLayout(data).npi_mapping.open(newline="", encoding="utf-8") as fh:
+        mapping = {row["npi"] for row in csv.DictReader(fh)}
+    problems, settled = check_state(data, finished=True), cache_settled(data)
+    again = run_cli(["build-datasets", *FAST_BUILD], data, home, rel_server.base_url)
+    return Terminated(
+        data=data,
+        status=run.status,
+        failures=failures,
+        recorded={r.dagster_event.asset_key for r in materialized},
+        problems=problems,
+        in_flight=[e for e in first if e["api"] == "npi" and e["time"] < terminated_at and e["seq"] not in before],
+        first=first,
+        settled=settled,
+        mapping=mapping,
+        again=again,
+        resumed=[e for e in log() if e["seq"] > max(e["seq"] for e in first)],
+    )
+
+
+def test_a_run_terminated_mid_resolution_is_canceled_and_the_next_run_resumes(
+    terminated: Terminated, reference, rel_server: WorldServer
+) -> None:
+    assert terminated.status == dg.DagsterRunStatus.CANCELED
+    assert terminated.problems == []
+    assert terminated.again.returncode == 0, terminated.again.tail()
+    assert asked(terminated.resumed, "npi"), "the terminated run had asked every NPI: it was not stopped mid-way"
+    for api in ("npi", "hcpcs"):
+        again = asked(terminated.resumed, api) & terminated.settled[api]
+        assert again == set(), f"{api}: asked again after its answer was committed: {sorted(again)}"
+    assert compare_rows(outputs(terminated.data, rel_server.base_url), reference.outputs) == {}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="lookups.run_stoppable trusts Thread.join after an interrupt; before Python 3.13 an interrupted join marks "
+    "the running thread stopped, so the step takes the mappings and its results while requests are still in flight "
+    "(npi_cache not recorded, or 'dictionary changed size during iteration'). Remove with the fix.",
+)
+def test_requests_in_flight_at_the_termination_finish_and_are_recorded(terminated: Terminated) -> None:
+    assert terminated.failures == {}, terminated.failures
+    assert terminated.recorded == {NPI_CACHE_KEY, HCPCS_CACHE_KEY}
+    assert terminated.in_flight, "nothing was in flight when the run was terminated"
+    for entry in terminated.in_flight:
+        assert entry["status"] == 200 and entry["identifiers"] in terminated.settled["npi"], entry
+    assert set(fetched_ok(terminated.first, "npi")) <= terminated.mapping
+    answers = fetched_ok(terminated.first + terminated.resumed, "npi")
+    assert len(answers) == len(set(answers)), "an NPI was answered twice: an answer in flight was lost"
