@@ -278,7 +278,7 @@ def test_hostile_api_bodies_become_errors_never_stored(kind, reference, rel_serv
     data = shutil.copytree(reference.sourced, tmp_path / "data")
     world = WorldControl(rel_server.base_url)
     world.clear_requests()
-    world.set_faults(rate=1.0, kinds=[kind], scope="api", seed=3, huge_bytes=4 * MB)
+    world.set_faults(rate=1.0, kinds=[kind], scope="api", seed=3, huge_bytes=2 * MB)
     try:
         with dg.instance_for_test() as instance:
             api = {"attempts": 2, "retry_rounds": 0, "max_response_bytes": MB}
