@@ -129,12 +129,6 @@ def test_a_run_terminated_mid_resolution_is_canceled_and_the_next_run_resumes(
     assert compare_rows(outputs(terminated.data, rel_server.base_url), reference.outputs) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lookups.run_stoppable trusts Thread.join after an interrupt; before Python 3.13 an interrupted join marks "
-    "the running thread stopped, so the step takes the mappings and its results while requests are still in flight "
-    "(npi_cache not recorded, or 'dictionary changed size during iteration'). Remove with the fix.",
-)
 def test_requests_in_flight_at_the_termination_finish_and_are_recorded(terminated: Terminated) -> None:
     assert terminated.failures == {}, terminated.failures
     assert terminated.recorded == {NPI_CACHE_KEY, HCPCS_CACHE_KEY}

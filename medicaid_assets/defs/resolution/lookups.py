@@ -226,6 +226,9 @@ def run_stoppable(
     stop = threading.Event()
     results: dict[str, dict] = {}
     errors: dict[str, BaseException] = {}
+    # Waited on instead of Thread.join: before Python 3.13 a join interrupted by a signal (how Dagster delivers a
+    # termination) can mark the still-running thread stopped, and the results would be taken with requests in flight.
+    finished = {name: threading.Event() for name in jobs}
 
     def target(name: str, job: Callable[[threading.Event], dict]) -> None:
         try:
@@ -233,14 +236,15 @@ def run_stoppable(
         except BaseException as exc:  # reported in the step's thread below
             errors[name] = exc
             stop.set()
+        finally:
+            finished[name].set()
 
-    threads = [threading.Thread(target=target, args=item, name=f"lookup-{item[0]}") for item in jobs.items()]
-    for thread in threads:
-        thread.start()
-    while any(thread.is_alive() for thread in threads):
+    for item in jobs.items():
+        threading.Thread(target=target, args=item, name=f"lookup-{item[0]}").start()
+    while not all(event.is_set() for event in finished.values()):
         try:
-            for thread in threads:
-                thread.join(0.2)
+            for event in finished.values():
+                event.wait(0.2)
             if STOP_REQUESTED.is_set() and not stop.is_set():
                 log.warning("stop requested: requests in flight finish, then the caches are exported")
                 stop.set()
@@ -248,8 +252,8 @@ def run_stoppable(
             log.warning("interrupted: letting requests in flight finish, committing the caches, writing the mappings")
             stop.set()
             STOP_REQUESTED.set()
-            for thread in threads:
-                thread.join()
+            for event in finished.values():
+                event.wait()
             on_interrupt()
     for name in results:
         results[name]["stopped_early"] = stop.is_set() and name not in errors
