@@ -22,6 +22,7 @@ from medicaid_assets.lib.spending import (
     stale_months,
     unpack_if_compressed,
 )
+from medicaid_assets.ranged_runs import RANGE_TAGS
 from medicaid_assets.resources.files import HttpFilesResource
 from medicaid_assets.resources.storage import DataDirResource, SourcesResource
 from medicaid_assets.resources.warehouse import WarehouseResource
@@ -228,7 +229,7 @@ def spending_table(
     )
 
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+RANGE_START, RANGE_END = RANGE_TAGS
 
 
 def stale_range_tags(
