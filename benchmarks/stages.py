@@ -102,7 +102,7 @@ class Context:
 
     @property
     def layout(self):
-        from medicaid_assets.lib.layout import DataLayout
+        from medicaid_assets.layout import DataLayout
 
         return DataLayout(self.data_dir)
 
@@ -111,7 +111,7 @@ class Context:
         if self._runner is None:
             import dagster as dg
 
-            from medicaid_assets.cli import Runner, instance_for
+            from medicaid_assets.cli.runner import Runner, instance_for
             from medicaid_assets.definitions import build_definitions
 
             self.home.mkdir(parents=True, exist_ok=True)  # the project's instance settings (pools, telemetry off)
@@ -142,7 +142,7 @@ class Context:
         """
         import dagster as dg
 
-        from medicaid_assets.definitions import main_job
+        from medicaid_assets.defs.medicaid_spending.jobs import main_job
 
         selection = dg.AssetSelection.assets(*[dg.AssetKey(k) for k in keys]) if keys else None
         before = len(self.runner.results)
@@ -186,7 +186,7 @@ def stage_prepare(ctx: Context, m: Measure) -> None:
 
 
 def _spending_path(ctx: Context) -> Path:
-    from medicaid_assets.lib.layout import file_name_from_url
+    from medicaid_assets.core.download import file_name_from_url
 
     return ctx.layout.raw_medicaid / file_name_from_url(ctx.settings.spending_url)
 
@@ -196,7 +196,7 @@ def stage_spending(ctx: Context, m: Measure) -> None:
     import duckdb
     import pyarrow.parquet as pq
 
-    from medicaid_assets.cli import full_range_tags
+    from medicaid_assets.cli.runner import full_range_tags
 
     path = _spending_path(ctx)
     rows = pq.ParquetFile(path).metadata.num_rows
@@ -228,11 +228,11 @@ def stage_distinct(ctx: Context, m: Measure) -> None:
     """
     import duckdb
 
-    from medicaid_assets.defs.resolution.identifiers import DATASET_CODES, DATASET_NPIS
+    from medicaid_assets.defs.reference.resolution.identifiers import DATASET_CODES_FILE, DATASET_NPIS_FILE
 
     best: dict[str, Any] = {}
     for _ in range(DISTINCT_REPEATS):
-        for name in (DATASET_NPIS, DATASET_CODES):
+        for name in (DATASET_NPIS_FILE, DATASET_CODES_FILE):
             (ctx.layout.resolution / name).unlink(missing_ok=True)
         wall, steps = ctx.run(keys=[["resolution", "dataset_npis"], ["resolution", "dataset_codes"]])
         seconds = round(steps["resolution__dataset_npis"] + steps["resolution__dataset_codes"], 3)
@@ -252,8 +252,8 @@ def stage_distinct(ctx: Context, m: Measure) -> None:
 
 
 def _nppes_files(ctx: Context) -> dict[str, Path]:
-    from medicaid_assets.defs.nppes.assets import CURRENT_MONTHLY
-    from medicaid_assets.lib.nppes import find_bundle_files
+    from medicaid_assets.defs.reference.nppes.assets import CURRENT_MONTHLY
+    from medicaid_assets.defs.reference.nppes.bundles import find_bundle_files
 
     current = json.loads((ctx.layout.nppes_monthly / CURRENT_MONTHLY).read_text())
     bundle = find_bundle_files(ctx.layout.nppes_monthly / current["bundle_key"])
@@ -280,7 +280,7 @@ def stage_nppes_floor(ctx: Context, m: Measure) -> None:
     """polars: scan_csv of the columns the provider tables read, sunk to parquet (npidata and side files)."""
     import polars as pl
 
-    from medicaid_assets.lib.nppes import (
+    from medicaid_assets.defs.reference.nppes.bundles import (
         IDENTIFIER_FIELDS,
         IDENTIFIER_SLOTS,
         PROVIDER_FIELDS,
@@ -307,9 +307,9 @@ def stage_nppes_floor(ctx: Context, m: Measure) -> None:
 
 def stage_weekly(ctx: Context, m: Measure) -> None:
     """One weekly bundle applied (its download untimed) against a forced rebuild of the provider tables."""
-    from medicaid_assets.defs.nppes.assets import files_page_links
-    from medicaid_assets.defs.nppes.sensors import nppes_weekly_job
-    from medicaid_assets.lib.nppes import bundle_key, chronological
+    from medicaid_assets.defs.reference.nppes.assets import files_page_links
+    from medicaid_assets.defs.reference.nppes.bundles import bundle_key, chronological
+    from medicaid_assets.defs.reference.nppes.sensors import nppes_weekly_job
 
     with ctx.runner.defs.resources["files"].client() as client:
         links = files_page_links(client, ctx.settings.nppes_files_page_url)
@@ -336,7 +336,7 @@ def _needed_requests(ctx: Context) -> dict[str, int]:
     the fallback lacks. Computed from the warehouse and the fallback, not from the assets' own figures."""
     import duckdb
 
-    from medicaid_assets.lib.npi import is_valid_npi
+    from medicaid_assets.core.npi import is_valid_npi
 
     with duckdb.connect(str(ctx.settings.warehouse_path), read_only=True) as conn:
         missing = conn.execute(
@@ -449,7 +449,7 @@ def stage_outputs(ctx: Context, m: Measure) -> None:
 
 
 def _main_job(ctx: Context, m: Measure) -> None:
-    from medicaid_assets.cli import full_range_tags
+    from medicaid_assets.cli.runner import full_range_tags
 
     ctx.control().clear_requests()
     wall, steps = ctx.run(tags=full_range_tags())

@@ -1,48 +1,32 @@
-"""The code location: every asset family, with resources built from one :class:`Settings`."""
+"""The code location: every family under ``defs/`` (loaded from the folder), with resources from one :class:`Settings`.
+
+Dagster tools load ``defs`` (``@dg.definitions``: the environment is read when the location loads); the CLI, the
+benchmarks and the tests call :func:`build_definitions` with settings of their own (e.g. the sample world's URLs).
+"""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
 from datetime import timedelta
+from pathlib import Path
 
 import dagster as dg
 
-from medicaid_assets.defs import codes, nppes, outputs, publish, resolution, spending
-from medicaid_assets.resources.apis import ClinicalTablesResource, NpiRegistryResource
-from medicaid_assets.resources.files import HttpFilesResource
-from medicaid_assets.resources.storage import DataDirResource, SourcesResource
-from medicaid_assets.resources.warehouse import WarehouseResource
-from medicaid_assets.settings import Settings
+from medicaid_assets.core.object_store import parse_object_store_url
+from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
+from medicaid_assets.dagster_kit.resources.object_store import ObjectStoreResource
+from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
+from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
+from medicaid_assets.defs.medicaid_spending import keys as spending
+from medicaid_assets.defs.publish.resources import HuggingFaceResource
+from medicaid_assets.defs.publish.storage import with_object_store
+from medicaid_assets.defs.reference.code_sets import keys as code_sets
+from medicaid_assets.defs.reference.nppes import keys as nppes
+from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource, NpiRegistryResource
+from medicaid_assets.settings import HF_TOKEN_VAR, Settings
 
-# One package per asset family; each exposes definitions() without resources.
-FAMILIES = (spending, nppes, codes, resolution, outputs, publish)
-
-main_job = dg.define_asset_job(
-    "medicaid_pipeline",
-    # Weekly NPPES bundles are dynamic partitions with their own job and sensor; publishing is opt-in (job `publish`).
-    selection=dg.AssetSelection.all() - nppes.assets.WEEKLY_ASSETS - publish.PUBLISH_ASSETS,
-    description="The whole chain: sources → warehouse tables → resolution → outputs.",
-)
-
-# Every spending month in one run (the table's backfill policy is single-run), as the demo and CLI run it.
-FULL_REFRESH_TAGS = {
-    "dagster/asset_partition_range_start": spending.assets.monthly_partitions.get_first_partition_key(),
-    "dagster/asset_partition_range_end": spending.assets.monthly_partitions.get_last_partition_key(),
-}
-
-
-@dg.schedule(
-    job=main_job,
-    cron_schedule="0 7 15 * *",
-    execution_timezone="America/New_York",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="The 15th of each month, 07:00 New York: the whole chain over every spending month in one run. "
-    "Unchanged source files are not downloaded again and the lookups ask only what the caches lack, so a quiet "
-    "month costs little. Stopped until someone turns it on.",
-)
-def medicaid_pipeline_schedule() -> dg.RunRequest:
-    return dg.RunRequest(tags=FULL_REFRESH_TAGS)
+DEFS_FOLDER = Path(__file__).parent / "defs"
 
 
 def _days(fail: int, warn: int) -> dg.FreshnessPolicy:
@@ -53,11 +37,11 @@ def _days(fail: int, warn: int) -> dg.FreshnessPolicy:
 # posts a monthly bundle every month and a weekly one every week, CMS revises the fee schedule quarterly, HHS
 # has released the spending file about once a year.
 SOURCE_FRESHNESS = {
-    spending.assets.medicaid_spending_file.key: _days(400, 370),
-    nppes.assets.MONTHLY_BUNDLE: _days(40, 33),
-    nppes.assets.WEEKLY_BUNDLE: _days(9, 8),
-    codes.assets.ARCHIVES_KEY: _days(100, 92),
-    codes.assets.FALLBACK_KEY: _days(100, 92),
+    spending.SPENDING_FILE: _days(400, 370),
+    nppes.MONTHLY_BUNDLE: _days(40, 33),
+    nppes.WEEKLY_BUNDLE: _days(9, 8),
+    code_sets.ARCHIVES: _days(100, 92),
+    code_sets.FALLBACK: _days(100, 92),
 }
 
 
@@ -77,7 +61,7 @@ def build_resources(
     ``api`` overrides pacing fields of both API resources (the CLI's ``--requests-per-second``, ``--concurrency``).
     """
     api = dict(api or {})
-    return {
+    resources: dict[str, dg.ConfigurableResource] = {
         "files": HttpFilesResource(),
         "data": DataDirResource(
             data_dir=str(settings.data_dir),
@@ -98,27 +82,40 @@ def build_resources(
         "clinical_tables_api": ClinicalTablesResource(
             base_url=settings.hcpcs_api_url, batch_size=hcpcs_batch_size, **api
         ),
-        **publish.resources(settings),  # huggingface; object_store when MEDICAID_OBJECT_STORE_URL is set
+        "huggingface": HuggingFaceResource(
+            endpoint=settings.hf_endpoint,
+            repo_id=settings.hf_repo_id,
+            # The value stays in the environment: run config and the UI show only the variable's name.
+            token=dg.EnvVar(HF_TOKEN_VAR) if settings.hf_token else None,
+        ),
     }
+    if settings.object_store_url:
+        parse_object_store_url(settings.object_store_url)  # a malformed URL fails when the code location loads
+        resources["object_store"] = ObjectStoreResource(
+            url=settings.object_store_url, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region
+        )
+    return resources
 
 
 def build_definitions(settings: Settings, **resource_options) -> dg.Definitions:
-    """Definitions wired to ``settings`` (the CLI passes sample-world URLs; Dagster tools pass the env)."""
-    families = dg.Definitions.merge(*(family.definitions() for family in FAMILIES))
-    if settings.object_store_url:  # a bucket keeps raw files, caches and outputs (group `storage`)
-        families = publish.with_object_store(families)
+    """The defs folder's definitions wired to ``settings``; ``resource_options`` go to :func:`build_resources`."""
     with warnings.catch_warnings():  # code references are beta; they only add links in the UI
         warnings.simplefilter("ignore", dg.BetaWarning)
+        families = dg.load_from_defs_folder(path_within_project=DEFS_FOLDER)
+        if settings.object_store_url:  # a bucket keeps raw files, caches and outputs (group `storage`)
+            families = with_object_store(families)
         assets = dg.with_source_code_references(list(families.assets or []))
-    assets = dg.map_asset_specs(_with_freshness, assets)
     return dg.Definitions(
-        assets=assets,
+        assets=dg.map_asset_specs(_with_freshness, assets),
         asset_checks=families.asset_checks,
         sensors=families.sensors,
-        schedules=[medicaid_pipeline_schedule, *(families.schedules or [])],
-        jobs=[main_job, *(families.jobs or [])],
+        schedules=families.schedules,
+        jobs=families.jobs,
         resources=build_resources(settings, **resource_options),
     )
 
 
-defs = build_definitions(Settings.from_env())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """What ``dg dev``, the webserver and the daemon load: the environment's settings."""
+    return build_definitions(Settings.from_env())

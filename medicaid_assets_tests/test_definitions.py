@@ -19,7 +19,7 @@ def test_definitions_load_and_every_asset_is_described(settings: Settings) -> No
         assert node.owners, key
         assert node.kinds, key
     assert built.resolve_job_def("medicaid_pipeline") is not None
-    assert isinstance(defs, dg.Definitions)
+    assert isinstance(defs(), dg.Definitions)  # what Dagster tools load: the @dg.definitions function
 
 
 def test_dg_check_defs_loads_the_code_location() -> None:

@@ -2,9 +2,10 @@
 
 import dagster as dg
 
-from medicaid_assets.cli import full_range_tags
-from medicaid_assets.definitions import build_definitions, main_job
-from medicaid_assets.ranged_runs import RANGE_TAGS, ranged_parts
+from medicaid_assets.cli.runner import full_range_tags
+from medicaid_assets.dagster_kit.ranged_runs import RANGE_TAGS, ranged_parts
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.settings import Settings
 
 SPENDING = dg.AssetKey(["warehouse", "spending"])

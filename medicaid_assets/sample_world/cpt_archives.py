@@ -40,7 +40,7 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from medicaid_assets.lib.atomic import atomic_write
+from medicaid_assets.core.atomic import atomic_write
 from medicaid_assets.sample_world.code_universe import Code, code_universe
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.urls import disk_path

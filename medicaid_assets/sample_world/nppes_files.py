@@ -20,7 +20,7 @@ from importlib import resources
 from itertools import chain
 from pathlib import Path
 
-from medicaid_assets.lib.atomic import atomic_path
+from medicaid_assets.core.atomic import atomic_path
 from medicaid_assets.sample_world.providers import Address, Provider, monthly_as_of, provider, weekly_bundles
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.urls import disk_path

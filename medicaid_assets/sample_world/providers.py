@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from medicaid_assets.lib.npi import make_npi
+from medicaid_assets.core.npi import make_npi
 from medicaid_assets.sample_world.spec import (
     BODIES,
     MULT,

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medicaid_assets.lib.npi import is_valid_npi, make_npi
+from medicaid_assets.core.npi import is_valid_npi, make_npi
 from medicaid_assets.sample_world.code_universe import code_universe
 from medicaid_assets.sample_world.providers import npi_for_index
 from medicaid_assets.sample_world.spec import WorldSpec

@@ -7,7 +7,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from medicaid_assets.lib.download import sha256_file
+from medicaid_assets.core.download import sha256_file
 from medicaid_assets.sample_world.cpt_archives import write_cpt_files
 from medicaid_assets.sample_world.nppes_files import write_nppes_files
 from medicaid_assets.sample_world.spec import WorldSpec

@@ -5,7 +5,7 @@ from datetime import date
 import dagster as dg
 import pytest
 
-from medicaid_assets.defs.charts import (
+from medicaid_assets.dagster_kit.charts import (
     DPI,
     WIDTH_INCHES,
     _money,

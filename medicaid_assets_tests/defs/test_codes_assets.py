@@ -9,10 +9,10 @@ import dagster as dg
 import pytest
 
 import medicaid_assets
+from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
 from medicaid_assets.definitions import build_resources
-from medicaid_assets.defs.codes.assets import cpt_archives, cpt_hcpcs_fallback
-from medicaid_assets.lib.fallback import COLUMNS
-from medicaid_assets.resources.storage import DataDirResource, SourcesResource
+from medicaid_assets.defs.reference.code_sets.assets import cpt_archives, cpt_hcpcs_fallback
+from medicaid_assets.defs.reference.code_sets.fallback import COLUMNS
 from medicaid_assets.sample_world.code_universe import code_universe
 from medicaid_assets.sample_world.cpt_archives import CPT_INDEX_URL, CPT_ZIP_URL
 from medicaid_assets.sample_world.server import WorldControl, WorldServer

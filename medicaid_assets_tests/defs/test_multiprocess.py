@@ -5,7 +5,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from medicaid_assets.definitions import build_definitions, main_job
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.urls import world_env
 from medicaid_assets.settings import Settings

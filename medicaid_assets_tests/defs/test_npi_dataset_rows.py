@@ -18,14 +18,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from medicaid_assets.cli import SOURCES, Runner, full_range_tags
-from medicaid_assets.definitions import build_definitions, main_job
-from medicaid_assets.defs.outputs.assets import npi_dataset_batches
-from medicaid_assets.defs.resolution.identifiers import DATASET_NPIS, NPI_BULK_ROWS
-from medicaid_assets.lib.bulk_payload import TAXONOMY_DESCS, bulk_dataset
-from medicaid_assets.lib.layout import DataLayout
-from medicaid_assets.lib.npi_cache import NpiCache, NpiRecord, NpiResponse, to_json
-from medicaid_assets.lib.outputs import NPI_DATASET_COLUMNS
+from medicaid_assets.cli.download import SOURCES
+from medicaid_assets.cli.runner import Runner, full_range_tags
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
+from medicaid_assets.defs.reference.resolution.bulk_payload import TAXONOMY_DESCS, bulk_dataset
+from medicaid_assets.defs.reference.resolution.identifiers import DATASET_NPIS_FILE, NPI_BULK_ROWS_FILE
+from medicaid_assets.defs.reference.resolution.npi_cache import NpiCache, NpiRecord, NpiResponse, to_json
+from medicaid_assets.defs.reference.resolution.outputs import npi_dataset_batches
+from medicaid_assets.defs.reference.resolution.writers import NPI_DATASET_COLUMNS
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.urls import settings_for_world
 from medicaid_assets.settings import Settings
@@ -57,7 +59,7 @@ def bulk_rows(tmp_path_factory: pytest.TempPathFactory, world_server: WorldServe
         assert runner.run(main_job.name, SOURCES, tags=full_range_tags())
         assert runner.apply_new_weeklies()
         assert runner.run(main_job.name, keys)
-    return DataLayout(data).resolution / NPI_BULK_ROWS
+    return DataLayout(data).resolution / NPI_BULK_ROWS_FILE
 
 
 def _query_rows(path: Path) -> list[tuple]:
@@ -162,7 +164,7 @@ def test_crafted_hostile_rows_are_the_oracles(bulk_rows: Path, tmp_path: Path) -
     """Escapes (quotes, backslashes, every control character, text that looks like an escape), non-ASCII kept,
     Unicode whitespace stripped, NULL vs "" vs blank, empty lists, odd entity types and statuses, phones."""
     schema = pq.read_schema(bulk_rows)
-    path = tmp_path / NPI_BULK_ROWS
+    path = tmp_path / NPI_BULK_ROWS_FILE
     pq.write_table(pa.Table.from_pylist(_crafted(schema), schema=schema), path)
     rows = _assert_same(path)
     texts = [t for r in _query_rows(path) for t in r[1:8]]
@@ -177,11 +179,11 @@ def test_the_dataset_merges_bulk_and_cached_rows_in_npi_order(bulk_rows: Path, t
     layout.resolution.mkdir(parents=True)
     bulk = pq.read_table(bulk_rows)
     bulk_npis = bulk["npi"].to_pylist()
-    pq.write_table(bulk, layout.resolution / NPI_BULK_ROWS)
+    pq.write_table(bulk, layout.resolution / NPI_BULK_ROWS_FILE)
     answered = {"0000000001", bulk_npis[len(bulk_npis) // 2][:-1] + "~", "9999999999"}
     unanswered = {"1234567893": "not_found", "12": "invalid", "0000000002": None}
     npis = sorted({*bulk_npis[1:], *answered, *unanswered})  # the first bulk row is not a dataset NPI
-    pq.write_table(pa.table({"npi": npis}), layout.resolution / DATASET_NPIS)
+    pq.write_table(pa.table({"npi": npis}), layout.resolution / DATASET_NPIS_FILE)
     with NpiCache(layout.npi_cache) as cache:
         for npi in answered:
             payload = {"result_count": 1, "results": [{"number": npi, "basic": {"name": "Ω"}}]}

@@ -8,12 +8,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from medicaid_assets.definitions import build_resources
-from medicaid_assets.defs.nppes import definitions
-from medicaid_assets.defs.nppes.assets import nppes_weekly_partitions, nppes_weekly_update
-from medicaid_assets.defs.nppes.sensors import nppes_weekly_sensor
-from medicaid_assets.lib.layout import DataLayout
-from medicaid_assets.lib.nppes import bundle_key
+from medicaid_assets.definitions import build_definitions, build_resources
+from medicaid_assets.defs.reference.nppes.assets import nppes_weekly_partitions, nppes_weekly_update
+from medicaid_assets.defs.reference.nppes.bundles import bundle_key
+from medicaid_assets.defs.reference.nppes.sensors import nppes_weekly_sensor
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.providers import npi_for_index, weekly_bundles
 from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets.sample_world.world import read_world, world_spec
@@ -26,7 +25,15 @@ def _defs(settings: Settings, **sources: str) -> dg.Definitions:
     resources = build_resources(settings)
     if sources:  # e.g. a pinned nppes_monthly_url
         resources["sources"] = type(resources["sources"])(**{**resources["sources"].model_dump(), **sources})
-    return dg.Definitions.merge(definitions(), dg.Definitions(resources=resources))
+    defs = build_definitions(settings)
+    return dg.Definitions(
+        assets=defs.assets,
+        asset_checks=defs.asset_checks,
+        sensors=defs.sensors,
+        schedules=defs.schedules,
+        jobs=defs.jobs,
+        resources=resources,
+    )
 
 
 def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:

@@ -9,9 +9,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from medicaid_assets.cli import SAMPLE_WORLD_API, Runner, full_range_tags
-from medicaid_assets.definitions import build_definitions, main_job
-from medicaid_assets.lib.layout import DataLayout
+from medicaid_assets.cli.runner import SAMPLE_WORLD_API, Runner, full_range_tags
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets.settings import Settings
 

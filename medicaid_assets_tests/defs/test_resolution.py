@@ -14,11 +14,14 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from medicaid_assets.cli import DATASETS, SOURCES, Runner, full_range_tags
-from medicaid_assets.definitions import build_definitions, main_job
-from medicaid_assets.lib.fallback import COLUMNS as FALLBACK_COLUMNS
-from medicaid_assets.lib.npi import is_valid_npi
-from medicaid_assets.lib.outputs import (
+from medicaid_assets.cli.build_datasets import DATASETS
+from medicaid_assets.cli.download import SOURCES
+from medicaid_assets.cli.runner import Runner, full_range_tags
+from medicaid_assets.core.npi import is_valid_npi
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
+from medicaid_assets.defs.reference.code_sets.fallback import COLUMNS as FALLBACK_COLUMNS
+from medicaid_assets.defs.reference.resolution.writers import (
     HCPCS_DATASET_COLUMNS,
     HCPCS_MAPPING_COLUMNS,
     NPI_DATASET_COLUMNS,

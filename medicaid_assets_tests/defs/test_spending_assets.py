@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from medicaid_assets.cli import full_range_tags
+from medicaid_assets.cli.runner import full_range_tags
 from medicaid_assets.definitions import build_resources
-from medicaid_assets.defs.spending.assets import medicaid_spending_file, spending_table
+from medicaid_assets.defs.medicaid_spending.assets import medicaid_spending_file, spending_table
 from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets.sample_world.urls import SPENDING_V2_URL, local_url
 from medicaid_assets.sample_world.world import world_spec

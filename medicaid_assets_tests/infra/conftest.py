@@ -22,7 +22,7 @@ class S3Server:
     endpoint_url: str
 
     def client(self):
-        from medicaid_assets.lib.object_store import make_s3_client
+        from medicaid_assets.core.object_store import make_s3_client
 
         return make_s3_client(self.endpoint_url, "us-east-1")
 

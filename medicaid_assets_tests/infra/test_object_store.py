@@ -10,20 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from medicaid_assets.lib.layout import DataLayout
-from medicaid_assets.lib.object_store import (
-    CACHES,
-    OUTPUTS,
-    SOURCES,
+from medicaid_assets.core.object_store import (
     MiB,
     ObjectStore,
     ObjectStoreError,
     TransferConfig,
-    local_files,
-    matches,
     parse_object_store_url,
     sqlite_snapshot,
 )
+from medicaid_assets.defs.publish.mirrored_files import CACHES, OUTPUTS, SOURCES, local_files, matches
+from medicaid_assets.layout import DataLayout
 from medicaid_assets_tests.infra.conftest import S3Server
 
 SMALL = TransferConfig(multipart_threshold=5 * MiB, part_size=5 * MiB, attempts=3, backoff_seconds=0)

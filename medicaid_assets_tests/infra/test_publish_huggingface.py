@@ -14,15 +14,15 @@ import pytest
 
 from medicaid_assets.cli import main
 from medicaid_assets.definitions import build_definitions
-from medicaid_assets.defs.publish.huggingface import HF_DATASET
-from medicaid_assets.lib.dataset_card import parse_front_matter
-from medicaid_assets.lib.layout import DataLayout
-from medicaid_assets.lib.outputs import (
+from medicaid_assets.defs.publish.dataset_card import parse_front_matter
+from medicaid_assets.defs.publish.keys import HF_DATASET
+from medicaid_assets.defs.reference.resolution.writers import (
     HCPCS_DATASET_COLUMNS,
     HCPCS_MAPPING_COLUMNS,
     NPI_DATASET_COLUMNS,
     NPI_MAPPING_COLUMNS,
 )
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.settings import PROJECT_ROOT, Settings, child_env
 from medicaid_assets_tests.infra.hub_standin import HubStandIn
 

@@ -11,12 +11,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from medicaid_assets.cli import DATASETS, SAMPLE_WORLD_API, SOURCES, Runner, full_range_tags
-from medicaid_assets.definitions import build_definitions, main_job
-from medicaid_assets.defs.publish.storage import MIRRORED_OUTPUTS, MIRRORED_SOURCES, RESTORED_SOURCES
-from medicaid_assets.lib.layout import DataLayout
-from medicaid_assets.lib.object_store import CACHES, OUTPUTS, ObjectStore, local_files
-from medicaid_assets.lib.object_store import SOURCES as SOURCE_FILES
+from medicaid_assets.cli.build_datasets import DATASETS
+from medicaid_assets.cli.download import SOURCES
+from medicaid_assets.cli.runner import SAMPLE_WORLD_API, Runner, full_range_tags
+from medicaid_assets.core.object_store import ObjectStore
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
+from medicaid_assets.defs.publish.keys import MIRRORED_OUTPUTS, MIRRORED_SOURCES, RESTORED_SOURCES
+from medicaid_assets.defs.publish.mirrored_files import CACHES, OUTPUTS, local_files
+from medicaid_assets.defs.publish.mirrored_files import SOURCES as SOURCE_FILES
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.sample_world.urls import settings_for_world
 from medicaid_assets.settings import PROJECT_ROOT, Settings, child_env

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from medicaid_assets.lib.bulk_payload import (
+from medicaid_assets.defs.reference.resolution.bulk_payload import (
     COUNTRY_NAMES,
     ENUMERATION_TYPES,
     IDENTIFIER_TYPES,
@@ -20,7 +20,7 @@ from medicaid_assets.lib.bulk_payload import (
     bulk_request_params,
     bulk_url,
 )
-from medicaid_assets.lib.npi_cache import to_json
+from medicaid_assets.defs.reference.resolution.npi_cache import to_json
 
 
 def _s(value: Any) -> str:

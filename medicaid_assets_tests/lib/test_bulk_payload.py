@@ -18,8 +18,13 @@ from typing import Any
 import duckdb
 import pytest
 
-from medicaid_assets.lib.bulk_payload import COUNTRY_NAMES, TAXONOMY_DESCS, bulk_request_params, bulk_url
-from medicaid_assets.lib.nppes import SIDE_TABLES, V2_HEADER, provider_select_sql, side_select_sql
+from medicaid_assets.defs.reference.nppes.bundles import SIDE_TABLES, V2_HEADER, provider_select_sql, side_select_sql
+from medicaid_assets.defs.reference.resolution.bulk_payload import (
+    COUNTRY_NAMES,
+    TAXONOMY_DESCS,
+    bulk_request_params,
+    bulk_url,
+)
 from medicaid_assets.sample_world import npi_api, providers
 from medicaid_assets.sample_world.nppes_files import nppes_row, side_rows
 from medicaid_assets_tests.conftest import REFERENCE, TEST_SPEC

@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 import pytest
 
-from medicaid_assets.lib.clinical_tables import (
+from medicaid_assets.core.fetcher import CallInfo, FetchReport, TransientError
+from medicaid_assets.defs.reference.resolution.clinical_tables import (
     EXTRA_FIELDS,
     HcpcsOutcome,
     MalformedAnswer,
@@ -24,9 +25,8 @@ from medicaid_assets.lib.clinical_tables import (
     per_code_response,
     single_params,
 )
-from medicaid_assets.lib.fetcher import CallInfo, FetchReport, TransientError
-from medicaid_assets.lib.hcpcs_cache import HcpcsRecord
-from medicaid_assets.resources.apis import ClinicalTablesResource
+from medicaid_assets.defs.reference.resolution.hcpcs_cache import HcpcsRecord
+from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource
 from medicaid_assets.sample_world.code_universe import code_universe
 from medicaid_assets.sample_world.hcpcs_api import hcpcs_api_response
 from medicaid_assets.sample_world.server import WorldControl

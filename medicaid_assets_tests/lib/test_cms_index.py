@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from medicaid_assets.lib.cms_index import pick_zip_url, score, zip_hrefs
+from medicaid_assets.core.cms_index import pick_zip_url, score, zip_hrefs
 from medicaid_assets.sample_world.cpt_archives import CPT_INDEX_URL, CPT_ZIP_URL
 from medicaid_assets.sample_world.urls import disk_path
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from medicaid_assets.lib.download import DownloadError, download, meta_path, part_path
+from medicaid_assets.core.download import DownloadError, download, meta_path, part_path
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.sample_world.urls import disk_path, local_url
 from medicaid_assets.settings import DEFAULT_NPPES_FILES_PAGE_URL, DEFAULT_SPENDING_URL

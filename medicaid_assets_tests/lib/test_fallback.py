@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 import medicaid_assets
-from medicaid_assets.lib.fallback import (
+from medicaid_assets.core.safe_zip import extract_zip
+from medicaid_assets.defs.reference.code_sets.fallback import (
     COLUMNS,
     CodeRow,
     FallbackError,
@@ -23,7 +24,6 @@ from medicaid_assets.lib.fallback import (
     parse_status_table,
     write_fallback,
 )
-from medicaid_assets.lib.safe_zip import extract_zip
 from medicaid_assets.sample_world.code_universe import code_universe
 from medicaid_assets.sample_world.cpt_archives import CPT_ZIP_URL, LEVEL2_COLUMNS
 from medicaid_assets.sample_world.urls import disk_path

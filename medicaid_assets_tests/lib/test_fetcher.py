@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import httpx
 
-from medicaid_assets.lib.fetcher import (
+from medicaid_assets.core.fetcher import (
     ApiRequest,
     FetchPolicy,
     FetchProgress,
@@ -19,8 +19,8 @@ from medicaid_assets.lib.fetcher import (
     retry_after_seconds,
     run_fetch,
 )
-from medicaid_assets.lib.npi_registry import npi_request_params
-from medicaid_assets.resources.apis import ClinicalTablesResource, NpiRegistryResource
+from medicaid_assets.defs.reference.resolution.npi_registry import npi_request_params
+from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource, NpiRegistryResource
 from medicaid_assets.sample_world.code_universe import code_universe
 from medicaid_assets.sample_world.providers import npi_for_index
 from medicaid_assets.sample_world.server import WorldControl

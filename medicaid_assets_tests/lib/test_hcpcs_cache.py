@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from medicaid_assets.lib.fallback import COLUMNS as FALLBACK_COLUMNS
-from medicaid_assets.lib.hcpcs_cache import (
+from medicaid_assets.defs.reference.code_sets.fallback import COLUMNS as FALLBACK_COLUMNS
+from medicaid_assets.defs.reference.resolution.hcpcs_cache import (
     MAPPING_COLUMNS,
     PARQUET_COLUMNS,
     HcpcsCache,

@@ -9,8 +9,8 @@ import sqlite3
 import time
 from pathlib import Path
 
-from medicaid_assets.lib.npi import make_npi
-from medicaid_assets.lib.npi_cache import (
+from medicaid_assets.core.npi import make_npi
+from medicaid_assets.defs.reference.resolution.npi_cache import (
     BULK_CHUNK,
     MAPPING_COLUMNS,
     PARQUET_COLUMNS,

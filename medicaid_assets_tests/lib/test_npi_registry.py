@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from medicaid_assets.lib.fetcher import CallInfo
-from medicaid_assets.lib.npi_registry import (
+from medicaid_assets.core.fetcher import CallInfo
+from medicaid_assets.defs.reference.resolution.npi_registry import (
     NpiOutcome,
     classify_npi_response,
     npi_request_params,
     npi_request_url,
 )
-from medicaid_assets.resources.apis import NpiRegistryResource
+from medicaid_assets.defs.reference.resolution.resources import NpiRegistryResource
 from medicaid_assets.sample_world.npi_api import npi_api_response
 from medicaid_assets.sample_world.providers import current_provider, npi_for_index
 from medicaid_assets.sample_world.server import FAULT_KINDS, WorldControl

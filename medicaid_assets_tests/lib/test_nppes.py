@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from medicaid_assets.lib.nppes import (
+from medicaid_assets.defs.reference.nppes.bundles import (
     IDENTIFIER_FIELDS,
     IDENTIFIER_SLOTS,
     PROVIDER_FIELDS,

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from medicaid_assets.lib.npi import make_npi
-from medicaid_assets.lib.outputs import (
+from medicaid_assets.core.npi import make_npi
+from medicaid_assets.defs.reference.resolution.writers import (
     HCPCS_DATASET_COLUMNS,
     HCPCS_MAPPING_COLUMNS,
     NPI_DATASET_COLUMNS,

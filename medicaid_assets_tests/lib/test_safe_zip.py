@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from medicaid_assets.lib.safe_zip import UnsafeArchiveError, extract_zip
+from medicaid_assets.core.safe_zip import UnsafeArchiveError, extract_zip
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> Path:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from medicaid_assets.lib import triage as triage_module
-from medicaid_assets.lib.npi import make_npi
-from medicaid_assets.lib.outputs import TRIAGE_COLUMNS
-from medicaid_assets.lib.triage import (
+from medicaid_assets.core.npi import make_npi
+from medicaid_assets.defs.reference.resolution import triage as triage_module
+from medicaid_assets.defs.reference.resolution.triage import (
     CODE_KINDS,
     NPI_KINDS,
     CodeKind,
@@ -18,6 +17,7 @@ from medicaid_assets.lib.triage import (
     triage,
     write_triage,
 )
+from medicaid_assets.defs.reference.resolution.writers import TRIAGE_COLUMNS
 
 VALID_NPI = make_npi(123456789)
 LUHN_INVALID_NPI = VALID_NPI[:9] + str((int(VALID_NPI[9]) + 1) % 10)

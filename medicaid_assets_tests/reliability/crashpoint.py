@@ -103,9 +103,11 @@ class _Os(_Delegate):
 
 
 def install() -> None:
-    from medicaid_assets.defs.nppes import assets as nppes_assets
-    from medicaid_assets.lib import atomic, download, npi_cache, outputs
-    from medicaid_assets.resources.warehouse import WarehouseResource
+    from medicaid_assets.core import atomic, download
+    from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
+    from medicaid_assets.defs.reference.nppes import assets as nppes_assets
+    from medicaid_assets.defs.reference.resolution import npi_cache
+    from medicaid_assets.defs.reference.resolution import writers as outputs
 
     download.NET_CHUNK = NET_CHUNK
     fetch_once, write_meta = download._fetch_once, download._write_meta

@@ -26,14 +26,14 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from medicaid_assets.lib.layout import DataLayout
-from medicaid_assets.lib.outputs import (
+from medicaid_assets.defs.reference.resolution.writers import (
     HCPCS_DATASET_COLUMNS,
     HCPCS_MAPPING_COLUMNS,
     NPI_DATASET_COLUMNS,
     NPI_MAPPING_COLUMNS,
     UNRESOLVED_COLUMNS,
 )
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.urls import world_env
 from medicaid_assets.settings import PROJECT_ROOT
 

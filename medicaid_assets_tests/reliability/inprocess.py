@@ -6,9 +6,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from medicaid_assets.cli import DATASETS, SOURCES, Runner, full_range_tags
-from medicaid_assets.definitions import build_definitions, main_job
-from medicaid_assets.resources.files import HttpFilesResource
+from medicaid_assets.cli.build_datasets import DATASETS
+from medicaid_assets.cli.download import SOURCES
+from medicaid_assets.cli.runner import Runner, full_range_tags
+from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.sample_world.urls import settings_for_world
 from medicaid_assets.settings import Settings
 from medicaid_assets_tests.reliability.harness import STATS

@@ -25,7 +25,7 @@ from dagster_graphql.client.client_queries import CLIENT_SUBMIT_PIPELINE_RUN_MUT
 from dagster_graphql.client.client_queries import TERMINATE_RUN_JOB_MUTATION as TERMINATE
 from dagster_graphql.test.utils import execute_dagster_graphql
 
-from medicaid_assets.definitions import main_job
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.settings import PROJECT_ROOT
 from medicaid_assets_tests.reliability.harness import STATS, cli_env
 

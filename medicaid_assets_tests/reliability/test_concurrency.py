@@ -21,10 +21,11 @@ from pathlib import Path
 import dagster as dg
 
 from medicaid_assets.cli import BUSY_EXIT_CODE
-from medicaid_assets.definitions import defs, main_job
-from medicaid_assets.defs.spending.assets import monthly_partitions
-from medicaid_assets.ranged_runs import RANGE_TAGS
-from medicaid_assets.settings import PROJECT_ROOT
+from medicaid_assets.dagster_kit.ranged_runs import RANGE_TAGS
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
+from medicaid_assets.defs.medicaid_spending.keys import monthly_partitions
+from medicaid_assets.settings import PROJECT_ROOT, Settings
 from medicaid_assets_tests.reliability.harness import (
     FAST_BUILD,
     STATS,
@@ -40,7 +41,8 @@ from medicaid_assets_tests.reliability.harness import (
 from medicaid_assets_tests.reliability.launched import launcher, step_failures
 
 # Steps of the main job that open the warehouse (pool ``duckdb``): warehouse loads and identifier extraction.
-DUCKDB_STEPS = {n.name for n in defs.resolve_job_def(main_job.name).graph.nodes if n.definition.pool == "duckdb"}
+MAIN_JOB = build_definitions(Settings.from_env()).resolve_job_def(main_job.name)
+DUCKDB_STEPS = {n.name for n in MAIN_JOB.graph.nodes if n.definition.pool == "duckdb"}
 
 
 def _both(command: list[str], data: Path, home: Path, base: str):
@@ -149,7 +151,7 @@ LOAD_CODE_LOCATION = textwrap.dedent(
     import dagster as dg
     from dagster._core.remote_representation.external_data import RepositorySnap
     import medicaid_assets.definitions as location
-    from medicaid_assets.defs.nppes.sensors import nppes_weekly_sensor
+    from medicaid_assets.defs.reference.nppes.sensors import nppes_weekly_sensor
 
     for data_dir in sys.argv[1:]:  # the location as the code server loads it for each data dir
         os.environ["MEDICAID_DATA_DIR"] = data_dir

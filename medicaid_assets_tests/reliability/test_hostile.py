@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from medicaid_assets.cli import full_range_tags
-from medicaid_assets.defs.codes.assets import ARCHIVES_KEY, FALLBACK_KEY
-from medicaid_assets.defs.nppes.assets import MONTHLY_BUNDLE, PROVIDERS
+from medicaid_assets.cli.runner import full_range_tags
+from medicaid_assets.defs.reference.code_sets import keys as code_sets
+from medicaid_assets.defs.reference.nppes.keys import MONTHLY_BUNDLE, PROVIDERS
 from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets_tests.reliability.harness import (
     STATS,
@@ -133,13 +133,15 @@ def test_hostile_archives_are_refused(name, full, rel_world, rel_server, tmp_pat
     s = settings(full, rel_server.base_url, MEDICAID_CPT_ZIP_URLS=url, MEDICAID_MAX_EXTRACT_BYTES=str(8 * MB))
     with dg.instance_for_test() as instance:
         pipeline = Pipeline(s, instance)
-        refused(pipeline, dg.AssetSelection.assets(ARCHIVES_KEY), f"{name}.zip", problem, full, before)
+        refused(pipeline, dg.AssetSelection.assets(code_sets.ARCHIVES), f"{name}.zip", problem, full, before)
         # Refused once, refused for good: the archive is not kept where the next run would trip on it again,
         # and the next run (the hostile URL gone) rebuilds the fallback from the good archives as before.
         archives = full / "raw" / "cpt" / "archives"
         assert not (archives / f"{name}.zip").exists() and not (archives / name).exists()
         pipeline = Pipeline(settings(full, rel_server.base_url), instance)
-        assert pipeline.run(dg.AssetSelection.assets(ARCHIVES_KEY, FALLBACK_KEY)), failure_text(pipeline.last)
+        assert pipeline.run(dg.AssetSelection.assets(code_sets.ARCHIVES, code_sets.FALLBACK)), failure_text(
+            pipeline.last
+        )
     assert not (tmp_path / "escaped.csv").exists() and not Path("/tmp/absolute-member.csv").exists()
     assert changed_files(before, snapshot(full)) == []
 
@@ -203,7 +205,7 @@ def test_hostile_cpt_csv_is_refused_and_the_fallback_kept(how, full, rel_world, 
         pipeline = Pipeline(settings(full, rel_server.base_url, MEDICAID_CPT_ZIP_URLS=url), instance)
         refused(
             pipeline,
-            dg.AssetSelection.assets(ARCHIVES_KEY, FALLBACK_KEY),
+            dg.AssetSelection.assets(code_sets.ARCHIVES, code_sets.FALLBACK),
             "codes.csv",
             r"field larger|line|quote|unexpected end",
             full,

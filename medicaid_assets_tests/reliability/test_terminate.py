@@ -19,8 +19,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from medicaid_assets.defs.resolution.lookups import HCPCS_CACHE_KEY, NPI_CACHE_KEY
-from medicaid_assets.lib.layout import DataLayout
+from medicaid_assets.defs.reference.resolution.keys import HCPCS_CACHE, NPI_CACHE
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets_tests.reliability.harness import (
     STATS,
@@ -81,7 +81,7 @@ def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.Temp
 
     try:
         with launcher(data, home, rel_server.base_url) as runs:
-            run_id = runs.submit([NPI_CACHE_KEY, HCPCS_CACHE_KEY])
+            run_id = runs.submit([NPI_CACHE, HCPCS_CACHE])
             runs.start(run_id)
             _wait_for(lambda: answered("hcpcs") >= 1 and answered("npi") >= 2, "the lookups to be under way")
             before, terminated_at = {e["seq"] for e in log()}, time.time()
@@ -131,7 +131,7 @@ def test_a_run_terminated_mid_resolution_is_canceled_and_the_next_run_resumes(
 
 def test_requests_in_flight_at_the_termination_finish_and_are_recorded(terminated: Terminated) -> None:
     assert terminated.failures == {}, terminated.failures
-    assert terminated.recorded == {NPI_CACHE_KEY, HCPCS_CACHE_KEY}
+    assert terminated.recorded == {NPI_CACHE, HCPCS_CACHE}
     assert terminated.in_flight, "nothing was in flight when the run was terminated"
     for entry in terminated.in_flight:
         assert entry["status"] == 200 and entry["identifiers"] in terminated.settled["npi"], entry

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from medicaid_assets.lib.npi import is_valid_npi
+from medicaid_assets.core.npi import is_valid_npi
 from medicaid_assets.sample_world.providers import index_for_npi, npi_for_index, provider
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.spending import dataset_npi_pool, variant_rows, write_spending_files

@@ -4,11 +4,16 @@ from datetime import timedelta
 
 import dagster as dg
 
-from medicaid_assets.definitions import build_definitions, main_job, medicaid_pipeline_schedule
-from medicaid_assets.defs.spending.assets import monthly_partitions
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending import keys as spending
+from medicaid_assets.defs.medicaid_spending.jobs import main_job, medicaid_pipeline_schedule
+from medicaid_assets.defs.medicaid_spending.keys import monthly_partitions
+from medicaid_assets.defs.reference.code_sets import keys as code_sets
+from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.settings import Settings
 
-FLOW = ("sources", "warehouse", "resolution", "outputs")
+FLOW = ("medicaid_spending", "nppes", "code_sets", "resolution", "resolved_outputs")
+SOURCES = (spending.SPENDING_FILE, nppes.MONTHLY_BUNDLE, nppes.WEEKLY_BUNDLE, code_sets.ARCHIVES, code_sets.FALLBACK)
 
 
 def test_every_asset_of_the_flow_has_what_its_page_shows(settings: Settings) -> None:
@@ -24,9 +29,7 @@ def test_every_asset_of_the_flow_has_what_its_page_shows(settings: Settings) -> 
 
 def test_sources_say_how_fresh_they_must_be(settings: Settings) -> None:
     graph = build_definitions(settings).resolve_asset_graph()
-    sources = [graph.get(key) for key in graph.get_all_asset_keys() if graph.get(key).group_name == "sources"]
-    assert sources
-    for node in sources:
+    for node in map(graph.get, SOURCES):
         policy = node.freshness_policy
         assert isinstance(policy, dg.FreshnessPolicy), node.key
         fail, warn = policy.fail_window.to_timedelta(), policy.warn_window.to_timedelta()

@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Page, expect
 
-from medicaid_assets.defs.nppes.assets import WEEKLY_BUNDLE, WEEKLY_UPDATE
-from medicaid_assets.lib.layout import DataLayout
-from medicaid_assets.lib.nppes import bundle_key, parse_files_page
+from medicaid_assets.defs.reference.nppes.bundles import bundle_key, parse_files_page
+from medicaid_assets.defs.reference.nppes.keys import WEEKLY_BUNDLE, WEEKLY_UPDATE
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets.sample_world.urls import world_env
 from medicaid_assets_tests.ui.conftest import ARTIFACTS, DagsterUI
@@ -24,11 +24,12 @@ from medicaid_assets_tests.ui.conftest import ARTIFACTS, DagsterUI
 pytestmark = pytest.mark.slow
 
 LOCATION = "medicaid_assets"
-GROUPS = {
-    "sources": {"medicaid_spending_file", "nppes_monthly_bundle", "nppes_weekly_bundle", "cpt_archives"},
-    "warehouse": {"spending", "nppes_providers", "nppes_weekly_update"},
+GROUPS = {  # one group (or two) per family folder
+    "medicaid_spending": {"medicaid_spending_file", "spending"},
+    "nppes": {"nppes_monthly_bundle", "nppes_weekly_bundle", "nppes_providers", "nppes_weekly_update"},
+    "code_sets": {"cpt_archives", "cpt_hcpcs_fallback"},
     "resolution": {"dataset_npis", "dataset_codes", "npi_cache", "hcpcs_cache"},
-    "outputs": {"npi_dataset", "hcpcs_dataset", "unresolved_identifiers", "triage"},
+    "resolved_outputs": {"npi_dataset", "hcpcs_dataset", "unresolved_identifiers", "triage"},
 }
 # Run config typed into the launch dialog: one process for the whole run, as an impatient person would ask
 # for on a small machine (the product keeps Dagster's multiprocess default).
@@ -73,14 +74,16 @@ def _show_picture(page: Page, label: str) -> None:
 def test_full_refresh_from_the_ui_and_what_it_shows(dagster_ui: DagsterUI, page: Page) -> None:
     base = dagster_ui.base_url
 
-    # Lineage: the four groups in flow order, then each group's key assets.
+    # Lineage: every family's groups, the flow left to right (sources, then resolution, then outputs), then each
+    # group's key assets.
     page.goto(f"{base}/asset-groups")
     expect(page).to_have_title("Global asset lineage")
     for group in GROUPS:
         expect(page.locator(f'button div[title="{group}"]')).to_be_visible()  # the sidebar
         expect(page.locator(f'[data-tooltip="{group}"]')).to_be_visible()  # the graph
-    lefts = [page.locator(f'[data-tooltip="{group}"]').bounding_box()["x"] for group in GROUPS]
-    assert lefts == sorted(lefts), dict(zip(GROUPS, lefts, strict=True))
+    left = {group: page.locator(f'[data-tooltip="{group}"]').bounding_box()["x"] for group in GROUPS}
+    sources = max(left["medicaid_spending"], left["nppes"], left["code_sets"])
+    assert sources < left["resolution"] < left["resolved_outputs"], left
     page.screenshot(path=ARTIFACTS / "01-lineage-groups.png")
     for group, assets in GROUPS.items():
         page.goto(f"{base}/locations/{LOCATION}/asset-groups/{group}/lineage")

@@ -17,20 +17,16 @@ import dagster as dg
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from medicaid_assets.defs.metadata import OWNERS, markdown_table
-from medicaid_assets.lib.dataset_card import CardFile, dataset_card
-from medicaid_assets.lib.layout import file_name_from_url
-from medicaid_assets.lib.spending import unpack_if_compressed
-from medicaid_assets.resources.huggingface import HuggingFaceResource
-from medicaid_assets.resources.storage import DataDirResource, SourcesResource
+from medicaid_assets.core.download import file_name_from_url
+from medicaid_assets.core.safe_zip import unpack_if_compressed
+from medicaid_assets.dagster_kit.metadata import OWNERS, markdown_table
+from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
+from medicaid_assets.defs.medicaid_spending.keys import SPENDING_FILE
+from medicaid_assets.defs.publish.dataset_card import CardFile, dataset_card
+from medicaid_assets.defs.publish.keys import GROUP, HF_DATASET
+from medicaid_assets.defs.publish.resources import HuggingFaceResource
+from medicaid_assets.defs.reference.resolution.keys import HCPCS_DATASET, HCPCS_MAPPING, NPI_DATASET, NPI_MAPPING
 
-GROUP = "publish"
-HF_DATASET = dg.AssetKey(["publish", "huggingface_dataset"])
-SPENDING_FILE = dg.AssetKey(["raw", "medicaid_spending_file"])
-NPI_DATASET = dg.AssetKey(["outputs", "npi_dataset"])
-HCPCS_DATASET = dg.AssetKey(["outputs", "hcpcs_dataset"])
-NPI_MAPPING = dg.AssetKey(["outputs", "npi_provider_mapping"])
-HCPCS_MAPPING = dg.AssetKey(["outputs", "hcpcs_code_mapping"])
 CARD_PATH = "README.md"
 
 

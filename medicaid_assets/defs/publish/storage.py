@@ -20,46 +20,34 @@ from pathlib import Path
 
 import dagster as dg
 
-from medicaid_assets.defs.metadata import OWNERS, markdown_table
-from medicaid_assets.lib.layout import DataLayout
-from medicaid_assets.lib.object_store import (
-    CACHES,
-    OUTPUTS,
-    SOURCES,
-    ObjectStore,
-    Transfer,
-    local_files,
-    matches,
-    sqlite_snapshot,
+from medicaid_assets.core.object_store import ObjectStore, Transfer, sqlite_snapshot
+from medicaid_assets.dagster_kit.metadata import OWNERS, markdown_table
+from medicaid_assets.dagster_kit.resources.object_store import ObjectStoreResource
+from medicaid_assets.dagster_kit.resources.storage import DataDirResource
+from medicaid_assets.defs.medicaid_spending import keys as spending_keys
+from medicaid_assets.defs.publish.keys import (
+    MIRRORED_OUTPUTS,
+    MIRRORED_SOURCES,
+    RESTORED_CACHES,
+    RESTORED_SOURCES,
+    STAGE_TAG,
+    STORAGE_GROUP,
 )
-from medicaid_assets.resources.object_store import ObjectStoreResource
-from medicaid_assets.resources.storage import DataDirResource
+from medicaid_assets.defs.publish.mirrored_files import CACHES, OUTPUTS, SOURCES, local_files, matches
+from medicaid_assets.defs.reference.code_sets import keys as code_sets_keys
+from medicaid_assets.defs.reference.nppes import keys as nppes_keys
+from medicaid_assets.defs.reference.resolution import keys as resolution_keys
+from medicaid_assets.layout import DataLayout
 
-GROUP = "storage"
-STAGE_TAG = "storage_stage"  # "sources" or "datasets": which CLI command runs the asset with its group
-RESTORED_SOURCES = dg.AssetKey(["storage", "restored_sources"])
-RESTORED_CACHES = dg.AssetKey(["storage", "restored_caches"])
-MIRRORED_SOURCES = dg.AssetKey(["storage", "mirrored_sources"])
-MIRRORED_OUTPUTS = dg.AssetKey(["storage", "mirrored_outputs"])
-CACHE_ASSETS = (dg.AssetKey(["resolution", "npi_cache"]), dg.AssetKey(["resolution", "hcpcs_cache"]))
+CACHE_ASSETS = (resolution_keys.NPI_CACHE, resolution_keys.HCPCS_CACHE)
 SOURCE_ASSETS = (
-    dg.AssetKey(["raw", "medicaid_spending_file"]),
-    dg.AssetKey(["raw", "nppes_monthly_bundle"]),
-    dg.AssetKey(["raw", "nppes_weekly_bundle"]),
-    dg.AssetKey(["raw", "cpt_archives"]),
-    dg.AssetKey(["raw", "cpt_hcpcs_fallback"]),
+    spending_keys.SPENDING_FILE,
+    nppes_keys.MONTHLY_BUNDLE,
+    nppes_keys.WEEKLY_BUNDLE,
+    code_sets_keys.ARCHIVES,
+    code_sets_keys.FALLBACK,
 )
-OUTPUT_ASSETS = tuple(
-    dg.AssetKey(["outputs", name])
-    for name in (
-        "npi_provider_mapping",
-        "hcpcs_code_mapping",
-        "npi_dataset",
-        "hcpcs_dataset",
-        "unresolved_identifiers",
-        "triage",
-    )
-)
+OUTPUT_ASSETS = resolution_keys.OUTPUTS
 # Uploads or restores a crashed process left in the staging area longer than this are removed.
 STALE_STAGING = timedelta(hours=24)
 
@@ -68,7 +56,7 @@ def _asset(key: dg.AssetKey, stage: str, deps: tuple = (), description: str = ""
     return dict(
         key=key,
         deps=list(deps),
-        group_name=GROUP,
+        group_name=STORAGE_GROUP,
         kinds={"s3"},
         owners=OWNERS,
         tags={STAGE_TAG: stage},
@@ -144,72 +132,72 @@ def _progress(log: dg.DagsterLogManager, rel: str, path: Path):
     return report
 
 
-@dg.asset(
-    **_asset(
-        RESTORED_SOURCES,
-        "sources",
-        description="Raw files (spending file, NPPES and CMS zips with their download records, the fallback CSV) "
-        "that the bucket holds and this machine lacks, downloaded from the bucket before any source is fetched.",
+def storage_assets() -> list[dg.AssetsDefinition]:
+    """The four storage assets; built on request, since they exist only when a bucket is configured (a module-level
+    asset under ``defs/`` would always be loaded)."""
+
+    @dg.asset(
+        **_asset(
+            RESTORED_SOURCES,
+            "sources",
+            description="Raw files (spending file, NPPES and CMS zips with their download records, the fallback CSV) "
+            "that the bucket holds and this machine lacks, downloaded from the bucket before any source is fetched.",
+        )
     )
-)
-def restored_sources(
-    context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
-) -> dg.MaterializeResult:
-    store = object_store.store()
-    restored = restore(store, data.layout, SOURCES, context.log)
-    return dg.MaterializeResult(metadata=_summary(store, restored, "restored"))
+    def restored_sources(
+        context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
+    ) -> dg.MaterializeResult:
+        store = object_store.store()
+        restored = restore(store, data.layout, SOURCES, context.log)
+        return dg.MaterializeResult(metadata=_summary(store, restored, "restored"))
 
-
-@dg.asset(
-    **_asset(
-        RESTORED_CACHES,
-        "datasets",
-        description="NPI and HCPCS lookup caches missing on this machine, restored from the bucket before the "
-        "lookups run (a fresh machine then asks the APIs only what is still unsettled).",
+    @dg.asset(
+        **_asset(
+            RESTORED_CACHES,
+            "datasets",
+            description="NPI and HCPCS lookup caches missing on this machine, restored from the bucket before the "
+            "lookups run (a fresh machine then asks the APIs only what is still unsettled).",
+        )
     )
-)
-def restored_caches(
-    context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
-) -> dg.MaterializeResult:
-    store = object_store.store()
-    restored = restore(store, data.layout, CACHES, context.log)
-    return dg.MaterializeResult(metadata=_summary(store, restored, "restored"))
+    def restored_caches(
+        context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
+    ) -> dg.MaterializeResult:
+        store = object_store.store()
+        restored = restore(store, data.layout, CACHES, context.log)
+        return dg.MaterializeResult(metadata=_summary(store, restored, "restored"))
 
-
-@dg.asset(
-    **_asset(
-        MIRRORED_SOURCES,
-        "sources",
-        SOURCE_ASSETS,
-        "Raw files uploaded to the bucket (atomically, multipart for large files; unchanged files skipped).",
+    @dg.asset(
+        **_asset(
+            MIRRORED_SOURCES,
+            "sources",
+            SOURCE_ASSETS,
+            "Raw files uploaded to the bucket (atomically, multipart for large files; unchanged files skipped).",
+        )
     )
-)
-def mirrored_sources(
-    context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
-) -> dg.MaterializeResult:
-    store = object_store.store()
-    transfers = mirror(store, data.layout, SOURCES, context.log)
-    return dg.MaterializeResult(metadata=_summary(store, transfers, "uploaded"))
+    def mirrored_sources(
+        context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
+    ) -> dg.MaterializeResult:
+        store = object_store.store()
+        transfers = mirror(store, data.layout, SOURCES, context.log)
+        return dg.MaterializeResult(metadata=_summary(store, transfers, "uploaded"))
 
-
-@dg.asset(
-    **_asset(
-        MIRRORED_OUTPUTS,
-        "datasets",
-        (*OUTPUT_ASSETS, *CACHE_ASSETS),
-        "Mappings, npi/hcpcs datasets, unresolved report, triage and consistent snapshots of the lookup caches, "
-        "uploaded to the bucket (atomically; unchanged files skipped).",
+    @dg.asset(
+        **_asset(
+            MIRRORED_OUTPUTS,
+            "datasets",
+            (*OUTPUT_ASSETS, *CACHE_ASSETS),
+            "Mappings, npi/hcpcs datasets, unresolved report, triage and consistent snapshots of the lookup caches, "
+            "uploaded to the bucket (atomically; unchanged files skipped).",
+        )
     )
-)
-def mirrored_outputs(
-    context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
-) -> dg.MaterializeResult:
-    store = object_store.store()
-    transfers = mirror(store, data.layout, CACHES, context.log) + mirror(store, data.layout, OUTPUTS, context.log)
-    return dg.MaterializeResult(metadata=_summary(store, transfers, "uploaded"))
+    def mirrored_outputs(
+        context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
+    ) -> dg.MaterializeResult:
+        store = object_store.store()
+        transfers = mirror(store, data.layout, CACHES, context.log) + mirror(store, data.layout, OUTPUTS, context.log)
+        return dg.MaterializeResult(metadata=_summary(store, transfers, "uploaded"))
 
-
-STORAGE_ASSETS = [restored_sources, restored_caches, mirrored_sources, mirrored_outputs]
+    return [restored_sources, restored_caches, mirrored_sources, mirrored_outputs]
 
 
 def _with_upstream(assets_def: dg.AssetsDefinition, upstream: dg.AssetKey, keys: tuple) -> dg.AssetsDefinition:
@@ -236,3 +224,15 @@ def with_restores_first(assets: list) -> list:
                     assets_def = _with_upstream(assets_def, upstream, keys)
         out.append(assets_def)
     return out
+
+
+def with_object_store(defs: dg.Definitions) -> dg.Definitions:
+    """``defs`` plus the storage assets, with sources and lookups depending on their restore."""
+    return dg.Definitions(
+        assets=[*with_restores_first(list(defs.assets or [])), *storage_assets()],
+        asset_checks=defs.asset_checks,
+        sensors=defs.sensors,
+        schedules=defs.schedules,
+        jobs=defs.jobs,
+        resources=defs.resources,
+    )

@@ -1,0 +1,101 @@
+"""The public runner: jobs of one Definitions executed in this process on a persistent instance (CLI, benchmarks
+and tests all use it, so a run here is a run in the UI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from medicaid_assets.core.filelock import exclusive, lock_path
+from medicaid_assets.dagster_kit.ranged_runs import run_parts
+from medicaid_assets.dagster_kit.recovery import end_dead_runs, process_tag
+from medicaid_assets.defs.medicaid_spending.assets import stale_range_tags
+from medicaid_assets.defs.medicaid_spending.jobs import FULL_REFRESH_TAGS
+from medicaid_assets.defs.reference.nppes.bundles import chronological
+from medicaid_assets.defs.reference.nppes.keys import WEEKLY_UPDATE, nppes_weekly_partitions
+from medicaid_assets.defs.reference.nppes.sensors import nppes_weekly_job, nppes_weekly_sensor
+from medicaid_assets.settings import PROJECT_ROOT
+
+DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
+# Against the local emulators there is nobody to be polite to: look up fast.
+SAMPLE_WORLD_API = {"requests_per_second": 0, "concurrency": 8, "round_delay_seconds": 1.0}
+
+
+def instance_for(home: Path) -> dg.DagsterInstance:
+    """The persistent instance in ``home`` (so CLI runs appear in the UI).
+
+    Opened under a lock: two processes creating one SQLite instance at once can stamp its schema twice and leave
+    it unreadable ("alembic_version has more than one head").
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    with exclusive(lock_path(home), f"open the Dagster instance in {home}"):
+        return dg.DagsterInstance.from_config(str(home))
+
+
+def config_for(job: dg.JobDefinition, run_config: dict) -> dict:
+    """``run_config`` without the op configs of ops ``job`` does not run (a split run would refuse them)."""
+    ops = run_config.get("ops")
+    if not ops:
+        return run_config
+    names = {node.name for node in job.graph.nodes}
+    return {**run_config, "ops": {name: config for name, config in ops.items() if name in names}}
+
+
+def full_range_tags() -> dict[str, str]:
+    """Run tags for one single-run backfill over every spending month."""
+    return dict(FULL_REFRESH_TAGS)
+
+
+class Runner:
+    """Runs jobs of one Definitions in-process on one instance, and remembers what they did."""
+
+    def __init__(
+        self, defs: dg.Definitions, instance: dg.DagsterInstance, quiet: bool = False, split_ranges: bool = False
+    ) -> None:
+        self.defs, self.instance = defs, instance
+        self.log_level = "WARNING" if quiet else "INFO"
+        # Over a partition range, run the partitioned assets apart (see ranged_runs; ~1,400 fewer events per main
+        # job): the terminal commands do, so one run() may add up to three results.
+        self.split_ranges = split_ranges
+        self.results: list[dg.ExecuteInProcessResult] = []
+        end_dead_runs(instance)  # a killed CLI process left its run STARTED and its pool slot claimed
+
+    def run(self, job_name: str, selection: dg.AssetSelection | None = None, **kwargs) -> bool:
+        job = self.defs.resolve_job_def(job_name)
+        if selection is not None:
+            keys = selection.resolve(self.defs.resolve_asset_graph())
+            job = job.get_subset(asset_selection=keys & set(job.asset_layer.selected_asset_keys))
+        run_config = kwargs.pop("run_config", {})
+        run_config = {**run_config, "loggers": {"console": {"config": {"log_level": self.log_level}}}}
+        tags = {**kwargs.pop("tags", {}), **process_tag()}
+
+        def execute(part: dg.JobDefinition, part_tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+            config = config_for(part, run_config)
+            return part.execute_in_process(
+                instance=self.instance, run_config=config, raise_on_error=False, tags=part_tags, **kwargs
+            )
+
+        def narrow(range_tags: dict[str, str]) -> dict[str, str] | None:
+            res = self.defs.resources
+            return stale_range_tags(range_tags, res["data"], res["sources"], res["warehouse"])
+
+        ok = True
+        parts = run_parts(job, tags, execute, narrow) if self.split_ranges else [execute(job, tags)]
+        for result in parts:
+            self.results.append(result)
+            ok = ok and result.success
+        return ok
+
+    def apply_new_weeklies(self) -> bool:
+        """Evaluate the weekly sensor once, as the daemon would, and run what it requests; plus every weekly
+        partition registered earlier but never applied (a process killed between the two left it behind)."""
+        resources = {k: v for k, v in self.defs.resources.items() if k in ("files", "sources")}
+        context = dg.build_sensor_context(instance=self.instance, resources=resources)
+        outcome = nppes_weekly_sensor(context)
+        if isinstance(outcome, dg.SensorResult):
+            for request in outcome.dynamic_partitions_requests or []:
+                self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        applied = self.instance.get_materialized_partitions(WEEKLY_UPDATE)
+        pending = [k for k in self.instance.get_dynamic_partitions(nppes_weekly_partitions.name) if k not in applied]
+        return all(self.run(nppes_weekly_job.name, partition_key=key) for key in chronological(pending))

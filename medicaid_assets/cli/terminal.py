@@ -1,0 +1,166 @@
+"""What the commands add to a run: live bars, graceful Ctrl-C, summaries, the sample world on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from medicaid_assets.cli.runner import DAGSTER_HOME, Runner
+from medicaid_assets.core.fetcher import FetchProgress
+from medicaid_assets.dagster_kit.progress import set_terminal_sink
+from medicaid_assets.defs.reference.resolution import hcpcs_cache, npi_cache
+from medicaid_assets.defs.reference.resolution.lookups import STOP_REQUESTED
+from medicaid_assets.layout import DataLayout
+from medicaid_assets.sample_world.server import WorldServer
+from medicaid_assets.sample_world.spec import WorldSpec
+from medicaid_assets.settings import Settings
+
+WORLD_PORT = 8765  # one fixed port: the files' URLs (and so the reuse of what was downloaded) stay the same
+
+
+@contextmanager
+def live_bars(console: Console) -> Iterator[None]:
+    """One live bar per API (done/total, elapsed, rate, ETA) while lookups run in this process."""
+    progress = Progress(
+        TextColumn("{task.description:16s}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    tasks: dict[str, int] = {}
+
+    def sink(label: str, p: FetchProgress) -> None:
+        if label not in tasks:
+            tasks[label] = progress.add_task(label, total=p.total, rate="")
+        progress.update(tasks[label], completed=p.done, total=p.total, rate=f"{p.rate:7.1f}/s {p.requests:,} req")
+
+    set_terminal_sink(sink)
+    try:
+        with progress:
+            yield
+    finally:
+        set_terminal_sink(None)
+
+
+@contextmanager
+def graceful_ctrl_c(console: Console) -> Iterator[None]:
+    """First Ctrl-C: finish requests in flight, keep the caches, write the outputs. Second: stop now."""
+
+    def handler(signum, frame) -> None:
+        if STOP_REQUESTED.is_set():
+            raise KeyboardInterrupt
+        STOP_REQUESTED.set()
+        console.print(
+            "[yellow]stopping: requests in flight finish, caches and outputs are written "
+            "(Ctrl-C again to abort)[/yellow]"
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    STOP_REQUESTED.clear()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def summary(runner: Runner, settings: Settings, console: Console) -> None:
+    """Identifiers per status, requests made, and where each output is."""
+    layout = DataLayout(settings.data_dir)
+    requests = 0
+    for result in runner.results:
+        for event in result.get_asset_materialization_events():
+            value = event.materialization.metadata.get("requests")
+            requests += int(value.value) if value is not None else 0
+    table = Table(title="identifiers")
+    table.add_column("type")
+    for status in ("ok", "not_found", "error", "invalid"):
+        table.add_column(status, justify="right")
+    if layout.npi_cache.is_file():
+        with npi_cache.NpiCache(layout.npi_cache) as cache:
+            counts = cache.status_counts()
+        table.add_row("npi", *(f"{counts.get(s, 0):,}" for s in ("ok", "not_found", "error", "invalid")))
+    if layout.hcpcs_cache.is_file():
+        with hcpcs_cache.HcpcsCache(layout.hcpcs_cache) as cache:
+            counts = cache.status_counts()
+        table.add_row("hcpcs", *(f"{counts.get(s, 0):,}" for s in ("ok", "not_found", "error")), "-")
+    console.print(table)
+    console.print(f"API requests made by these runs: {requests:,}")
+    for label, path in (
+        ("spending table", settings.warehouse_path),
+        ("NPI mapping", layout.npi_mapping),
+        ("HCPCS mapping", layout.hcpcs_mapping),
+        ("npi dataset", layout.npi_dataset),
+        ("hcpcs dataset", layout.hcpcs_dataset),
+        ("unresolved report", layout.unresolved_report),
+        ("triage", layout.triage),
+    ):
+        console.print(f"  {label:18s} {path}{'' if path.exists() else '  (not written)'}")
+
+
+def finish(runner: Runner, settings: Settings, console: Console, home: Path, started: float) -> int:
+    ok = all(r.success for r in runner.results)
+    summary(runner, settings, console)
+    status = "[green]succeeded[/green]" if ok else "[red]FAILED[/red] (see the run in the UI)"
+    console.print(f"{len(runner.results)} run(s) {status} in {time.monotonic() - started:.0f}s")
+    console.print(f"  Dagster instance:  {home}")
+    console.print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (these runs are under Runs)")
+    if STOP_REQUESTED.is_set():
+        console.print("[yellow]stopped early: run the same command again to resume where it stopped[/yellow]")
+        return 130
+    return 0 if ok else 1
+
+
+@contextmanager
+def serve_world(world_dir: Path, port: int, console: Console) -> Iterator[WorldServer]:
+    """The sample world on ``port``, or on a free port (saying what that costs) when another process holds it.
+
+    Downloads are reused only from the same URL, so the same port on every run is what makes a second run
+    with nothing new reuse the files and skip the spending months."""
+    try:
+        server = WorldServer(world_dir, port=port).start()
+    except OSError as exc:
+        console.print(f"port {port} is busy ({exc.strerror}): serving on a free port; files will be fetched again")
+        server = WorldServer(world_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def settings_from_flags(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    overrides = {
+        "spending_url": getattr(args, "medicaid_url", None),
+        "nppes_monthly_url": getattr(args, "nppes_monthly_url", None),
+        "nppes_weekly_url": getattr(args, "nppes_weekly_url", None),
+        "cpt_index_url": getattr(args, "cpt_index_url", None),
+        "cpt_zip_urls": tuple(args.cpt_zip_url) if getattr(args, "cpt_zip_url", None) else None,
+        "npi_api_url": getattr(args, "npi_api_url", None),
+        "hcpcs_api_url": getattr(args, "hcpcs_api_url", None),
+    }
+    return dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v})
+
+
+def add_dagster_home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dagster-home", type=Path, default=DAGSTER_HOME, help="Dagster instance (default %(default)s)"
+    )
+
+
+def add_world_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--world-port", type=int, default=WORLD_PORT, help="sample-world server port (%(default)s)")
+    parser.add_argument("--seed", type=int, default=WorldSpec.seed)
+    parser.add_argument("--scale", type=float, default=WorldSpec.scale, help="sample-world scale (1.0 = real sizes)")

@@ -1,0 +1,61 @@
+"""Progress of long work (downloads, API lookups) as throttled lines in Dagster's log."""
+
+import time
+from collections.abc import Callable
+
+import dagster as dg
+
+from medicaid_assets.core.fetcher import FetchProgress
+
+
+class ProgressLogger:
+    """Throttled download progress lines (bytes, rate, ETA) for Dagster's log."""
+
+    def __init__(self, log: dg.DagsterLogManager, label: str, every_seconds: float = 5.0) -> None:
+        self.log, self.label, self.every = log, label, every_seconds
+        self.started = self.last = time.monotonic()
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every and done != total:
+            return
+        self.last = now
+        rate = done / max(now - self.started, 1e-6)
+        if total:
+            eta = (total - done) / rate if rate else float("inf")
+            self.log.info(
+                f"{self.label}: {done / 1e6:,.1f} of {total / 1e6:,.1f} MB, {rate / 1e6:.1f} MB/s, ETA {eta:.0f}s"
+            )
+        else:
+            self.log.info(f"{self.label}: {done / 1e6:,.1f} MB, {rate / 1e6:.1f} MB/s")
+
+
+# A terminal front end (the CLI's live bars) registers here when runs execute in its own process.
+_terminal_sink: Callable[[str, FetchProgress], None] | None = None
+
+
+def set_terminal_sink(sink: Callable[[str, FetchProgress], None] | None) -> None:
+    """Route lookup progress to ``sink`` too (None to stop); the CLI uses it for one live bar per API."""
+    global _terminal_sink
+    _terminal_sink = sink
+
+
+class LookupProgress:
+    """API lookup progress: a log line every ``every_seconds`` and at the end, plus the terminal sink."""
+
+    def __init__(self, log: dg.DagsterLogManager, label: str, every_seconds: float = 10.0) -> None:
+        self.log, self.label, self.every = log, label, every_seconds
+        self.last = 0.0
+
+    def __call__(self, p: FetchProgress) -> None:
+        if _terminal_sink is not None:
+            _terminal_sink(self.label, p)
+        now = time.monotonic()
+        if now - self.last < self.every and p.done < p.total:
+            return
+        self.last = now
+        eta = f", ETA {p.eta_seconds:.0f}s" if p.eta_seconds is not None and p.done < p.total else ""
+        self.log.info(
+            f"{self.label}: {p.done:,}/{p.total:,} identifiers, {p.failed:,} failed, {p.requests:,} requests, "
+            f"{p.elapsed_seconds:.0f}s elapsed, {p.rate:.1f}/s{eta}"
+        )

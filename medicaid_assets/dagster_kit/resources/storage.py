@@ -1,0 +1,34 @@
+"""Where data lives: the data directory and the source URLs the run uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from medicaid_assets.layout import DataLayout
+
+
+class DataDirResource(dg.ConfigurableResource):
+    """Root of raw files, caches, mappings and outputs (``MEDICAID_DATA_DIR``)."""
+
+    data_dir: str
+    overlays_dir: str
+    max_extract_bytes: int = 64 * 1024**3
+    fallback_csv: str | None = None  # read the CPT/HCPCS fallback from here instead of raw/cpt/
+
+    @property
+    def layout(self) -> DataLayout:
+        return DataLayout(Path(self.data_dir), Path(self.fallback_csv) if self.fallback_csv else None)
+
+
+class SourcesResource(dg.ConfigurableResource):
+    """Source URLs; each defaults to the real public endpoint (see settings.py)."""
+
+    spending_url: str
+    nppes_files_page_url: str
+    nppes_monthly_url: str | None = None
+    nppes_weekly_url: str | None = None
+    cpt_index_url: str
+    cpt_zip_urls: list[str] = Field(default_factory=list)

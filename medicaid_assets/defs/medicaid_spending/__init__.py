@@ -1,0 +1,1 @@
+"""Medicaid Provider Spending: the HHS spending file and its monthly-partitioned warehouse table."""

@@ -1,0 +1,31 @@
+"""What other families may use of Medicaid Provider Spending: asset keys, the table, its partitions."""
+
+import hashlib
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+GROUP = "medicaid_spending"
+SPENDING_FILE = dg.AssetKey(["raw", "medicaid_spending_file"])
+SPENDING = dg.AssetKey(["warehouse", "spending"])
+SPENDING_TABLE = "spending"  # warehouse table (schema main), one row per provider × code × month
+LOADS_TABLE = "spending_loads"  # one row per loaded month: the file and totals it was loaded from
+
+FIRST_MONTH = date(2018, 1, 1)
+END_MONTH = date(2025, 1, 1)  # exclusive: the file covers Jan 2018 - Dec 2024
+monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=FIRST_MONTH.isoformat(), end_date=END_MONTH.isoformat())
+
+
+def table_state(conn: Any) -> str | None:
+    """A digest of which file each month of the table was loaded from and when (None before any recorded load):
+    what is derived from the table is current while this stays the same."""
+    loaded = conn.execute(
+        f"SELECT count(*) FROM duckdb_tables() WHERE table_name = '{LOADS_TABLE}' AND NOT temporary"
+    ).fetchone()[0]
+    if not loaded:
+        return None
+    rows = conn.execute(
+        f"SELECT month, fingerprint, rows, total_paid, loaded_at FROM {LOADS_TABLE} ORDER BY month"
+    ).fetchall()
+    return hashlib.sha256(repr(rows).encode()).hexdigest() if rows else None

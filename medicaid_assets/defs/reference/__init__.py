@@ -1,0 +1,1 @@
+"""Reference data every family shares: NPPES providers, code sets, identifier resolution."""

@@ -1,0 +1,1 @@
+"""NPPES: monthly and weekly bundles, the provider tables, the weekly sensor and the monthly schedule."""

@@ -1,0 +1,54 @@
+"""New weekly NPPES bundles become partitions: one quick look at the files page, no download in the sensor."""
+
+import json
+
+import dagster as dg
+
+from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
+from medicaid_assets.dagster_kit.resources.storage import SourcesResource
+from medicaid_assets.defs.publish.keys import PUBLISH_ASSETS
+from medicaid_assets.defs.reference.nppes.assets import WEEKLY_ASSETS, files_page_links, nppes_weekly_partitions
+from medicaid_assets.defs.reference.nppes.bundles import bundle_key, chronological
+
+PAGE_TIMEOUT_SECONDS = 30.0  # sensors are cut off at 60 s
+
+nppes_weekly_job = dg.define_asset_job(
+    "nppes_weekly_job",
+    # Publishing (group `publish`) is downstream of the outputs but opt-in: it runs only in the `publish` job.
+    selection=WEEKLY_ASSETS.downstream() - PUBLISH_ASSETS,
+    description="Download one weekly NPPES bundle, apply it to the provider tables, and re-resolve the NPIs it "
+    "touches (their bulk rows, the NPI cache and the NPI outputs).",
+)
+
+
+@dg.sensor(
+    job=nppes_weekly_job,
+    minimum_interval_seconds=3600,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="Hourly GET of the NPPES files page (or the pinned weekly URL): each weekly V2 zip not seen before "
+    "becomes a partition of nppes_weekly and one run of nppes_weekly_job (run_key = the partition key).",
+)
+def nppes_weekly_sensor(
+    context: dg.SensorEvaluationContext, files: HttpFilesResource, sources: SourcesResource
+) -> dg.SensorResult | dg.SkipReason:
+    """The cursor is the cumulative list of keys seen; keys the instance already has count as seen too."""
+    if sources.nppes_weekly_url:
+        listed = [bundle_key(sources.nppes_weekly_url)]
+    else:
+        with files.client() as client:
+            links = files_page_links(client, sources.nppes_files_page_url, timeout=PAGE_TIMEOUT_SECONDS)
+        listed = [bundle_key(url) for url in links.weekly]
+    seen = set(json.loads(context.cursor)) if context.cursor else set()
+    known = seen | set(context.instance.get_dynamic_partitions(nppes_weekly_partitions.name))
+    new = chronological([key for key in dict.fromkeys(listed) if key not in known])
+    cursor = json.dumps(sorted(seen | set(listed)))
+    if not new:
+        if cursor != (context.cursor or "[]"):
+            context.update_cursor(cursor)
+        return dg.SkipReason(f"no new weekly bundle among the {len(listed)} listed")
+    context.log.info(f"new weekly bundles: {', '.join(new)}")
+    return dg.SensorResult(
+        dynamic_partitions_requests=[nppes_weekly_partitions.build_add_request(new)],
+        run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in new],
+        cursor=cursor,
+    )

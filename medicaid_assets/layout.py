@@ -1,0 +1,85 @@
+"""Where every file lives under the data directory (the original tool's contract, section 2).
+
+Like settings.py this is configuration, read by every layer; a family that adds files adds its own folder here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    root: Path
+    fallback_csv: Path | None = None  # the CLI's --hcpcs-fallback-csv
+
+    @property
+    def raw_medicaid(self) -> Path:
+        return self.root / "raw" / "medicaid"
+
+    @property
+    def nppes_monthly(self) -> Path:
+        return self.root / "raw" / "nppes" / "monthly"
+
+    @property
+    def nppes_weekly(self) -> Path:
+        return self.root / "raw" / "nppes" / "weekly"
+
+    @property
+    def cpt_root(self) -> Path:
+        return self.root / "raw" / "cpt"
+
+    @property
+    def cpt_archives(self) -> Path:
+        return self.cpt_root / "archives"
+
+    @property
+    def cpt_fallback(self) -> Path:
+        return self.fallback_csv or self.cpt_root / "cpt_hcpcs_fallback.csv"
+
+    @property
+    def duckdb_temp(self) -> Path:
+        """Where DuckDB spills when a load passes its memory limit."""
+        return self.root / "tmp" / "duckdb"
+
+    @property
+    def resolution(self) -> Path:
+        """Identifier sets and bulk rows handed from the warehouse to the lookups (parquet, no DuckDB lock)."""
+        return self.root / "resolution"
+
+    @property
+    def npi_cache(self) -> Path:
+        return self.root / "cache" / "npi" / "npi_provider_cache.sqlite"
+
+    @property
+    def hcpcs_cache(self) -> Path:
+        return self.root / "cache" / "hcpcs" / "hcpcs_code_cache.sqlite"
+
+    @property
+    def npi_mapping(self) -> Path:
+        return self.root / "mappings" / "npi" / "npi_provider_mapping.csv"
+
+    @property
+    def hcpcs_mapping(self) -> Path:
+        return self.root / "mappings" / "hcpcs" / "hcpcs_code_mapping.csv"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def npi_dataset(self) -> Path:
+        return self.output / "npi.parquet"
+
+    @property
+    def hcpcs_dataset(self) -> Path:
+        return self.output / "hcpcs.parquet"
+
+    @property
+    def triage(self) -> Path:
+        return self.output / "triage"
+
+    @property
+    def unresolved_report(self) -> Path:
+        return self.root / "unresolved_identifiers.csv"
