@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import dagster as dg
@@ -51,7 +51,6 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from medicaid_assets.lib.object_store import make_s3_client, parse_object_store_url
 
-IOManagerKind = Literal["duckdb", "parquet"]
 IO_MANAGER_KINDS: tuple[str, ...] = ("duckdb", "parquet")
 PARTITION_EXPR = "partition_expr"
 _VALUE = "__dagster_value"  # name under which a Python value is registered in DuckDB for one write

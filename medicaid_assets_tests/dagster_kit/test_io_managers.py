@@ -5,6 +5,9 @@ another configuration is still open, so each check also proves the IO manager cl
 """
 
 import json
+import subprocess
+import sys
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -274,6 +277,23 @@ def test_duckdb_requires_partition_expr(tmp_path: Path) -> None:
 
     message = _failure(_run([bare], DuckDBTableIOManager(database=str(tmp_path / "wh.duckdb")), "2024-01-01"))
     assert "partition_expr" in message
+
+
+def test_duckdb_waits_for_another_process_to_release_the_file(tmp_path: Path) -> None:
+    db = tmp_path / "wh.duckdb"
+    hold = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(2.5)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(db)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        impatient = DuckDBTableIOManager(database=str(db), lock_timeout_seconds=0.3)
+        assert "lock" in _failure(_run([events], impatient, "2024-01-01")).lower()
+        started = time.monotonic()
+        assert _run([events], DuckDBTableIOManager(database=str(db)), "2024-01-01").success
+        assert time.monotonic() - started > 0.5  # it waited for the holder to exit, then wrote
+    finally:
+        holder.kill()
+        holder.wait()
+    assert _by_day(db) == {"2024-01-01": (3, 1, 1)}
 
 
 # ---------------------------------------------------------------- parquet, local
