@@ -348,9 +348,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         local_base = None if self._s3 else Path(self.base).expanduser().resolve()
         with contextlib.ExitStack() as stack:
             staging = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=self.staging_dir)))
-            conn = stack.enter_context(
-                duckdb_connection(self.database, self.connection_config, self.lock_timeout_seconds)
-            )
+            # Only a SqlFrame needs the configured database (it may read the warehouse); a frame is copied out
+            # of an in-memory DuckDB, so writing it never waits for the warehouse's lock.
+            database = self.database if isinstance(obj, SqlFrame) else ":memory:"
+            conn = stack.enter_context(duckdb_connection(database, self.connection_config, self.lock_timeout_seconds))
             files = self._copy_out(context, conn, obj, targets, expr, local_base, staging, stack)
             conn.close()
             rows = sum(pq.read_metadata(tmp).num_rows for tmp, _ in files)

@@ -376,6 +376,14 @@ def test_parquet_sqlframe_input_reads_nothing_into_python(tmp_path: Path) -> Non
     assert _run([events, counts], iom, select=[counts.key]).success
     assert pl.read_parquet(tmp_path / "pq/fam/counts.parquet")["rows"].to_list() == [2] * 7
 
+    @dg.asset(key=["fam", "lazy_total"], ins={"events": dg.AssetIn(EVENTS)})
+    def lazy_total(events: pl.LazyFrame) -> pl.DataFrame:
+        assert isinstance(events, pl.LazyFrame)
+        return events.select(pl.len().alias("rows")).collect()
+
+    assert _run([events, lazy_total], iom, select=[lazy_total.key]).success
+    assert pl.read_parquet(tmp_path / "pq/fam/lazy_total.parquet")["rows"].to_list() == [14]
+
 
 # ---------------------------------------------------------------- parquet on S3 (moto)
 
