@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from medicaid_assets.lib.object_store import make_s3_client, parse_object_store_url
+from medicaid_assets.core.object_store import make_s3_client, parse_object_store_url
 
 IO_MANAGER_KINDS: tuple[str, ...] = ("duckdb", "parquet")
 PARTITION_EXPR = "partition_expr"
