@@ -1,0 +1,1 @@
+"""Dagster helpers: resources, IO managers, metadata, checks, charts, run control."""
