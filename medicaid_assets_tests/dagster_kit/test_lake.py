@@ -30,6 +30,7 @@ from medicaid_assets_tests.dagster_kit.lake_writer import ROWS_SQL, TABLE
 from medicaid_assets_tests.infra import postgres as pg
 from medicaid_assets_tests.infra.conftest import S3Server
 
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[pg.Postgres]:
     reason = pg.available()
