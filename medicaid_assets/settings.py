@@ -29,7 +29,8 @@ DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 # Secrets: read here like every other variable, but never shown (Settings repr), logged, or put in run config;
 # resources receive them as dg.EnvVar(<name>), which Dagster resolves at run time and displays by name only.
 HF_TOKEN_VAR = "HF_TOKEN"
-SECRET_VARS = frozenset({HF_TOKEN_VAR})
+WAREHOUSE_CATALOG_PASSWORD_VAR = "MEDICAID_WAREHOUSE_CATALOG_PASSWORD"
+SECRET_VARS = frozenset({HF_TOKEN_VAR, WAREHOUSE_CATALOG_PASSWORD_VAR})
 
 # Environment variable -> (Settings field, what it means). The README's table is generated from this.
 ENV_VARS: dict[str, tuple[str, str]] = {
@@ -74,6 +75,21 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "hf_token",
         "Hugging Face write token for `publish` (secret: never logged, shown or put in run config)",
     ),
+    # The scale-out warehouse (DuckLake, docs/decisions/0002-scale-out-warehouse.md); unset = the DuckDB file.
+    "MEDICAID_WAREHOUSE_CATALOG_URL": (
+        "warehouse_catalog_url",
+        "`postgresql://user@host:port/dbname` (no password): DuckLake catalog of a warehouse many machines' runs "
+        "write at once; unset = the embedded DuckDB file",
+    ),
+    "MEDICAID_WAREHOUSE_DATA_URL": (
+        "warehouse_data_url",
+        "`s3://bucket/prefix/`: the DuckLake's parquet data (endpoint and region: `MEDICAID_S3_*`; keys: the "
+        "standard AWS variables)",
+    ),
+    WAREHOUSE_CATALOG_PASSWORD_VAR: (
+        "warehouse_catalog_password",
+        "password of the DuckLake catalog's PostgreSQL user (secret; unset = libpq's `PGPASSWORD` or `~/.pgpass`)",
+    ),
 }
 
 
@@ -99,6 +115,9 @@ class Settings:
     hf_repo_id: str | None = None
     hf_endpoint: str = DEFAULT_HF_ENDPOINT
     hf_token: str | None = dataclass_field(default=None, repr=False)
+    warehouse_catalog_url: str | None = None
+    warehouse_data_url: str | None = None
+    warehouse_catalog_password: str | None = dataclass_field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
