@@ -5,6 +5,7 @@ import dagster as dg
 
 from medicaid_assets.definitions import build_definitions, defs
 from medicaid_assets.settings import PROJECT_ROOT, Settings
+from medicaid_assets_tests.test_layers import family
 
 
 def test_definitions_load_and_every_asset_is_described(settings: Settings) -> None:
@@ -39,3 +40,26 @@ def test_workspace_yaml_loads_in_the_webserver_loader() -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "medicaid_assets" in result.stdout
+
+
+def test_every_family_folder_is_loaded_and_has_groups_of_its_own(settings: Settings) -> None:
+    """Every asset comes from a module under defs/ (the folder is what loads them), and no group spans two family
+    folders, so each family reads as its own group(s) in the UI."""
+    built = build_definitions(settings)
+    groups_of: dict[str, set[str]] = {}
+    for assets_def in built.assets or []:
+        fn = assets_def.op.compute_fn
+        module = getattr(fn, "decorated_fn", fn).__module__
+        folder = family(module)
+        assert folder is not None, f"{module} is not under medicaid_assets/defs"
+        groups_of.setdefault(folder, set()).update(assets_def.group_names_by_key.values())
+    assert set(groups_of) >= {
+        "defs.medicaid_spending",
+        "defs.reference.nppes",
+        "defs.reference.code_sets",
+        "defs.reference.resolution",
+        "defs.publish",
+    }
+    for folder, groups in groups_of.items():
+        others = set().union(*(g for f, g in groups_of.items() if f != folder))
+        assert groups and not groups & others, (folder, groups & others)

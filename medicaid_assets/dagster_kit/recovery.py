@@ -14,9 +14,9 @@ import socket
 from collections.abc import Callable
 
 import dagster as dg
-from dagster._core.storage.dagster_run import FINISHED_STATUSES
 
 PROCESS_TAG = "medicaid_assets/process"
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 UNFINISHED = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
@@ -72,7 +72,7 @@ def end_dead_runs(instance: dg.DagsterInstance, log: Callable[[str], None] = pri
         holders = list(storage.get_concurrency_run_ids())
         done = []
         if holders:
-            finished = dg.RunsFilter(run_ids=holders, statuses=FINISHED_STATUSES)
+            finished = dg.RunsFilter(run_ids=holders, statuses=FINISHED)
             done = [r.dagster_run.run_id for r in instance.get_run_records(filters=finished)]
         for run_id in sorted({*ended, *done}):
             storage.free_concurrency_slots_for_run(run_id)
