@@ -26,6 +26,7 @@ from duckdb import DuckDBPyConnection
 from pydantic import Field
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from medicaid_assets.core.values import sql_string
 from medicaid_assets.settings import WAREHOUSE_CATALOG_PASSWORD_VAR, Settings
 
 # Loaded in this order: DuckLake needs httpfs for s3:// data and postgres_scanner for its catalog.
@@ -53,11 +54,6 @@ def load_extensions(conn: DuckDBPyConnection) -> None:
                 f"duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__} (its version must equal DuckDB's)"
             )
         conn.execute(f"LOAD {sql_string(str(path))}")
-
-
-def sql_string(value: str) -> str:
-    """A SQL string literal (for statements that take no parameters, such as CREATE SECRET and ATTACH)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def sql_name(name: str) -> str:
