@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from medicaid_assets.core.object_store import parse_object_store_url
+from medicaid_assets.dagster_kit.io_managers import io_manager_from_settings
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.object_store import ObjectStoreResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
@@ -61,7 +62,7 @@ def build_resources(
     ``api`` overrides pacing fields of both API resources (the CLI's ``--requests-per-second``, ``--concurrency``).
     """
     api = dict(api or {})
-    resources: dict[str, dg.ConfigurableResource] = {
+    resources: dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager] = {
         "files": HttpFilesResource(),
         "data": DataDirResource(
             data_dir=str(settings.data_dir),
@@ -89,6 +90,13 @@ def build_resources(
             token=dg.EnvVar(HF_TOKEN_VAR) if settings.hf_token else None,
         ),
     }
+    resources["io_manager"] = io_manager_from_settings(
+        settings.io_manager,
+        database=settings.warehouse_path,
+        base=settings.io_manager_base or settings.data_dir / "assets",
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+    )
     if settings.object_store_url:
         parse_object_store_url(settings.object_store_url)  # a malformed URL fails when the code location loads
         resources["object_store"] = ObjectStoreResource(

@@ -75,6 +75,15 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "hf_token",
         "Hugging Face write token for `publish` (secret: never logged, shown or put in run config)",
     ),
+    "MEDICAID_IO_MANAGER": (
+        "io_manager",
+        "where values passed between assets are persisted: `duckdb` (a table per asset in the warehouse file, "
+        "schema = key prefix) or `parquet` (files under `MEDICAID_IO_MANAGER_BASE`); default `duckdb`",
+    ),
+    "MEDICAID_IO_MANAGER_BASE": (
+        "io_manager_base",
+        "base of the parquet IO manager: a directory or `s3://bucket/prefix` (default `<data dir>/assets`)",
+    ),
     # The scale-out warehouse (DuckLake, docs/decisions/0002-scale-out-warehouse.md); unset = the DuckDB file.
     "MEDICAID_WAREHOUSE_CATALOG_URL": (
         "warehouse_catalog_url",
@@ -115,6 +124,8 @@ class Settings:
     hf_repo_id: str | None = None
     hf_endpoint: str = DEFAULT_HF_ENDPOINT
     hf_token: str | None = dataclass_field(default=None, repr=False)
+    io_manager: str = "duckdb"
+    io_manager_base: str | None = None
     warehouse_catalog_url: str | None = None
     warehouse_data_url: str | None = None
     warehouse_catalog_password: str | None = dataclass_field(default=None, repr=False)

@@ -63,3 +63,13 @@ def test_every_family_folder_is_loaded_and_has_groups_of_its_own(settings: Setti
     for folder, groups in groups_of.items():
         others = set().union(*(g for f, g in groups_of.items() if f != folder))
         assert groups and not groups & others, (folder, groups & others)
+
+
+def test_configuration_chooses_where_values_between_assets_persist(tmp_path) -> None:
+    from medicaid_assets.dagster_kit.io_managers import DuckDBTableIOManager, ParquetIOManager
+
+    default = build_definitions(Settings.from_env({"MEDICAID_DATA_DIR": str(tmp_path)})).resources["io_manager"]
+    assert isinstance(default, DuckDBTableIOManager) and default.database == str(tmp_path / "warehouse.duckdb")
+    env = {"MEDICAID_DATA_DIR": str(tmp_path), "MEDICAID_IO_MANAGER": "parquet"}
+    parquet = build_definitions(Settings.from_env(env)).resources["io_manager"]
+    assert isinstance(parquet, ParquetIOManager) and parquet.base == str(tmp_path / "assets")
