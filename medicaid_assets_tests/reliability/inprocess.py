@@ -12,6 +12,9 @@ from medicaid_assets.cli.runner import Runner, full_range_tags
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
+from medicaid_assets.defs.medicaid_spending.keys import SPENDING_FILE
+from medicaid_assets.defs.reference.code_sets.keys import ARCHIVES, FALLBACK
+from medicaid_assets.defs.reference.nppes.keys import MONTHLY_BUNDLE
 from medicaid_assets.sample_world.urls import settings_for_world
 from medicaid_assets.settings import Settings
 from medicaid_assets_tests.reliability.harness import STATS
@@ -26,7 +29,7 @@ FAST_API = {
     "read_timeout_seconds": 1.0,
 }
 FAST_FILES = HttpFilesResource(backoff_seconds=0.02, read_timeout_seconds=1.0, connect_timeout_seconds=2.0)
-RAW_FILES = dg.AssetSelection.groups("sources") - dg.AssetSelection.key_substring("weekly")
+RAW_FILES = dg.AssetSelection.assets(SPENDING_FILE, MONTHLY_BUNDLE, ARCHIVES, FALLBACK)  # the downloaded files
 
 
 def settings(data: Path, base_url: str, **overrides: str) -> Settings:
