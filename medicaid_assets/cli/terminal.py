@@ -83,8 +83,10 @@ def _stop_runs_of_this_process(instance: dg.DagsterInstance, stop: StopRequest, 
 def graceful_ctrl_c(console: Console, instance: dg.DagsterInstance) -> Iterator[StopRequest]:
     """First Ctrl-C: finish requests in flight, keep the caches, write the outputs. Second: stop now.
 
-    The first one marks the runs of this process ``CANCELING`` through ``instance`` (from a thread: a signal
-    handler must not re-enter the instance's storage), as the UI's Terminate does before it interrupts."""
+    While a step runs in this process, Dagster's own handler takes the signal and interrupts the step (the lookups
+    handle that gracefully). Anywhere else (between runs and their parts), this handler takes it: it marks the runs
+    of this process ``CANCELING`` through ``instance``, from a thread (a signal handler must not re-enter the
+    instance's storage), as the UI's Terminate does first, and every run started after it too."""
     stop, done = StopRequest(), threading.Event()
 
     def handler(signum, frame) -> None:
@@ -141,6 +143,17 @@ def summary(runner: Runner, settings: Settings, console: Console) -> None:
         console.print(f"  {label:18s} {path}{'' if path.exists() else '  (not written)'}")
 
 
+def stopped_early(runner: Runner) -> bool:
+    """Whether a run recorded work it stopped before the end (``stopped_early``: the lookups, stopped by Ctrl-C
+    inside a run, where Dagster's own handler turns it into an interrupt of the step, or by a stop request)."""
+    for result in runner.results:
+        for event in result.get_asset_materialization_events():
+            value = event.materialization.metadata.get("stopped_early")
+            if value is not None and value.value is True:
+                return True
+    return False
+
+
 def finish(runner: Runner, settings: Settings, console: Console, home: Path, started: float, stop: StopRequest) -> int:
     ok = all(r.success for r in runner.results)
     summary(runner, settings, console)
@@ -148,7 +161,7 @@ def finish(runner: Runner, settings: Settings, console: Console, home: Path, sta
     console.print(f"{len(runner.results)} run(s) {status} in {time.monotonic() - started:.0f}s")
     console.print(f"  Dagster instance:  {home}")
     console.print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (these runs are under Runs)")
-    if stop.requested:
+    if stop.requested or stopped_early(runner):
         console.print("[yellow]stopped early: run the same command again to resume where it stopped[/yellow]")
         return 130
     return 0 if ok else 1

@@ -39,10 +39,10 @@ class RunControlResource(dg.ConfigurableResource):
     poll_seconds: float = 0.5  # how often a step asks the instance for its run's status
 
     def watch(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> StopWatch:
-        return StopWatch(context.instance, context.run_id, self.poll_seconds)
+        return StopWatch(context.instance, context.run.run_id, self.poll_seconds)
 
     def stop_requested(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> bool:
-        return StopWatch(context.instance, context.run_id, 0).requested()
+        return StopWatch(context.instance, context.run.run_id, 0).requested()
 
 
 def request_stop(instance: dg.DagsterInstance, run: dg.DagsterRun, why: str) -> None:
