@@ -58,7 +58,7 @@ def build_resources(
     hcpcs_batch_size: int = 100,
     fallback_csv: str | None = None,
     progress_sink: ProgressSink | None = None,
-) -> dict[str, dg.ConfigurableResource]:
+) -> dict[str, dg.ConfigurableResource | dg.ResourceDefinition]:
     """Every external system the assets touch, configured from ``settings``, and the run's controls.
 
     ``api`` overrides pacing fields of both API resources (the CLI's ``--requests-per-second``, ``--concurrency``).
@@ -66,7 +66,7 @@ def build_resources(
     """
     progress = ProgressResource()
     api = dict(api or {})
-    resources: dict[str, dg.ConfigurableResource] = {
+    resources: dict[str, dg.ConfigurableResource | dg.ResourceDefinition] = {
         "files": HttpFilesResource(),
         "data": DataDirResource(
             data_dir=str(settings.data_dir),

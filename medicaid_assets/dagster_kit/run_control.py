@@ -10,6 +10,7 @@ own process (the CLI's live bars): ``ProgressResource().with_sink(fn)``.
 import time
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from medicaid_assets.dagster_kit.progress import LookupProgress, ProgressSink
 
@@ -52,20 +53,22 @@ def request_stop(instance: dg.DagsterInstance, run: dg.DagsterRun, why: str) -> 
 
 
 class ProgressResource(dg.ConfigurableResource):
-    """Progress of long lookups: a line in the step's log every ``every_seconds`` (and at the end), plus ``sink``.
+    """Progress of long lookups: a line in the step's log every ``every_seconds`` (and at the end), and every update
+    to the sink a front end attached with :meth:`with_sink` when it executes the steps in its own process.
 
-    ``sink`` is attached by a front end that executes the steps in its own process (see :meth:`with_sink`); code
-    locations served to the UI leave it empty, and step processes of their own never have one.
+    Code locations served to the UI have no sink, and a step process of its own never gets one.
     """
 
     every_seconds: float = 10.0
-    # A plain Python value, not config (so this module must not use `from __future__ import annotations`: Dagster
-    # reads the annotation to tell a dependency from a config field).
-    sink: dg.ResourceDependency[ProgressSink | None] = None
+    _sink: ProgressSink | None = PrivateAttr(default=None)
 
-    def with_sink(self, sink: ProgressSink) -> "ProgressResource":
-        """A copy that also reports to ``sink(label, progress)``; the original is unchanged."""
-        return ProgressResource(every_seconds=self.every_seconds, sink=dg.ResourceDefinition.hardcoded_resource(sink))
+    def with_sink(self, sink: ProgressSink) -> dg.ResourceDefinition:
+        """This resource reporting to ``sink(label, progress)`` too, as a resource definition for the front end's
+        own definitions (Dagster builds a configurable resource anew for each run, which would drop the sink; a
+        hardcoded one is passed as it is). The original is unchanged."""
+        copy = self.model_copy()
+        copy._sink = sink
+        return dg.ResourceDefinition.hardcoded_resource(copy, "lookup progress, also shown by the front end")
 
     def lookup(self, context: dg.AssetExecutionContext | dg.OpExecutionContext, label: str) -> LookupProgress:
-        return LookupProgress(context.log, label, self.every_seconds, self.sink)
+        return LookupProgress(context.log, label, self.every_seconds, self._sink)

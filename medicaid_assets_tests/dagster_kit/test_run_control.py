@@ -80,4 +80,5 @@ def test_progress_reaches_the_attached_sink_and_a_run_not_asked_to_stop_is_not_s
     result = dg.materialize([reports_progress], resources=resources)
     assert result.output_for_node("reports_progress") is False
     assert seen == [("API", 1), ("API", 2), ("API", 3)]
-    assert plain.sink is None  # with_sink made a copy
+    assert dg.materialize([reports_progress], resources={**resources, "progress": plain}).success
+    assert len(seen) == 3  # with_sink left the original without a sink
