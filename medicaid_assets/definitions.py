@@ -15,10 +15,12 @@ import dagster as dg
 
 from medicaid_assets.core.object_store import parse_object_store_url
 from medicaid_assets.dagster_kit.io_managers import io_manager_from_settings
+from medicaid_assets.dagster_kit.progress import ProgressSink
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.object_store import ObjectStoreResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
 from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
+from medicaid_assets.dagster_kit.run_control import ProgressResource, RunControlResource
 from medicaid_assets.defs.medicaid_spending import keys as spending
 from medicaid_assets.defs.publish.resources import HuggingFaceResource
 from medicaid_assets.defs.publish.storage import with_object_store
@@ -56,13 +58,16 @@ def build_resources(
     api: Mapping[str, object] | None = None,
     hcpcs_batch_size: int = 100,
     fallback_csv: str | None = None,
-) -> dict[str, dg.ConfigurableResource]:
-    """Every external system the assets touch, configured from ``settings``.
+    progress_sink: ProgressSink | None = None,
+) -> dict[str, dg.ConfigurableResource | dg.ResourceDefinition]:
+    """Every external system the assets touch, configured from ``settings``, and the run's controls.
 
     ``api`` overrides pacing fields of both API resources (the CLI's ``--requests-per-second``, ``--concurrency``).
+    ``progress_sink`` gets lookup progress too, when the steps run in the caller's process (the CLI's live bars).
     """
+    progress = ProgressResource()
     api = dict(api or {})
-    resources: dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager] = {
+    resources: dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager | dg.ResourceDefinition] = {
         "files": HttpFilesResource(),
         "data": DataDirResource(
             data_dir=str(settings.data_dir),
@@ -83,6 +88,8 @@ def build_resources(
         "clinical_tables_api": ClinicalTablesResource(
             base_url=settings.hcpcs_api_url, batch_size=hcpcs_batch_size, **api
         ),
+        "run_control": RunControlResource(),
+        "progress": progress if progress_sink is None else progress.with_sink(progress_sink),
         "huggingface": HuggingFaceResource(
             endpoint=settings.hf_endpoint,
             repo_id=settings.hf_repo_id,

@@ -62,10 +62,7 @@ def run(args: argparse.Namespace) -> int:
         for key, value in (("requests_per_second", args.requests_per_second), ("concurrency", args.concurrency))
         if value is not None
     }
-    defs = build_definitions(
-        settings, api=api, hcpcs_batch_size=args.hcpcs_batch_size, fallback_csv=args.hcpcs_fallback_csv
-    )
-    runner = Runner(defs, instance_for(args.dagster_home), quiet=bool(args.log_file))
+    instance = instance_for(args.dagster_home)
     resolution = {
         "skip_nppes_bulk": args.skip_nppes_bulk,
         "skip_api": args.skip_api,
@@ -75,9 +72,17 @@ def run(args: argparse.Namespace) -> int:
     if args.unresolved_report_csv:
         ops["outputs__unresolved_identifiers"] = {"config": {"unresolved_report_csv": args.unresolved_report_csv}}
     started = time.monotonic()
-    with graceful_ctrl_c(console), live_bars(console):
+    with graceful_ctrl_c(console, instance) as stop, live_bars(console) as bars:
+        defs = build_definitions(
+            settings,
+            api=api,
+            hcpcs_batch_size=args.hcpcs_batch_size,
+            fallback_csv=args.hcpcs_fallback_csv,
+            progress_sink=bars,
+        )
+        runner = Runner(defs, instance, quiet=bool(args.log_file))
         runner.run(main_job.name, DATASETS, run_config={"ops": ops})
-    return finish(runner, settings, console, args.dagster_home, started)
+    return finish(runner, settings, console, args.dagster_home, started, stop)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -35,14 +35,16 @@ def run(args: argparse.Namespace) -> int:
     with serve_world(world_dir, args.world_port, console) as server:
         console.print(f"[2/4] serving it at {server.base_url} (files, NPI Registry and Clinical Tables emulators)")
         world = settings_for_world(settings, server.base_url)
-        defs = build_definitions(world, api=SAMPLE_WORLD_API)
-        runner = Runner(defs, instance_for(args.dagster_home), split_ranges=True)
+        instance = instance_for(args.dagster_home)
         console.print(f"[3/4] job '{main_job.name}': sources → warehouse → resolution → outputs in {settings.data_dir}")
-        with graceful_ctrl_c(console), live_bars(console):
+        with graceful_ctrl_c(console, instance) as stop, live_bars(console) as bars:
+            runner = Runner(
+                build_definitions(world, api=SAMPLE_WORLD_API, progress_sink=bars), instance, split_ranges=True
+            )
             runner.run(main_job.name, tags=full_range_tags())
             console.print("[4/4] new weekly NPPES bundles, as the sensor sees them: one run each")
             runner.apply_new_weeklies()
-    return finish(runner, settings, console, args.dagster_home, started)
+    return finish(runner, settings, console, args.dagster_home, started, stop)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -30,14 +30,15 @@ def run(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     settings = settings_from_flags(args)
     started = time.monotonic()
-    runner = Runner(build_definitions(settings), instance_for(args.dagster_home), split_ranges=True)
+    instance = instance_for(args.dagster_home)
+    runner = Runner(build_definitions(settings), instance, split_ranges=True)
     selection = SOURCES
     if args.skip_nppes:
         selection = selection - dg.AssetSelection.key_substring("nppes")
-    with graceful_ctrl_c(console):
+    with graceful_ctrl_c(console, instance) as stop:
         if runner.run(main_job.name, selection, tags=full_range_tags()) and not args.skip_nppes:
             runner.apply_new_weeklies()
-    return finish(runner, settings, console, args.dagster_home, started)
+    return finish(runner, settings, console, args.dagster_home, started, stop)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

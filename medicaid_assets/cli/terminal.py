@@ -5,20 +5,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import dagster as dg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from medicaid_assets.cli.runner import DAGSTER_HOME, Runner
 from medicaid_assets.core.fetcher import FetchProgress
-from medicaid_assets.dagster_kit.progress import set_terminal_sink
+from medicaid_assets.dagster_kit.progress import ProgressSink
+from medicaid_assets.dagster_kit.recovery import process_tag
+from medicaid_assets.dagster_kit.run_control import request_stop
 from medicaid_assets.defs.reference.resolution import hcpcs_cache, npi_cache
-from medicaid_assets.defs.reference.resolution.lookups import STOP_REQUESTED
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.spec import WorldSpec
@@ -28,8 +31,9 @@ WORLD_PORT = 8765  # one fixed port: the files' URLs (and so the reuse of what w
 
 
 @contextmanager
-def live_bars(console: Console) -> Iterator[None]:
-    """One live bar per API (done/total, elapsed, rate, ETA) while lookups run in this process."""
+def live_bars(console: Console) -> Iterator[ProgressSink]:
+    """One live bar per API (done/total, elapsed, rate, ETA) while lookups run in this process: pass the sink it
+    yields to ``build_definitions(..., progress_sink=...)``."""
     progress = Progress(
         TextColumn("{task.description:16s}"),
         BarColumn(),
@@ -47,33 +51,62 @@ def live_bars(console: Console) -> Iterator[None]:
             tasks[label] = progress.add_task(label, total=p.total, rate="")
         progress.update(tasks[label], completed=p.done, total=p.total, rate=f"{p.rate:7.1f}/s {p.requests:,} req")
 
-    set_terminal_sink(sink)
-    try:
-        with progress:
-            yield
-    finally:
-        set_terminal_sink(None)
+    with progress:
+        yield sink
+
+
+class StopRequest:
+    """What the first Ctrl-C asked: ``requested`` once pressed (then every run this process starts is stopped)."""
+
+    def __init__(self) -> None:
+        self.pressed = threading.Event()
+
+    @property
+    def requested(self) -> bool:
+        return self.pressed.is_set()
+
+
+def _stop_runs_of_this_process(instance: dg.DagsterInstance, stop: StopRequest, done: threading.Event) -> None:
+    """After the first Ctrl-C, mark this process's runs ``CANCELING`` (Dagster's own stop signal, which the steps
+    watch through ``RunControlResource``), and each run it starts later too, until the command ends."""
+    while not stop.pressed.wait(0.2):
+        if done.is_set():
+            return
+    filters = dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED], tags=process_tag())
+    while not done.is_set():
+        for run in instance.get_runs(filters=filters):
+            request_stop(instance, run, "Ctrl-C in the terminal")
+        done.wait(0.5)
 
 
 @contextmanager
-def graceful_ctrl_c(console: Console) -> Iterator[None]:
-    """First Ctrl-C: finish requests in flight, keep the caches, write the outputs. Second: stop now."""
+def graceful_ctrl_c(console: Console, instance: dg.DagsterInstance) -> Iterator[StopRequest]:
+    """First Ctrl-C: finish requests in flight, keep the caches, write the outputs. Second: stop now.
+
+    While a step runs in this process, Dagster's own handler takes the signal and interrupts the step (the lookups
+    handle that gracefully). Anywhere else (between runs and their parts), this handler takes it: it marks the runs
+    of this process ``CANCELING`` through ``instance``, from a thread (a signal handler must not re-enter the
+    instance's storage), as the UI's Terminate does first, and every run started after it too."""
+    stop, done = StopRequest(), threading.Event()
 
     def handler(signum, frame) -> None:
-        if STOP_REQUESTED.is_set():
+        if stop.requested:
             raise KeyboardInterrupt
-        STOP_REQUESTED.set()
+        stop.pressed.set()
         console.print(
             "[yellow]stopping: requests in flight finish, caches and outputs are written "
             "(Ctrl-C again to abort)[/yellow]"
         )
 
+    watcher = threading.Thread(target=_stop_runs_of_this_process, args=(instance, stop, done), daemon=True)
     previous = signal.signal(signal.SIGINT, handler)
-    STOP_REQUESTED.clear()
+    watcher.start()
     try:
-        yield
+        yield stop
     finally:
+        done.set()
         signal.signal(signal.SIGINT, previous)
+        watcher.join()
 
 
 def summary(runner: Runner, settings: Settings, console: Console) -> None:
@@ -110,14 +143,25 @@ def summary(runner: Runner, settings: Settings, console: Console) -> None:
         console.print(f"  {label:18s} {path}{'' if path.exists() else '  (not written)'}")
 
 
-def finish(runner: Runner, settings: Settings, console: Console, home: Path, started: float) -> int:
+def stopped_early(runner: Runner) -> bool:
+    """Whether a run recorded work it stopped before the end (``stopped_early``: the lookups, stopped by Ctrl-C
+    inside a run, where Dagster's own handler turns it into an interrupt of the step, or by a stop request)."""
+    for result in runner.results:
+        for event in result.get_asset_materialization_events():
+            value = event.materialization.metadata.get("stopped_early")
+            if value is not None and value.value is True:
+                return True
+    return False
+
+
+def finish(runner: Runner, settings: Settings, console: Console, home: Path, started: float, stop: StopRequest) -> int:
     ok = all(r.success for r in runner.results)
     summary(runner, settings, console)
     status = "[green]succeeded[/green]" if ok else "[red]FAILED[/red] (see the run in the UI)"
     console.print(f"{len(runner.results)} run(s) {status} in {time.monotonic() - started:.0f}s")
     console.print(f"  Dagster instance:  {home}")
     console.print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (these runs are under Runs)")
-    if STOP_REQUESTED.is_set():
+    if stop.requested or stopped_early(runner):
         console.print("[yellow]stopped early: run the same command again to resume where it stopped[/yellow]")
         return 130
     return 0 if ok else 1

@@ -30,26 +30,22 @@ class ProgressLogger:
             self.log.info(f"{self.label}: {done / 1e6:,.1f} MB, {rate / 1e6:.1f} MB/s")
 
 
-# A terminal front end (the CLI's live bars) registers here when runs execute in its own process.
-_terminal_sink: Callable[[str, FetchProgress], None] | None = None
-
-
-def set_terminal_sink(sink: Callable[[str, FetchProgress], None] | None) -> None:
-    """Route lookup progress to ``sink`` too (None to stop); the CLI uses it for one live bar per API."""
-    global _terminal_sink
-    _terminal_sink = sink
+# Where a front end that runs the steps in its own process wants lookup progress too: ``sink(label, progress)``.
+ProgressSink = Callable[[str, FetchProgress], None]
 
 
 class LookupProgress:
-    """API lookup progress: a log line every ``every_seconds`` and at the end, plus the terminal sink."""
+    """API lookup progress: a log line every ``every_seconds`` and at the end, and every update to ``sink``."""
 
-    def __init__(self, log: dg.DagsterLogManager, label: str, every_seconds: float = 10.0) -> None:
-        self.log, self.label, self.every = log, label, every_seconds
+    def __init__(
+        self, log: dg.DagsterLogManager, label: str, every_seconds: float = 10.0, sink: ProgressSink | None = None
+    ) -> None:
+        self.log, self.label, self.every, self.sink = log, label, every_seconds, sink
         self.last = 0.0
 
     def __call__(self, p: FetchProgress) -> None:
-        if _terminal_sink is not None:
-            _terminal_sink(self.label, p)
+        if self.sink is not None:
+            self.sink(self.label, p)
         now = time.monotonic()
         if now - self.last < self.every and p.done < p.total:
             return

@@ -17,6 +17,7 @@ import pytest
 from medicaid_assets.cli.build_datasets import DATASETS
 from medicaid_assets.cli.download import SOURCES
 from medicaid_assets.cli.runner import Runner, full_range_tags
+from medicaid_assets.core.fetcher import FetchProgress
 from medicaid_assets.core.npi import is_valid_npi
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
@@ -228,6 +229,20 @@ def test_skip_api_and_max_new_lookups(data_dir, world: WorldControl, world_serve
     config = {"ops": {"identifier_caches": {"config": {"max_new_lookups": 2}}}}
     assert _build(settings, config)
     assert len(_asked(world, "npi")) == 2
+
+
+def test_lookup_progress_reaches_the_sink_of_a_front_end_running_the_steps(data_dir, world_server) -> None:
+    """The CLI's live bars: ``build_definitions(..., progress_sink=...)`` gets every API's progress in-process."""
+    seen: dict[str, list[FetchProgress]] = {}
+    settings = _settings(data_dir, world_server)
+    with dg.instance_for_test() as instance:
+        defs = build_definitions(
+            settings, api=FAST, progress_sink=lambda label, p: seen.setdefault(label, []).append(p)
+        )
+        assert Runner(defs, instance, quiet=True).run(main_job.name, DATASETS)
+    assert set(seen) == {"NPI Registry", "Clinical Tables"}
+    for label, updates in seen.items():
+        assert len(updates) > 1 and updates[-1].done == updates[-1].total > 0, (label, updates[-1])
 
 
 def test_output_columns_follow_the_contract(data_dir, world_server) -> None:

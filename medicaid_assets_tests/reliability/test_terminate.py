@@ -4,6 +4,9 @@ The run is launched as the UI launches it (code server, run worker, one process 
 terminated mid-resolution; then the resolution assets run again on the same data dir and instance. The run ends
 CANCELED and the next one asks only what is still unsettled and ends with an uninterrupted run's outputs; requests in
 flight at the termination finish and are committed, both caches are recorded and the mappings hold every answer.
+
+A stop request alone (the run marked ``CANCELING`` through the instance, with no interrupt sent to any process) is
+seen by the lookups in their own step process through ``RunControlResource``: they stop gracefully too.
 (Ctrl-C in the CLI: ``defs/test_resolution.py``.)
 """
 
@@ -56,6 +59,13 @@ class Terminated:
     resumed_ok: bool  # the next run succeeded ...
     resumed_failures: str  # ... or failed with these
     resumed: list[dict]  # its request log
+    progress: list[str]  # the lookups' progress lines in the terminated run's log
+
+
+def progress_lines(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The lookups' progress lines (``ProgressResource``) in ``run_id``'s log."""
+    messages = [record.user_message for record in instance.all_logs(run_id)]
+    return [m for m in messages if m.startswith(("NPI Registry:", "Clinical Tables:")) and " identifiers, " in m]
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
@@ -89,6 +99,7 @@ def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.Temp
             run = runs.wait(run_id)
             materialized = runs.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
             failures = step_failures(runs.instance, run_id)
+            progress = progress_lines(runs.instance, run_id)
         STATS.add("graceful_stops")
     finally:
         world.clear_faults()
@@ -113,6 +124,7 @@ def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.Temp
         resumed_ok=resumed_ok,
         resumed_failures=resumed_failures,
         resumed=[e for e in log() if e["seq"] > max(e["seq"] for e in first)],
+        progress=progress,
     )
 
 
@@ -138,3 +150,79 @@ def test_requests_in_flight_at_the_termination_finish_and_are_recorded(terminate
     assert set(fetched_ok(terminated.first, "npi")) <= terminated.mapping
     answers = fetched_ok(terminated.first + terminated.resumed, "npi")
     assert len(answers) == len(set(answers)), "an NPI was answered twice: an answer in flight was lost"
+
+
+def test_the_lookups_report_progress_in_the_log_of_a_multiprocess_run(terminated: Terminated) -> None:
+    assert any(line.startswith("NPI Registry:") for line in terminated.progress), terminated.progress
+    assert any(line.startswith("Clinical Tables:") for line in terminated.progress), terminated.progress
+
+
+@dataclass
+class StopRequested:
+    """What a run marked ``CANCELING`` mid-resolution (no interrupt) did."""
+
+    status: dg.DagsterRunStatus
+    failures: dict[str, list[str]]
+    metadata: dict[dg.AssetKey, dict]  # the materializations' metadata
+    log: list[dict]  # the request log of the run
+    requested_at: float
+    before: set[int]  # sequence numbers of the requests answered before the stop request
+    settled: dict[str, set[str]]  # identifiers committed when the run ended
+
+
+@pytest.fixture(scope="module")
+def stop_requested(reference, rel_server: WorldServer, tmp_path_factory: pytest.TempPathFactory) -> StopRequested:
+    root = tmp_path_factory.mktemp("stop_requested")
+    data = shutil.copytree(reference.sourced, root / "data")
+    shutil.copytree(reference.data / "resolution", data / "resolution")
+    home = new_home(root / "home")
+    world = WorldControl(rel_server.base_url)
+    world.clear_requests()
+    world.set_faults(rate=1.0, kinds=["slow"], scope="api", seed=7, slow_seconds=SLOW_SECONDS)
+    log = rel_server.world.entries
+
+    def answered(api: str) -> int:
+        return sum(1 for e in log() if e["api"] == api)
+
+    try:
+        with launcher(data, home, rel_server.base_url) as runs:
+            run_id = runs.submit([NPI_CACHE, HCPCS_CACHE])
+            runs.start(run_id)
+            _wait_for(lambda: answered("hcpcs") >= 1 and answered("npi") >= 2, "the lookups to be under way")
+            # What the UI's Terminate does first, and the CLI's first Ctrl-C: the run's status becomes CANCELING.
+            # No signal reaches the run worker or the step process: only the resource can see this.
+            before, requested_at = {e["seq"] for e in log()}, time.time()
+            runs.instance.report_run_canceling(runs.instance.get_run_by_id(run_id))
+            run = runs.wait(run_id, timeout=60)  # lookups left running would take minutes at this pace
+            records = runs.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            failures = step_failures(runs.instance, run_id)
+    finally:
+        world.clear_faults()
+    return StopRequested(
+        status=run.status,
+        failures=failures,
+        metadata={
+            r.dagster_event.asset_key: {k: v.value for k, v in r.asset_materialization.metadata.items()}
+            for r in records
+        },
+        log=log(),
+        requested_at=requested_at,
+        before=before,
+        settled=cache_settled(data),
+    )
+
+
+def test_a_stop_request_alone_stops_the_lookups_of_a_multiprocess_run_gracefully(
+    stop_requested: StopRequested,
+) -> None:
+    assert stop_requested.failures == {}, stop_requested.failures
+    assert set(stop_requested.metadata) == {NPI_CACHE, HCPCS_CACHE}
+    for key, metadata in stop_requested.metadata.items():
+        assert metadata["stopped_early"] is True, (key, metadata)
+    npi = [e for e in stop_requested.log if e["api"] == "npi"]
+    late = [e for e in npi if e["time"] > stop_requested.requested_at + 2.0]  # seen within ~0.7 s
+    assert late == [], "NPI requests kept starting after the stop request"
+    in_flight = [e for e in npi if e["time"] < stop_requested.requested_at and e["seq"] not in stop_requested.before]
+    assert in_flight, "nothing was in flight when the stop was requested"
+    for entry in in_flight:  # asked before the request, answered (slowly) after it: committed
+        assert entry["status"] == 200 and entry["identifiers"] in stop_requested.settled["npi"], entry

@@ -2,7 +2,8 @@
 
 Both lookups run at once, in two threads of one step (as the original ran them with ``try_join``), each
 with its own pacing; neither touches DuckDB. Every answer is committed to its SQLite cache as it arrives,
-so a crash loses at most the requests in flight. A stop (Ctrl-C, or terminating the run) lets requests in
+so a crash loses at most the requests in flight. A stop (the run turning ``CANCELING``: the UI's Terminate or the
+CLI's first Ctrl-C, seen through :class:`RunControlResource` in any executor; or an interrupt) lets requests in
 flight finish, keeps what arrived, and the next run asks only what is still unsettled.
 """
 
@@ -26,6 +27,7 @@ from medicaid_assets.dagster_kit.charts import category_counts_png, image_metada
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema
 from medicaid_assets.dagster_kit.progress import LookupProgress
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
+from medicaid_assets.dagster_kit.run_control import ProgressResource, RunControlResource
 from medicaid_assets.defs.reference.code_sets.keys import FALLBACK
 from medicaid_assets.defs.reference.resolution import clinical_tables, hcpcs_cache
 from medicaid_assets.defs.reference.resolution.hcpcs_cache import HcpcsCache, HcpcsResponse, HcpcsResult
@@ -48,8 +50,6 @@ from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesRe
 from medicaid_assets.defs.reference.resolution.writers import HCPCS_MAPPING_COLUMNS, NPI_MAPPING_COLUMNS, write_csv
 from medicaid_assets.layout import DataLayout
 
-# Set by a front end (the CLI's first Ctrl-C) to stop lookups gracefully: the step then finishes normally.
-STOP_REQUESTED = threading.Event()
 # Clinical Tables serves HCPCS Level II (letters A-V and four digits) only; anything else cannot be there.
 LEVEL2_CODE = re.compile(r"[A-V][0-9]{4}")
 
@@ -226,11 +226,13 @@ def run_stoppable(
     jobs: dict[str, Callable[[threading.Event], dict]],
     log: dg.DagsterLogManager,
     on_interrupt: Callable[[], None] = lambda: None,
+    stop_requested: Callable[[], bool] = lambda: False,
 ) -> dict[str, dict]:
     """Run ``jobs`` in threads and return their results.
 
-    A stop (:data:`STOP_REQUESTED`, or an interrupt: Ctrl-C, or the run being terminated, which Dagster raises
-    as ``DagsterExecutionInterruptedError`` in this thread) lets requests in flight finish; then
+    A stop (``stop_requested()``, asked every 0.2 s: the run is being canceled; or an interrupt: Ctrl-C, or the run
+    being terminated, which Dagster raises as ``DagsterExecutionInterruptedError`` in this thread) lets requests in
+    flight finish; then
     ``on_interrupt`` writes what can be written, and the step ends normally with what was resolved, so the
     outputs after it are still written. The next run asks only what is still unsettled.
     """
@@ -256,13 +258,12 @@ def run_stoppable(
         try:
             for event in finished.values():
                 event.wait(0.2)
-            if STOP_REQUESTED.is_set() and not stop.is_set():
+            if not stop.is_set() and stop_requested():
                 log.warning("stop requested: requests in flight finish, then the caches are exported")
                 stop.set()
         except (KeyboardInterrupt, dg.DagsterExecutionInterruptedError):
             log.warning("interrupted: letting requests in flight finish, committing the caches, writing the mappings")
             stop.set()
-            STOP_REQUESTED.set()
             for event in finished.values():
                 event.wait()
             on_interrupt()
@@ -308,19 +309,24 @@ def identifier_caches(
     data: DataDirResource,
     npi_registry: NpiRegistryResource,
     clinical_tables_api: ClinicalTablesResource,
+    run_control: RunControlResource,
+    progress: ProgressResource,
 ):
-    """Resolve NPIs and codes at once, in two threads of this step."""
+    """Resolve NPIs and codes at once, in two threads of this step; a stop of the run ends them gracefully."""
     layout = data.layout
     jobs: dict[str, Callable[[threading.Event], dict]] = {}
     if NPI_CACHE in context.selected_asset_keys:
         jobs["npi"] = lambda stop: resolve_npis(
-            layout, npi_registry, config, stop, LookupProgress(context.log, "NPI Registry")
+            layout, npi_registry, config, stop, progress.lookup(context, "NPI Registry")
         )
     if HCPCS_CACHE in context.selected_asset_keys:
         jobs["hcpcs"] = lambda stop: resolve_codes(
-            layout, clinical_tables_api, config, stop, LookupProgress(context.log, "Clinical Tables")
+            layout, clinical_tables_api, config, stop, progress.lookup(context, "Clinical Tables")
         )
-    results = run_stoppable(jobs, context.log, on_interrupt=lambda: write_mappings(layout))
+    watch = run_control.watch(context)
+    results = run_stoppable(
+        jobs, context.log, on_interrupt=lambda: write_mappings(layout), stop_requested=watch.requested
+    )
     keys = {"npi": NPI_CACHE, "hcpcs": HCPCS_CACHE}
     for name, metadata in results.items():
         path = layout.npi_cache if name == "npi" else layout.hcpcs_cache
