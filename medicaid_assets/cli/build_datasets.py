@@ -10,6 +10,7 @@ import time
 import dagster as dg
 from rich.console import Console
 
+from medicaid_assets.cli.demo_parts.medicaid_spending import summary
 from medicaid_assets.cli.runner import Runner, instance_for
 from medicaid_assets.cli.terminal import (
     add_dagster_home,
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         )
         runner = Runner(defs, instance, quiet=bool(args.log_file))
         runner.run(main_job.name, DATASETS, run_config={"ops": ops})
-    return finish(runner, settings, console, args.dagster_home, started, stop)
+    return finish(runner, console, args.dagster_home, started, stop, lambda: summary(runner, settings, console))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -8,6 +8,7 @@ import time
 import dagster as dg
 from rich.console import Console
 
+from medicaid_assets.cli.demo_parts.medicaid_spending import summary
 from medicaid_assets.cli.runner import Runner, full_range_tags, instance_for
 from medicaid_assets.cli.terminal import (
     add_dagster_home,
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     with graceful_ctrl_c(console, instance) as stop:
         if runner.run(main_job.name, selection, tags=full_range_tags()) and not args.skip_nppes:
             runner.apply_new_weeklies()
-    return finish(runner, settings, console, args.dagster_home, started, stop)
+    return finish(runner, console, args.dagster_home, started, stop, lambda: summary(runner, settings, console))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

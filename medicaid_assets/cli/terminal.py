@@ -7,22 +7,19 @@ import dataclasses
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from medicaid_assets.cli.runner import DAGSTER_HOME, Runner
 from medicaid_assets.core.fetcher import FetchProgress
 from medicaid_assets.dagster_kit.progress import ProgressSink
 from medicaid_assets.dagster_kit.recovery import process_tag
 from medicaid_assets.dagster_kit.run_control import request_stop
-from medicaid_assets.defs.reference.resolution import hcpcs_cache, npi_cache
-from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.settings import Settings
@@ -109,40 +106,6 @@ def graceful_ctrl_c(console: Console, instance: dg.DagsterInstance) -> Iterator[
         watcher.join()
 
 
-def summary(runner: Runner, settings: Settings, console: Console) -> None:
-    """Identifiers per status, requests made, and where each output is."""
-    layout = DataLayout(settings.data_dir)
-    requests = 0
-    for result in runner.results:
-        for event in result.get_asset_materialization_events():
-            value = event.materialization.metadata.get("requests")
-            requests += int(value.value) if value is not None else 0
-    table = Table(title="identifiers")
-    table.add_column("type")
-    for status in ("ok", "not_found", "error", "invalid"):
-        table.add_column(status, justify="right")
-    if layout.npi_cache.is_file():
-        with npi_cache.NpiCache(layout.npi_cache) as cache:
-            counts = cache.status_counts()
-        table.add_row("npi", *(f"{counts.get(s, 0):,}" for s in ("ok", "not_found", "error", "invalid")))
-    if layout.hcpcs_cache.is_file():
-        with hcpcs_cache.HcpcsCache(layout.hcpcs_cache) as cache:
-            counts = cache.status_counts()
-        table.add_row("hcpcs", *(f"{counts.get(s, 0):,}" for s in ("ok", "not_found", "error")), "-")
-    console.print(table)
-    console.print(f"API requests made by these runs: {requests:,}")
-    for label, path in (
-        ("spending table", settings.warehouse_path),
-        ("NPI mapping", layout.npi_mapping),
-        ("HCPCS mapping", layout.hcpcs_mapping),
-        ("npi dataset", layout.npi_dataset),
-        ("hcpcs dataset", layout.hcpcs_dataset),
-        ("unresolved report", layout.unresolved_report),
-        ("triage", layout.triage),
-    ):
-        console.print(f"  {label:18s} {path}{'' if path.exists() else '  (not written)'}")
-
-
 def stopped_early(runner: Runner) -> bool:
     """Whether a run recorded work it stopped before the end (``stopped_early``: the lookups, stopped by Ctrl-C
     inside a run, where Dagster's own handler turns it into an interrupt of the step, or by a stop request)."""
@@ -154,9 +117,12 @@ def stopped_early(runner: Runner) -> bool:
     return False
 
 
-def finish(runner: Runner, settings: Settings, console: Console, home: Path, started: float, stop: StopRequest) -> int:
+def finish(
+    runner: Runner, console: Console, home: Path, started: float, stop: StopRequest, summary: Callable[[], None]
+) -> int:
+    """``summary``'s lines, the runs' outcome, where the instance is and how to open the UI; the exit code."""
     ok = all(r.success for r in runner.results)
-    summary(runner, settings, console)
+    summary()
     status = "[green]succeeded[/green]" if ok else "[red]FAILED[/red] (see the run in the UI)"
     console.print(f"{len(runner.results)} run(s) {status} in {time.monotonic() - started:.0f}s")
     console.print(f"  Dagster instance:  {home}")
