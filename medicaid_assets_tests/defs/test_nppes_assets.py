@@ -18,13 +18,13 @@ from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets.sample_world.world import read_world, world_spec
 from medicaid_assets.settings import Settings
 from medicaid_assets_tests.support.events import checks, failure_text, metadata
-from medicaid_assets_tests.support.pipeline import with_resources
+from medicaid_assets_tests.support.pipeline import QUICK_RETRY_FILES, with_resources
 
 PROVIDERS_OP = "warehouse__nppes_providers"
 
 
 def _defs(settings: Settings, **sources: str) -> dg.Definitions:
-    resources = build_resources(settings)
+    resources = {**build_resources(settings), "files": QUICK_RETRY_FILES}
     if sources:  # e.g. a pinned nppes_monthly_url
         resources["sources"] = type(resources["sources"])(**{**resources["sources"].model_dump(), **sources})
     return with_resources(build_definitions(settings), resources)

@@ -18,14 +18,14 @@ from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets.sample_world.urls import SPENDING_V2_URL, local_url
 from medicaid_assets.sample_world.world import world_spec
 from medicaid_assets.settings import Settings
+from medicaid_assets_tests.support.pipeline import QUICK_RETRY_FILES
 
 ASSETS = [medicaid_spending_file, spending_table]
 
 
 def _run(settings: Settings, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        ASSETS, resources=build_resources(settings), instance=instance, raise_on_error=False, **kwargs
-    )
+    resources = {**build_resources(settings), "files": QUICK_RETRY_FILES}
+    return dg.materialize(ASSETS, resources=resources, instance=instance, raise_on_error=False, **kwargs)
 
 
 def _table(settings: Settings, sql: str) -> list[tuple]:
