@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import dagster as dg
+import pytest
 
 from medicaid_assets.definitions import build_definitions, defs
 from medicaid_assets.settings import PROJECT_ROOT, Settings
@@ -23,6 +24,7 @@ def test_definitions_load_and_every_asset_is_described(settings: Settings) -> No
     assert isinstance(defs(), dg.Definitions)  # what Dagster tools load: the @dg.definitions function
 
 
+@pytest.mark.slow  # a fresh interpreter loading Dagster and the code location: over 10 s on 2 cores
 def test_dg_check_defs_loads_the_code_location() -> None:
     dg_cli = PROJECT_ROOT / ".venv" / "bin" / "dg"
     cmd = [str(dg_cli) if dg_cli.exists() else "dg", "check", "defs"]

@@ -24,6 +24,7 @@ from medicaid_assets.dagster_kit.io_managers import (
     io_manager_from_settings,
     table_ref,
 )
+from medicaid_assets_tests.support.events import failure_text, values
 
 DAYS = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-08")
 FILES = dg.DynamicPartitionsDefinition(name="files")
@@ -109,12 +110,7 @@ def _meta(result: dg.ExecuteInProcessResult, node: str = "fam__events") -> dict:
     """The output metadata (a range run records one materialization per partition, all with the same metadata)."""
     first, *others = result.asset_materializations_for_node(node)
     assert all(m.metadata == first.metadata for m in others)
-    return {k: v.value for k, v in first.metadata.items()}
-
-
-def _failure(result: dg.ExecuteInProcessResult) -> str:
-    assert not result.success
-    return "\n".join(str(e.event_specific_data.error) for e in result.all_events if e.is_step_failure)
+    return values(first.metadata)
 
 
 def _query(database: Path, sql: str) -> list[tuple]:
@@ -172,17 +168,17 @@ def test_duckdb_failed_write_leaves_the_previous_rows(tmp_path: Path) -> None:
     before = _by_day(db)
 
     # The SQL fails while rows are being inserted, after the DELETE of the partition's rows ran.
-    assert "boom mid-write" in _failure(_run([events], iom, "2024-01-01", kind="sql_fail", rows=5, version=9))
+    assert "boom mid-write" in failure_text(_run([events], iom, "2024-01-01", kind="sql_fail", rows=5, version=9))
     assert _by_day(db) == before  # read_only open also proves the failed write closed its connection
 
     # Rows that belong to another day are refused, and the refusal rolls back the delete too.
-    message = _failure(_run([events], iom, "2024-01-01", rows=5, version=9, shift_days=1))
+    message = failure_text(_run([events], iom, "2024-01-01", rows=5, version=9, shift_days=1))
     assert "fall outside the partition" in message
     assert _by_day(db) == before
 
     # Same on a first write (the table does not exist yet): nothing is left behind.
     other = tmp_path / "other.duckdb"
-    assert "fall outside" in _failure(
+    assert "fall outside" in failure_text(
         _run([events], DuckDBTableIOManager(database=str(other)), "2024-01-03", shift_days=2)
     )
     assert _query(other, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'") == [(0,)]
@@ -192,7 +188,7 @@ def test_duckdb_schema_changes(tmp_path: Path) -> None:
     db = tmp_path / "wh.duckdb"
     iom = DuckDBTableIOManager(database=str(db))
     assert _run([events], iom, "2024-01-01").success
-    message = _failure(_run([events], iom, "2024-01-02", extra_column=True))
+    message = failure_text(_run([events], iom, "2024-01-02", extra_column=True))
     assert "fam.events" in message and "DROP TABLE" in message
     assert _by_day(db) == {"2024-01-01": (3, 1, 1)}
 
@@ -275,7 +271,7 @@ def test_duckdb_requires_partition_expr(tmp_path: Path) -> None:
     def bare() -> pl.DataFrame:
         return pl.DataFrame({"day": [date(2024, 1, 1)]})
 
-    message = _failure(_run([bare], DuckDBTableIOManager(database=str(tmp_path / "wh.duckdb")), "2024-01-01"))
+    message = failure_text(_run([bare], DuckDBTableIOManager(database=str(tmp_path / "wh.duckdb")), "2024-01-01"))
     assert "partition_expr" in message
 
 
@@ -286,7 +282,7 @@ def test_duckdb_waits_for_another_process_to_release_the_file(tmp_path: Path) ->
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         impatient = DuckDBTableIOManager(database=str(db), lock_timeout_seconds=0.3)
-        assert "lock" in _failure(_run([events], impatient, "2024-01-01")).lower()
+        assert "lock" in failure_text(_run([events], impatient, "2024-01-01")).lower()
         started = time.monotonic()
         assert _run([events], DuckDBTableIOManager(database=str(db)), "2024-01-01").success
         assert time.monotonic() - started > 0.5  # it waited for the holder to exit, then wrote
@@ -318,7 +314,7 @@ def test_parquet_local_round_trip(tmp_path: Path, kind: str) -> None:
     assert pl.read_parquet(base / "fam/events/2024-01-01.parquet")["v"].to_list() == [2] * 4
 
     # The downstream sees the two stored partitions; the others are allowed missing only when the input says so.
-    assert "missing" in _failure(_run([events, summary], iom, select=[summary.key]))
+    assert "missing" in failure_text(_run([events, summary], iom, select=[summary.key]))
 
     @dg.asset(key=["fam", "summary"], ins={"events": dg.AssetIn(EVENTS, metadata={"allow_missing_partitions": True})})
     def tolerant_summary(events: pl.DataFrame) -> pl.DataFrame:
@@ -335,8 +331,8 @@ def test_parquet_local_failed_write_leaves_the_previous_file(tmp_path: Path) -> 
     assert _run([events], iom, "2024-01-01").success
     target = base / "fam/events/2024-01-01.parquet"
     before = target.read_bytes()
-    assert "boom mid-write" in _failure(_run([events], iom, "2024-01-01", kind="sql_fail", rows=5))
-    assert "fall outside" in _failure(_run([events], iom, "2024-01-01", version=5, shift_days=1))
+    assert "boom mid-write" in failure_text(_run([events], iom, "2024-01-01", kind="sql_fail", rows=5))
+    assert "fall outside" in failure_text(_run([events], iom, "2024-01-01", version=5, shift_days=1))
     assert target.read_bytes() == before
     assert _files(base) == ["fam/events/2024-01-01.parquet"]  # no temp file left behind
 
@@ -365,7 +361,7 @@ def test_parquet_range_run_writes_one_file_per_partition(tmp_path: Path) -> None
 
     # Rows of a day outside the range are refused and nothing is replaced.
     before = {p: p.read_bytes() for p in (base / "fam/events").iterdir()}
-    assert "fall outside" in _failure(_run([events], iom, tags=tags, version=7, shift_days=2))
+    assert "fall outside" in failure_text(_run([events], iom, tags=tags, version=7, shift_days=2))
     assert {p: p.read_bytes() for p in (base / "fam/events").iterdir()} == before
 
 
@@ -396,7 +392,7 @@ def test_parquet_on_s3(tmp_path: Path, s3_server, bucket: str, aws_env: dict[str
     assert written.success
     assert _meta(written)["uri"] == f"s3://{bucket}/warehouse/fam/events/2024-01-02.parquet"
     assert _run([events], iom, "2024-01-01", kind="arrow", version=2, rows=4).success
-    assert "boom" in _failure(_run([events], iom, "2024-01-02", kind="sql_fail"))  # the object is not touched
+    assert "boom" in failure_text(_run([events], iom, "2024-01-02", kind="sql_fail"))  # the object is not touched
 
     tags = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-02"}
     down = dg.materialize([events, daily_copy], resources={"io_manager": iom}, selection=[daily_copy.key], tags=tags)

@@ -33,10 +33,7 @@ from medicaid_assets_tests.infra.conftest import S3Server
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[pg.Postgres]:
-    reason = pg.available()
-    if reason:
-        pytest.skip(f"no PostgreSQL server here: {reason}")
-    with pg.postgres_server("postgres_admin") as running:
+    with pg.server_or_skip("postgres_admin") as running:
         yield running
 
 

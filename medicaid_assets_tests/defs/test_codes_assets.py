@@ -19,6 +19,7 @@ from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.sample_world.urls import disk_path, local_url
 from medicaid_assets.sample_world.world import world_spec
 from medicaid_assets.settings import Settings
+from medicaid_assets_tests.support.events import failure_text, metadata
 
 ASSETS = [cpt_archives, cpt_hcpcs_fallback]
 ZIP_NAME = "pfrev26a-updated-01-09-2026.zip"
@@ -48,20 +49,6 @@ def _run(
 
 def _zip_url(world_server: WorldServer) -> str:
     return local_url(world_server.base_url, CPT_ZIP_URL)
-
-
-def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
-    events = {
-        e.asset_key.to_user_string(): e.materialization.metadata for e in result.get_asset_materialization_events()
-    }
-    return {name: value.value for name, value in events[key].items()}
-
-
-def _failure(result: dg.ExecuteInProcessResult) -> str:
-    assert not result.success
-    return next(
-        e for e in result.all_events if e.event_type_value == "STEP_FAILURE"
-    ).step_failure_data.error.to_string()
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -113,14 +100,14 @@ def test_fallback_of_the_world_has_every_described_code_with_its_real_descriptio
 
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {"one_row_per_code": True, "codes_well_formed": True}
-    meta = _metadata(result, "raw/cpt_hcpcs_fallback")
+    meta = metadata(result, "raw/cpt_hcpcs_fallback")
     assert meta["dagster/row_count"] == len(rows)
     per_file = {k.rsplit("/", 1)[-1]: v for k, v in meta["rows_per_source_file"].items()}
     assert per_file["PPRRVU2026_Jan.csv"] + per_file["HCPC2026_JAN_ANWEB.csv"] == len(rows)
     assert per_file["PFALL26AR.txt"] == per_file["PPRRVU2026_Jan.txt"] == 0
     assert [c.name for c in meta["dagster/column_schema"].columns] == list(COLUMNS)
 
-    archives = _metadata(result, "raw/cpt_archives")
+    archives = metadata(result, "raw/cpt_archives")
     [entry] = archives["archives"]
     zip_path = settings.data_dir / "raw" / "cpt" / "archives" / ZIP_NAME
     assert entry["bytes"] == zip_path.stat().st_size and entry["downloaded"] and entry["extracted"]
@@ -150,7 +137,7 @@ def test_auto_discovery_takes_the_updated_zip_and_a_rerun_requests_nothing(
         ("GET", index_path, 200),
         ("GET", "/files/zip/" + ZIP_NAME, 200),  # the page's root-relative link
     ]
-    meta = _metadata(result, "raw/cpt_archives")
+    meta = metadata(result, "raw/cpt_archives")
     assert meta["auto_discovered_from"] == settings.cpt_index_url
     assert meta["urls"] == [f"{world_server.base_url}/files/zip/{ZIP_NAME}"]
     fallback = _fallback(settings)
@@ -160,8 +147,8 @@ def test_auto_discovery_takes_the_updated_zip_and_a_rerun_requests_nothing(
     again = _run(settings)
     assert again.success
     assert world.requests() == []  # local data exists: no page, no download
-    assert not _metadata(again, "raw/cpt_archives")["archives"][0]["extracted"]
-    assert _metadata(again, "raw/cpt_hcpcs_fallback")["rewritten"] is False
+    assert not metadata(again, "raw/cpt_archives")["archives"][0]["extracted"]
+    assert metadata(again, "raw/cpt_hcpcs_fallback")["rewritten"] is False
     assert fallback.read_bytes() == before and fallback.stat().st_mtime_ns == mtime
 
 
@@ -175,7 +162,7 @@ def test_explicit_url_is_reused_without_a_request_and_nothing_is_re_extracted(
     again = _run(settings, [_zip_url(world_server)])
     assert again.success
     assert world.requests() == []
-    [entry] = _metadata(again, "raw/cpt_archives")["archives"]
+    [entry] = metadata(again, "raw/cpt_archives")["archives"]
     assert not entry["downloaded"] and not entry["extracted"]
     assert {p: p.stat().st_mtime_ns for p in archives.rglob("*")} == stamps
 
@@ -195,7 +182,7 @@ def test_an_index_page_without_a_zip_fails_clearly(
         (world_dir / "files" / "hostile.example" / "cpt").mkdir(parents=True, exist_ok=True)
         (world_dir / "files" / "hostile.example" / "cpt" / name).write_text(page)
     index = f"{world_server.base_url}/hostile.example/cpt/{name}"
-    message = _failure(_run(replace(settings, cpt_index_url=index)))
+    message = failure_text(_run(replace(settings, cpt_index_url=index)))
     assert f"CPT index page {index}" in message and error in message and "pass cpt_zip_urls instead" in message
     assert not (settings.data_dir / "raw" / "cpt" / "archives").exists()
 
@@ -224,7 +211,7 @@ def test_overlays_md_folder_is_copied_when_present(
     target = settings.data_dir / "raw" / "cpt" / "archives" / ZIP_NAME[:-4] / "PFREV26A" / "PFREV26AR_nonQP"
     assert (target / "md" / "status_codes.md").read_text() == "# Status codes\n"
     assert (target / "csv" / "status_code.csv").read_text().endswith("A,Active\n")
-    assert _metadata(result, "raw/cpt_archives")["overlay_targets"] == [f"{ZIP_NAME[:-4]}/PFREV26A/PFREV26AR_nonQP"]
+    assert metadata(result, "raw/cpt_archives")["overlay_targets"] == [f"{ZIP_NAME[:-4]}/PFREV26A/PFREV26AR_nonQP"]
 
 
 @pytest.fixture
@@ -238,7 +225,7 @@ def good_state(settings: Settings, world: WorldControl, world_server: WorldServe
 def test_an_html_page_instead_of_a_zip_fails_clearly_and_loses_nothing(
     settings: Settings, good_state: dict[str, bytes]
 ) -> None:
-    message = _failure(_run(settings, [settings.cpt_index_url]))
+    message = failure_text(_run(settings, [settings.cpt_index_url]))
     assert settings.cpt_index_url in message and "HTML page instead of the file" in message
     assert _tree(settings.data_dir / "raw" / "cpt") == good_state
 
@@ -257,12 +244,12 @@ def test_a_zip_escaping_its_folder_is_refused_whether_downloaded_or_local(
 ) -> None:
     name = f"escape-{len(member)}.zip"
     _hostile_zip(world_dir / "files" / "hostile.example" / "cpt" / name, member)
-    message = _failure(_run(settings, [f"{world_server.base_url}/hostile.example/cpt/{name}"]))
+    message = failure_text(_run(settings, [f"{world_server.base_url}/hostile.example/cpt/{name}"]))
     assert f"member {member!r} would escape the target folder" in message and "nothing was replaced" in message
     assert _tree(settings.data_dir / "raw" / "cpt") == good_state
     # The same zip dropped into archives/ by hand is refused at extraction, before anything is written.
     local = _hostile_zip(settings.data_dir / "raw" / "cpt" / "archives" / name, member)
-    message = _failure(_run(settings))
+    message = failure_text(_run(settings))
     assert f"member {member!r} would escape the target folder" in message
     assert _tree(settings.data_dir / "raw" / "cpt") == {**good_state, f"archives/{name}": local.read_bytes()}
     assert (
@@ -277,12 +264,12 @@ def test_a_zip_expanding_past_the_bound_is_refused_before_writing(
     with zipfile.ZipFile(zip_file) as zf:
         declared = sum(i.file_size for i in zf.infolist())
     # Declared sizes already pass the bound: refused at download, the zip is not kept.
-    message = _failure(_run(settings, [_zip_url(world_server)], max_extract_bytes=declared - 1))
+    message = failure_text(_run(settings, [_zip_url(world_server)], max_extract_bytes=declared - 1))
     assert f"expands to more than {declared - 1:,} bytes" in message and _zip_url(world_server) in message
     assert not (settings.data_dir / "raw" / "cpt").exists() or _tree(settings.data_dir / "raw" / "cpt") == {}
     # Only the nested zips pass it: its extraction is refused, no folder written, and the download is moved aside
     # (as <zip>.rejected), so later runs are not refused for it again.
-    message = _failure(_run(settings, [_zip_url(world_server)], max_extract_bytes=declared + 1))
+    message = failure_text(_run(settings, [_zip_url(world_server)], max_extract_bytes=declared + 1))
     assert f"RVU26A.zip: expands to more than {declared + 1:,} bytes" in message
     archives = settings.data_dir / "raw" / "cpt" / "archives"
     assert sorted(p.name for p in archives.iterdir()) == [ZIP_NAME + ".rejected"]

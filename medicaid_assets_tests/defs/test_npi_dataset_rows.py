@@ -42,6 +42,8 @@ HOSTILE = (
     "\x00\x01\x0b\x0e\x0f\x1a\x1b\x1f\x7f \u2028\u2029 \U0001f600 </script>",
     "\\\x0b\\\\\x1a\\",
 )
+# The module's fixture runs the sources, the weeklies and the bulk rows of the test world: over 10 s on 2 cores.
+pytestmark = pytest.mark.slow
 BLANKS = (None, "", " ", "\t", "\xa0", "\u3000\x1c")
 PHONES = ("3013093781", " 3013093781\xa0", "301309378", "30130937810", "²013093781", "٣٠١٣٠٩٣٧٨١", "301-309-37", "x")
 COUNTRIES = (None, "", " ", "US", " US ", "us", "UM", "CA", "XX")

@@ -17,23 +17,17 @@ from medicaid_assets.sample_world.providers import npi_for_index, weekly_bundles
 from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets.sample_world.world import read_world, world_spec
 from medicaid_assets.settings import Settings
+from medicaid_assets_tests.support.events import checks, failure_text, metadata
+from medicaid_assets_tests.support.pipeline import QUICK_RETRY_FILES, with_resources
 
 PROVIDERS_OP = "warehouse__nppes_providers"
 
 
 def _defs(settings: Settings, **sources: str) -> dg.Definitions:
-    resources = build_resources(settings)
+    resources = {**build_resources(settings), "files": QUICK_RETRY_FILES}
     if sources:  # e.g. a pinned nppes_monthly_url
         resources["sources"] = type(resources["sources"])(**{**resources["sources"].model_dump(), **sources})
-    defs = build_definitions(settings)
-    return dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        sensors=defs.sensors,
-        schedules=defs.schedules,
-        jobs=defs.jobs,
-        resources=resources,
-    )
+    return with_resources(build_definitions(settings), resources)
 
 
 def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, **kwargs) -> dg.ExecuteInProcessResult:
@@ -63,25 +57,6 @@ def _snapshot(settings: Settings, table: str = "nppes_providers") -> dict[str, s
 def _side_snapshot(settings: Settings) -> list[tuple]:
     tables = ("nppes_other_names", "nppes_practice_locations", "nppes_endpoints")
     return [tuple(_query(settings, f"SELECT * FROM {t} ORDER BY ALL")) for t in tables]
-
-
-def _checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed for e in result.get_asset_check_evaluations()}
-
-
-def _metadata(result: dg.ExecuteInProcessResult, key: str) -> dict:
-    events = [e for e in result.get_asset_materialization_events() if e.asset_key.to_user_string() == key]
-    return {k: v.value for k, v in events[-1].materialization.metadata.items()}
-
-
-def _failure(result: dg.ExecuteInProcessResult) -> str:
-    """The first step failure's message with its causes (Dagster wraps the asset's exception)."""
-    error = result.get_step_failure_events()[0].event_specific_data.error
-    messages = []
-    while error is not None:
-        messages.append(error.message)
-        error = error.cause
-    return " <- ".join(messages)
 
 
 def _zip_gets(world: WorldControl) -> list[str]:
@@ -142,11 +117,11 @@ def test_monthly_build_matches_the_files_and_a_rerun_costs_one_page_request(
     with dg.instance_for_test() as instance:
         result = _run(defs, "nppes_monthly_job", instance)
         assert result.success
-        assert _checks(result) == {
+        assert checks(result) == {
             "raw/nppes_monthly_bundle:v2_header": True,
             "warehouse/nppes_providers:one_row_per_npi": True,
         }
-        bundle = _metadata(result, "raw/nppes_monthly_bundle")
+        bundle = metadata(result, "raw/nppes_monthly_bundle")
         assert bundle["extracted_now"] and not bundle["reused_existing_zip"] and bundle["primary_csv"] == npidata
         rows, npis, deactivated = _query(
             settings, "SELECT count(*), count(DISTINCT npi), count(*) FILTER (WHERE status = 'D') FROM nppes_providers"
@@ -173,9 +148,9 @@ def test_monthly_build_matches_the_files_and_a_rerun_costs_one_page_request(
         again = _run(defs, "nppes_monthly_job", instance)
         assert again.success
         assert [r["path"] for r in world.requests()] == ["/download.cms.gov/nppes/NPI_Files.html"]
-        bundle = _metadata(again, "raw/nppes_monthly_bundle")
+        bundle = metadata(again, "raw/nppes_monthly_bundle")
         assert bundle["reused_existing_zip"] and not bundle["extracted_now"]
-        assert _metadata(again, "warehouse/nppes_providers")["rebuilt"] is False
+        assert metadata(again, "warehouse/nppes_providers")["rebuilt"] is False
         assert _snapshot(settings) == before
 
 
@@ -192,7 +167,7 @@ def test_weekly_changes_exactly_its_npis_and_a_rebuild_keeps_them(
 
         result = _weekly(settings, defs, instance, keys[0])
         assert result.success
-        assert _checks(result) == {
+        assert checks(result) == {
             "raw/nppes_weekly_bundle:v2_header": True,
             "warehouse/nppes_weekly_update:rows_match_file": True,
             "warehouse/nppes_weekly_update:one_row_per_npi": True,
@@ -210,7 +185,7 @@ def test_weekly_changes_exactly_its_npis_and_a_rebuild_keeps_them(
             [deactivated],
         )
         assert rows == [("D", week.end - timedelta(days=2), "weekly")] * len(deactivated)
-        assert _metadata(result, "warehouse/nppes_weekly_update")["applied_rows"] == len(in_file)
+        assert metadata(result, "warehouse/nppes_weekly_update")["applied_rows"] == len(in_file)
         weekly_summary = read_world(world_dir)["summary"]["nppes"]["weekly"][0]["rows"]
         pl_file, pl_rows = next((n, r) for n, r in weekly_summary.items() if n.startswith("pl_pfile_"))
         assert _query(settings, "SELECT count(*) FROM nppes_practice_locations WHERE source_file = ?", [pl_file]) == [
@@ -231,8 +206,8 @@ def test_weekly_changes_exactly_its_npis_and_a_rebuild_keeps_them(
             original = conn.execute("SELECT source_file FROM nppes_providers WHERE npi = ?", [newest]).fetchone()[0]
             conn.execute(update, ["npidata_pfile_20990101-20990107.csv", date(2099, 1, 7), newest])
         rerun = _weekly(settings, defs, instance, keys[0])
-        assert _metadata(rerun, "warehouse/nppes_weekly_update")["superseded_rows"] == 1
-        assert _checks(rerun)["warehouse/nppes_weekly_update:rows_match_file"]
+        assert metadata(rerun, "warehouse/nppes_weekly_update")["superseded_rows"] == 1
+        assert checks(rerun)["warehouse/nppes_weekly_update:rows_match_file"]
         assert _query(settings, "SELECT source_date FROM nppes_providers WHERE npi = ?", [newest]) == [
             (date(2099, 1, 7),)
         ]
@@ -245,7 +220,7 @@ def test_weekly_changes_exactly_its_npis_and_a_rebuild_keeps_them(
         sides_applied = _side_snapshot(settings)
         rebuilt = _run(defs, "nppes_monthly_job", instance, run_config=_build_config(force=True))
         assert rebuilt.success
-        assert _metadata(rebuilt, "warehouse/nppes_providers")["weeklies_reapplied"] == keys[:2]
+        assert metadata(rebuilt, "warehouse/nppes_providers")["weeklies_reapplied"] == keys[:2]
         assert _snapshot(settings) == applied and _side_snapshot(settings) == sides_applied
         assert [r[0] for r in _query(settings, "SELECT kind FROM nppes_applied_bundles ORDER BY source_date")] == [
             "monthly",
@@ -286,7 +261,7 @@ def test_weekly_with_a_changed_header_is_refused_and_the_table_kept(
             raise_on_error=False,
         )
         assert not alone.success
-        failure = _failure(alone)
+        failure = failure_text(alone)
         assert "headers differ from the known V2 layout" in failure and "'Provider Gender Code'" in failure
         assert _snapshot(settings) == before
 
@@ -318,7 +293,7 @@ def test_unparseable_line_refuses_the_build_unless_tolerated(
         result = _run(pinned, "nppes_monthly_job", instance)
         assert world.requests() == []  # pinned URL, file already there
         assert not result.success
-        failure = _failure(result)
+        failure = failure_text(result)
         assert "1 line(s) could not be parsed" in failure and "line 6: " in failure and "unterminated quote" in failure
         assert _snapshot(settings) == before and _side_snapshot(settings) == sides_before
         for rel in good_files:
@@ -326,7 +301,7 @@ def test_unparseable_line_refuses_the_build_unless_tolerated(
 
         tolerated = _run(pinned, "nppes_monthly_job", instance, run_config=_build_config(max_rejected_rows=1))
         assert tolerated.success
-        meta = _metadata(tolerated, "warehouse/nppes_providers")
+        meta = metadata(tolerated, "warehouse/nppes_providers")
         assert len(meta["rejected_lines"]) == 1 and "line 6" in meta["rejected_lines"][0]
         assert meta["dagster/row_count"] == len(before) - 1
 
@@ -336,6 +311,6 @@ def test_files_page_error_names_the_page_and_writes_nothing(settings: Settings, 
     with dg.instance_for_test() as instance:
         result = _run(_defs(settings), "nppes_monthly_job", instance)
     assert not result.success
-    failure = _failure(result)
+    failure = failure_text(result)
     assert "NPI_Files.html: HTTP 503" in failure
     assert not DataLayout(settings.data_dir).nppes_monthly.exists()

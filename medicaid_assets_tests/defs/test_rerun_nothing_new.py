@@ -12,9 +12,11 @@ import pytest
 from medicaid_assets.cli.runner import SAMPLE_WORLD_API, Runner, full_range_tags
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
+from medicaid_assets.defs.medicaid_spending.keys import SPENDING
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets.settings import Settings
+from medicaid_assets_tests.support.events import first_metadata
 
 
 def _files(layout: DataLayout) -> dict[str, int]:
@@ -22,14 +24,6 @@ def _files(layout: DataLayout) -> dict[str, int]:
     folders = (layout.resolution, layout.output, layout.root / "mappings")
     files = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
     return {str(p): p.stat().st_mtime_ns for p in [*files, layout.unresolved_report, layout.npi_cache]}
-
-
-def _metadata(runner: Runner, start: int) -> dict[str, dict]:
-    out = {}
-    for result in runner.results[start:]:
-        for event in result.get_asset_materialization_events():
-            out.setdefault(event.asset_key.to_user_string(), event.materialization.metadata)
-    return out
 
 
 @pytest.mark.slow
@@ -40,7 +34,7 @@ def test_the_second_run_asks_nothing_and_rewrites_nothing(settings: Settings, wo
         assert runner.run(main_job.name, tags=full_range_tags())
         first = _files(layout)
         # The triage's row count is its identifier rows: one per row of the unresolved report.
-        triage_rows = _metadata(runner, 0)["outputs/triage"]["dagster/row_count"].value
+        triage_rows = first_metadata(runner.results)["outputs/triage"]["dagster/row_count"].value
         with layout.unresolved_report.open() as fh:
             assert triage_rows == sum(1 for _ in fh) - 1 > 0
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
@@ -48,7 +42,7 @@ def test_the_second_run_asks_nothing_and_rewrites_nothing(settings: Settings, wo
         world.clear_requests()
         mark = len(runner.results)
         assert runner.run(main_job.name, tags=full_range_tags())
-        meta = _metadata(runner, mark)
+        meta = first_metadata(runner.results[mark:])
     assert [e for e in world.requests() if e["api"] in ("npi", "hcpcs")] == []
     assert _files(layout) == first
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
@@ -76,12 +70,19 @@ def test_a_tampered_month_or_a_removed_output_is_made_again(settings: Settings, 
         Path(layout.npi_dataset).unlink()
         mark = len(runner.results)
         assert runner.run(main_job.name, tags=full_range_tags())
-        meta = _metadata(runner, mark)
+        meta = first_metadata(runner.results[mark:])
     # Only the tampered month is run, and rewritten.
     assert meta["warehouse/spending"]["months_rewritten"].value == 1
-    [ranged] = [r for r in runner.results[mark:] if "dagster/asset_partition_range_start" in r.dagster_run.tags]
-    assert ranged.dagster_run.tags["dagster/asset_partition_range_start"] == "2021-05-01"
-    assert ranged.dagster_run.tags["dagster/asset_partition_range_end"] == "2021-05-01"
+    again = runner.results[mark:]
+    assert {e.partition for r in again for e in r.get_asset_materialization_events() if e.asset_key == SPENDING} == {
+        "2021-05-01"
+    }
+    ranges = {
+        (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"])
+        for tags in (r.dagster_run.tags for r in again)
+        if "dagster/asset_partition_range_start" in tags
+    }
+    assert ranges == {("2021-05-01", "2021-05-01")}
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM spending_loads").fetchone()[0] == 84
     assert layout.npi_dataset.is_file()

@@ -5,8 +5,6 @@ import math
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -37,15 +35,10 @@ from medicaid_assets.sample_world.spending import dataset_npi_pool
 from medicaid_assets.sample_world.urls import world_env
 from medicaid_assets.sample_world.world import world_spec
 from medicaid_assets.settings import PROJECT_ROOT, Settings, child_env
+from medicaid_assets_tests.support.cli import cli_command, run_cli_ok
+from medicaid_assets_tests.support.pipeline import FAST_API
+from medicaid_assets_tests.support.waiting import wait_until
 
-FAST = {
-    "requests_per_second": 0,
-    "concurrency": 4,
-    "round_delay_seconds": 0.05,
-    "backoff_initial_seconds": 0.01,
-    "backoff_max_seconds": 0.05,
-    "read_timeout_seconds": 1.0,
-}
 VOLATILE = {"fetched_at_unix", "requested_at_utc", "api_run_id"}
 
 
@@ -79,7 +72,7 @@ def _settings(data: Path, server: WorldServer) -> Settings:
 
 def _build(settings: Settings, run_config: dict | None = None, hcpcs_batch_size: int = 100, **api) -> bool:
     with dg.instance_for_test() as instance:
-        defs = build_definitions(settings, api={**FAST, **api}, hcpcs_batch_size=hcpcs_batch_size)
+        defs = build_definitions(settings, api={**FAST_API, **api}, hcpcs_batch_size=hcpcs_batch_size)
         runner = Runner(defs, instance, quiet=True)
         return runner.run(main_job.name, DATASETS, run_config=run_config or {})
 
@@ -272,30 +265,21 @@ def test_ctrl_c_stops_gracefully_and_the_next_run_resumes(
     assert _build(_settings(clean, world_server))
     world.clear_requests()
     env = child_env({"MEDICAID_DATA_DIR": str(data_dir), **world_env(world_server.base_url)})
-    cmd = [
-        sys.executable,
-        "-m",
-        "medicaid_assets.cli",
-        "build-datasets",
-        "--dagster-home",
-        str(tmp_path / "dh"),
-        "--requests-per-second",
-        "4",
-        "--concurrency",
-        "1",
-    ]
-    proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while len(_asked(world, "npi")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
+    home = tmp_path / "dh"
+    paced = cli_command(["build-datasets", "--requests-per-second", "4", "--concurrency", "1"], home)
+    proc = subprocess.Popen(
+        paced, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_until(lambda: len(_asked(world, "npi")) >= 2, "the run's second NPI request", timeout=120)
+    finally:
+        proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output[-3000:]
     assert "stopped early" in output and "FAILED" not in output  # a graceful stop, not a failed step
     stopped_after = len(_asked(world, "npi"))
     assert (data_dir / "mappings/npi/npi_provider_mapping.csv").is_file()
-    rerun = subprocess.run([*cmd[:-4]], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    run_cli_ok(["build-datasets"], home, env, timeout=300)
     fetched = [
         r["identifiers"] for r in world.requests() if r["api"] == "npi" and r["status"] == 200 and not r["fault"]
     ]
@@ -314,24 +298,7 @@ def test_reset_map_starts_fresh(data_dir, world: WorldControl, world_server, tmp
     assert cache.is_file()
     env = child_env({"MEDICAID_DATA_DIR": str(data_dir), **world_env(world_server.base_url)})
     world.clear_requests()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "medicaid_assets.cli",
-            "build-datasets",
-            "--reset-map",
-            "--skip-api",
-            "--dagster-home",
-            str(tmp_path / "dh"),
-        ],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = run_cli_ok(["build-datasets", "--reset-map", "--skip-api"], tmp_path / "dh", env, timeout=300)
     assert "--reset-map: removed" in result.stdout
     assert world.requests() == [] or all(r["api"] not in ("npi", "hcpcs") for r in world.requests())
     unresolved = _csv(data_dir / "unresolved_identifiers.csv")
@@ -347,7 +314,7 @@ def test_hcpcs_fallback_csv_override(data_dir, world_server, world_dir) -> None:
         writer.writerow(FALLBACK_COLUMNS)
         writer.writerow([cpt.code, "custom descriptor", "custom long", "", "", "", "false", "false", "mine.csv"])
     with dg.instance_for_test() as instance:
-        defs = build_definitions(replace(settings), api=FAST, fallback_csv=str(custom))
+        defs = build_definitions(replace(settings), api=FAST_API, fallback_csv=str(custom))
         assert Runner(defs, instance, quiet=True).run(main_job.name, DATASETS)
     mapping = {r["hcpcs_code"]: r for r in _csv(data_dir / "mappings/hcpcs/hcpcs_code_mapping.csv")}
     assert mapping[cpt.code]["short_desc"] == "custom descriptor"

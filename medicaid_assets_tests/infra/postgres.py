@@ -12,12 +12,15 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+
+from medicaid_assets_tests.support.ports import free_port
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -53,12 +56,6 @@ def available() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
@@ -77,7 +74,7 @@ def postgres_server(db_name: str = "dagster") -> Iterator[Postgres]:
     pwfile = root / "pw"
     pwfile.write_text(password + "\n")
     os.chown(pwfile, pg.pw_uid, pg.pw_gid)
-    data, port = root / "data", _free_port()
+    data, port = root / "data", free_port()
     started = False
     try:
         run = dict(check=True, capture_output=True, text=True, timeout=120)
@@ -102,3 +99,13 @@ def postgres_server(db_name: str = "dagster") -> Iterator[Postgres]:
                 timeout=60,
             )
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def server_or_skip(db_name: str) -> Iterator[Postgres]:
+    """``postgres_server(db_name)`` for a fixture: the test is skipped where no server can run here."""
+    reason = available()
+    if reason:
+        pytest.skip(f"no PostgreSQL server here: {reason}")
+    with postgres_server(db_name) as running:
+        yield running

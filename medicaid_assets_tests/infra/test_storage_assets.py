@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -23,8 +21,9 @@ from medicaid_assets.defs.publish.mirrored_files import SOURCES as SOURCE_FILES
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.sample_world.urls import settings_for_world
-from medicaid_assets.settings import PROJECT_ROOT, Settings, child_env
+from medicaid_assets.settings import Settings, child_env
 from medicaid_assets_tests.infra.conftest import AWS_ENV, S3Server
+from medicaid_assets_tests.support.cli import SUCCEEDED, run_cli_ok
 
 PREFIX = "medicaid/prod"
 
@@ -136,16 +135,8 @@ def test_demo_with_object_storage_puts_every_file_in_the_bucket(
     """The README's `./run demo`, as a user runs it, with MEDICAID_OBJECT_STORE_URL set."""
     data, home = tmp_path / "data", tmp_path / "dagster_home"
     env = child_env({**AWS_ENV, **storage_env(data, s3_server, bucket)})
-    result = subprocess.run(
-        [sys.executable, "-m", "medicaid_assets.cli", "demo", "--dagster-home", str(home)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "6 run(s) succeeded" in result.stdout
+    result = run_cli_ok(["demo"], home, env)
+    assert SUCCEEDED.search(result.stdout)
     assert_bucket_mirrors(data, s3_server, bucket, tmp_path)
     secret = AWS_ENV["AWS_SECRET_ACCESS_KEY"]
     assert secret not in result.stdout + result.stderr

@@ -14,7 +14,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,6 +35,7 @@ from medicaid_assets.defs.reference.resolution.writers import (
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.urls import world_env
 from medicaid_assets.settings import PROJECT_ROOT
+from medicaid_assets_tests.support.cli import cli_command as support_cli_command
 
 PROJECT_DAGSTER_YAML = PROJECT_ROOT / "dagster_home" / "dagster.yaml"
 VOLATILE = {"fetched_at_unix", "requested_at_utc", "api_run_id", "applied_at", "extracted_at"}
@@ -109,7 +109,7 @@ class CliRun:
 
 def cli_command(command: list[str], home: Path, *, instrumented: bool = False) -> list[str]:
     module = "medicaid_assets_tests.reliability.crashpoint" if instrumented else "medicaid_assets.cli"
-    return [sys.executable, "-m", module, *command, "--dagster-home", str(home)]
+    return support_cli_command(command, home, module=module)
 
 
 def run_cli(

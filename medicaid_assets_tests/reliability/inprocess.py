@@ -18,16 +18,8 @@ from medicaid_assets.defs.reference.nppes.keys import MONTHLY_BUNDLE
 from medicaid_assets.sample_world.urls import settings_for_world
 from medicaid_assets.settings import Settings
 from medicaid_assets_tests.reliability.harness import STATS
+from medicaid_assets_tests.support.pipeline import FAST_API, with_resources
 
-# Retries as the product does them, with waits shrunk to test time (a 429's Retry-After is capped by backoff_max).
-FAST_API = {
-    "requests_per_second": 0,
-    "concurrency": 4,
-    "round_delay_seconds": 0.05,
-    "backoff_initial_seconds": 0.01,
-    "backoff_max_seconds": 0.05,
-    "read_timeout_seconds": 1.0,
-}
 FAST_FILES = HttpFilesResource(backoff_seconds=0.02, read_timeout_seconds=1.0, connect_timeout_seconds=2.0)
 RAW_FILES = dg.AssetSelection.assets(SPENDING_FILE, MONTHLY_BUNDLE, ARCHIVES, FALLBACK)  # the downloaded files
 
@@ -40,14 +32,7 @@ def settings(data: Path, base_url: str, **overrides: str) -> Settings:
 
 def definitions(s: Settings, files: HttpFilesResource = FAST_FILES, **options) -> dg.Definitions:
     defs = build_definitions(s, api={**FAST_API, **options.pop("api", {})}, **options)
-    return dg.Definitions(
-        assets=defs.assets,
-        asset_checks=defs.asset_checks,
-        sensors=defs.sensors,
-        schedules=defs.schedules,
-        jobs=defs.jobs,
-        resources={**defs.resources, "files": files},
-    )
+    return with_resources(defs, {"files": files})
 
 
 class Pipeline:

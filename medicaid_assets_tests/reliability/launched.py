@@ -9,7 +9,6 @@ Terminate button. The instance is a persistent one configured by the project's `
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -28,15 +27,11 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.settings import PROJECT_ROOT
 from medicaid_assets_tests.reliability.harness import STATS, cli_env
+from medicaid_assets_tests.support.ports import free_port
+from medicaid_assets_tests.support.waiting import wait_until
 
 LOCATION = "medicaid_assets"
 JOB = main_job.name
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -46,7 +41,7 @@ def code_server(data: Path, home: Path, base_url: str, timeout: float = 120) -> 
     Its output, and that of the run workers and step processes it starts, goes to ``home/code-server.log`` (a pipe
     nobody reads would fill up and block every process writing a log line).
     """
-    port = _free_port()
+    port = free_port()
     args = [sys.executable, "-m", "dagster", "api", "grpc", "--module-name", "medicaid_assets.definitions"]
     args += ["--attribute", "defs", "--location-name", LOCATION, "--host", "127.0.0.1", "--port", str(port)]
     env = cli_env(data, base_url, {"DAGSTER_HOME": str(home)})
@@ -116,11 +111,12 @@ class Launcher:
         return self._graphql(TERMINATE, {"runId": run_id})["terminateRun"]["__typename"]
 
     def wait(self, run_id: str, timeout: float = 600) -> dg.DagsterRun:
-        deadline = time.monotonic() + timeout
-        while not (run := self.instance.get_run_by_id(run_id)).is_finished:
-            assert time.monotonic() < deadline, f"run {run_id} still {run.status} after {timeout:.0f}s"
-            time.sleep(0.2)
-        return run
+        def finished() -> dg.DagsterRun | None:
+            run = self.instance.get_run_by_id(run_id)
+            return run if run.is_finished else None
+
+        status = lambda: f"run {run_id} to finish (still {self.instance.get_run_by_id(run_id).status})"  # noqa: E731
+        return wait_until(finished, status, timeout=timeout, every=0.2)
 
 
 @contextmanager

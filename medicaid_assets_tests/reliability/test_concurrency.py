@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from medicaid_assets_tests.reliability.harness import (
     warehouse_digest,
 )
 from medicaid_assets_tests.reliability.launched import launcher, step_failures
+from medicaid_assets_tests.support.waiting import wait_until
 
 # Steps of the main job that open the warehouse (pool ``duckdb``): warehouse loads and identifier extraction.
 MAIN_JOB = build_definitions(Settings.from_env()).resolve_job_def(main_job.name)
@@ -118,10 +118,9 @@ def test_two_main_job_runs_launched_at_once_through_the_instance(reference, rel_
         for run_id in run_ids:  # both queued, then dequeued back to back, as the daemon does with a queue of two
             runs.start(run_id)
         STATS.add("concurrent_runs", 2)
-        deadline = time.monotonic() + 180
-        while not all(_waited(runs.instance, run_id) for run_id in run_ids):
-            assert time.monotonic() < deadline, "the runs never waited for pool duckdb"
-            time.sleep(0.1)
+        wait_until(
+            lambda: all(_waited(runs.instance, run_id) for run_id in run_ids), "the runs to wait for pool duckdb"
+        )
         storage.free_concurrency_slot_for_step("third-party", "holding-the-warehouse")
         ended = [runs.wait(run_id) for run_id in run_ids]
         failures = {run_id: step_failures(runs.instance, run_id) for run_id in run_ids}

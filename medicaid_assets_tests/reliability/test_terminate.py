@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from medicaid_assets_tests.reliability.harness import (
 )
 from medicaid_assets_tests.reliability.inprocess import Pipeline, failure_text, settings
 from medicaid_assets_tests.reliability.launched import launcher, step_failures
+from medicaid_assets_tests.support.waiting import wait_until
 
 # Every API answer this late, at the code location's default pacing (2 requests/s, 2 in flight): when the run is
 # terminated, requests are in flight and most NPIs are still to be asked.
@@ -68,13 +68,6 @@ def progress_lines(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return [m for m in messages if m.startswith(("NPI Registry:", "Clinical Tables:")) and " identifiers, " in m]
 
 
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.TempPathFactory) -> Terminated:
     root = tmp_path_factory.mktemp("terminated")
@@ -93,7 +86,7 @@ def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.Temp
         with launcher(data, home, rel_server.base_url) as runs:
             run_id = runs.submit([NPI_CACHE, HCPCS_CACHE])
             runs.start(run_id)
-            _wait_for(lambda: answered("hcpcs") >= 1 and answered("npi") >= 2, "the lookups to be under way")
+            wait_until(lambda: answered("hcpcs") >= 1 and answered("npi") >= 2, "the lookups to be under way")
             before, terminated_at = {e["seq"] for e in log()}, time.time()
             assert runs.terminate(run_id) == "TerminateRunSuccess"
             run = runs.wait(run_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.urls import world_env
 from medicaid_assets.settings import PROJECT_ROOT
+from medicaid_assets_tests.support.ports import free_port
 
 ARTIFACTS = PROJECT_ROOT / "test-artifacts" / "ui"
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; Playwright's own browser download is never used
@@ -64,12 +64,6 @@ class DagsterUI:
         body = response.json()
         assert not body.get("errors"), body["errors"]
         return body["data"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -119,7 +113,7 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory, world_server: WorldServ
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith("MEDICAID_")}
     env |= {**world_env(world_server.base_url), "MEDICAID_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
-    port = _free_port()
+    port = free_port()
     command = [str(Path(sys.executable).with_name("dagster-webserver")), "-w", "workspace.yaml"]
     command += ["-h", "127.0.0.1", "-p", str(port)]
     log = ARTIFACTS / "webserver.log"

@@ -7,7 +7,6 @@ what the UI should agree with. Screenshots go to ``test-artifacts/ui/``.
 from __future__ import annotations
 
 import re
-import time
 
 import httpx
 import pyarrow.parquet as pq
@@ -19,6 +18,7 @@ from medicaid_assets.defs.reference.nppes.keys import WEEKLY_BUNDLE, WEEKLY_UPDA
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldControl
 from medicaid_assets.sample_world.urls import world_env
+from medicaid_assets_tests.support.waiting import wait_until
 from medicaid_assets_tests.ui.conftest import ARTIFACTS, DagsterUI
 
 pytestmark = pytest.mark.slow
@@ -52,13 +52,17 @@ def _ui_run(ui: DagsterUI) -> dict | None:
 
 def _wait_for_run(ui: DagsterUI) -> dict:
     """The run launched from the UI, once finished."""
-    deadline = time.monotonic() + RUN_SECONDS
-    while time.monotonic() < deadline:
+
+    def finished() -> dict | None:
         run = _ui_run(ui)
-        if run and run["status"] in TERMINAL:
-            return run
-        time.sleep(1)
-    pytest.fail(f"no finished run launched from the UI within {RUN_SECONDS}s (last seen: {_ui_run(ui)})")
+        return run if run and run["status"] in TERMINAL else None
+
+    return wait_until(
+        finished,
+        lambda: f"a finished run launched from the UI (last seen: {_ui_run(ui)})",
+        timeout=RUN_SECONDS,
+        every=1,
+    )
 
 
 def _show_picture(page: Page, label: str) -> None:
