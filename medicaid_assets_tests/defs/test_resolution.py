@@ -230,7 +230,7 @@ def test_lookup_progress_reaches_the_sink_of_a_front_end_running_the_steps(data_
     settings = _settings(data_dir, world_server)
     with dg.instance_for_test() as instance:
         defs = build_definitions(
-            settings, api=FAST, progress_sink=lambda label, p: seen.setdefault(label, []).append(p)
+            settings, api=FAST_API, progress_sink=lambda label, p: seen.setdefault(label, []).append(p)
         )
         assert Runner(defs, instance, quiet=True).run(main_job.name, DATASETS)
     assert set(seen) == {"NPI Registry", "Clinical Tables"}

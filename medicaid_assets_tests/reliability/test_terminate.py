@@ -181,7 +181,7 @@ def stop_requested(reference, rel_server: WorldServer, tmp_path_factory: pytest.
         with launcher(data, home, rel_server.base_url) as runs:
             run_id = runs.submit([NPI_CACHE, HCPCS_CACHE])
             runs.start(run_id)
-            _wait_for(lambda: answered("hcpcs") >= 1 and answered("npi") >= 2, "the lookups to be under way")
+            wait_until(lambda: answered("hcpcs") >= 1 and answered("npi") >= 2, "the lookups to be under way")
             # What the UI's Terminate does first, and the CLI's first Ctrl-C: the run's status becomes CANCELING.
             # No signal reaches the run worker or the step process: only the resource can see this.
             before, requested_at = {e["seq"] for e in log()}, time.time()
