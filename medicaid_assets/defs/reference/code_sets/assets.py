@@ -13,10 +13,9 @@ import httpx
 
 from medicaid_assets.core.atomic import atomic_path, atomic_write
 from medicaid_assets.core.cms_index import pick_zip_url
-from medicaid_assets.core.download import DownloadResult, download, file_name_from_url, get_page, sha256_file
+from medicaid_assets.core.download import DownloadResult, file_name_from_url, sha256_file
 from medicaid_assets.core.safe_zip import UnsafeArchiveError, check_archive, extract_zip
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema, table_metadata
-from medicaid_assets.dagster_kit.progress import ProgressLogger
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
 from medicaid_assets.defs.reference.code_sets.fallback import (
@@ -118,8 +117,7 @@ def copy_overlays(source: Path, archives: Path) -> tuple[list[str], int]:
 def _discover_zip_url(files: HttpFilesResource, index_url: str, log: dg.DagsterLogManager) -> str:
     """The fee-schedule zip the CMS index page links (see lib.cms_index for the rule)."""
     try:
-        with files.client() as client:
-            page = get_page(client, index_url, attempts=files.attempts, backoff_seconds=files.backoff_seconds)
+        page = files.get_page(index_url)
     except httpx.HTTPError as exc:
         raise dg.Failure(f"CPT index page {index_url}: {type(exc).__name__}: {exc}; pass cpt_zip_urls instead") from exc
     if page.status_code != 200:
@@ -155,20 +153,13 @@ def cpt_archives(
     if discovered:
         urls = [_discover_zip_url(files, sources.cpt_index_url, context.log)]
     downloads: list[DownloadResult] = []
-    with files.client() as client:
-        for url in urls:
-            dest = archives / zip_file_name(url)
-            downloads.append(
-                download(
-                    client,
-                    url,
-                    dest,
-                    validate=lambda path: check_archive(path, data.max_extract_bytes),
-                    progress=ProgressLogger(context.log, dest.name),
-                    attempts=files.attempts,
-                    backoff_seconds=files.backoff_seconds,
-                )
+    for url in urls:
+        dest = archives / zip_file_name(url)
+        downloads.append(
+            files.download(
+                url, dest, log=context.log, validate=lambda path: check_archive(path, data.max_extract_bytes)
             )
+        )
     by_path = {Path(d.path): d for d in downloads}
     report: list[dict] = []
     extracted_files: list[str] = []

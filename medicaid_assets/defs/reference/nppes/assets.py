@@ -21,11 +21,10 @@ from duckdb import DuckDBPyConnection
 from pydantic import Field
 
 from medicaid_assets.core.atomic import atomic_write
-from medicaid_assets.core.download import DownloadResult, download, file_name_from_url, get_page
+from medicaid_assets.core.download import DownloadResult, file_name_from_url
 from medicaid_assets.core.safe_zip import check_archive, extract_zip
 from medicaid_assets.core.values import sql_string
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema, markdown_table, table_metadata
-from medicaid_assets.dagster_kit.progress import ProgressLogger
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
 from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
@@ -92,12 +91,12 @@ class NppesBuildConfig(NppesLoadConfig):
 
 
 def files_page_links(
-    client: httpx.Client, page_url: str, timeout: float | None = None, attempts: int = 1, backoff_seconds: float = 1.0
+    files: HttpFilesResource, page_url: str, timeout: float | None = None, attempts: int | None = None
 ) -> NppesLinks:
-    """The V2 links of the NPPES files page (retried ``attempts`` times on 429/5xx and transport errors; the sensor
-    asks once); an error names the page and what went wrong."""
+    """The V2 links of the NPPES files page (retried on 429/5xx and transport errors, ``attempts`` defaulting to the
+    resource's; the sensor asks once); an error names the page and what went wrong."""
     try:
-        response = get_page(client, page_url, attempts=attempts, backoff_seconds=backoff_seconds, timeout=timeout)
+        response = files.get_page(page_url, attempts=attempts, timeout=timeout)
     except httpx.HTTPError as exc:
         raise NppesBundleError(
             f"{page_url}: the files page could not be fetched ({type(exc).__name__}: {exc})"
@@ -129,16 +128,9 @@ def _fetch_bundle(
     """Download ``url`` into ``parent`` and extract it to ``parent/<zip stem>/`` unless already extracted from it."""
     dest = parent / file_name_from_url(url)
     folder = parent / bundle_key(url)
-    with files.client() as client:
-        result = download(
-            client,
-            url,
-            dest,
-            validate=lambda path: check_archive(path, data.max_extract_bytes),
-            progress=ProgressLogger(context.log, dest.name),
-            attempts=files.attempts,
-            backoff_seconds=files.backoff_seconds,
-        )
+    result = files.download(
+        url, dest, log=context.log, validate=lambda path: check_archive(path, data.max_extract_bytes)
+    )
     marker = _read_json(_marker(folder))
     if marker.get("zip_sha256") == result.sha256 and folder.is_dir():
         return result, marker, False
@@ -219,9 +211,7 @@ def nppes_monthly_bundle(
     """Only a bundle whose headers pass becomes ``current.json``, so a changed layout never reaches the table."""
     url = sources.nppes_monthly_url
     if not url:
-        with files.client() as client:
-            retries = {"attempts": files.attempts, "backoff_seconds": files.backoff_seconds}
-            monthly = files_page_links(client, sources.nppes_files_page_url, **retries).monthly
+        monthly = files_page_links(files, sources.nppes_files_page_url).monthly
         if not monthly:
             raise NppesBundleError(f"{sources.nppes_files_page_url}: no monthly NPPES V2 zip link on the files page")
         url = monthly[0]
