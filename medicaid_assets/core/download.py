@@ -22,10 +22,10 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from medicaid_assets.core.filelock import exclusive, lock_path
+from medicaid_assets.core.retry import RETRYABLE_STATUS, RetryLater, retry_after_seconds, retrying
 
 CHUNK = 1 << 20
 NET_CHUNK = 1 << 16  # small, so a connection cut mid-body still leaves its bytes in the .part file
-RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 Progress = Callable[[int, int | None], None]
 Validator = Callable[[Path], None]
@@ -135,22 +135,17 @@ def _download(
                 seconds=time.monotonic() - started,
             )
     part = part_path(dest)
-    last_error: Exception | None = None
-    for attempt in range(attempts):
-        try:
-            result = _fetch_once(client, url, dest, part, progress, allow_html)
-            break
-        except OSError as exc:  # the disk is full, or the file too large for it
-            raise DownloadError(
-                f"{url}: writing {part} failed ({exc}); nothing was replaced, and the bytes received so far "
-                "stay in the .part file for the next run to resume from"
-            ) from exc
-        except _Retryable as exc:
-            last_error = exc
-            time.sleep(min(60.0, exc.retry_after if exc.retry_after is not None else backoff_seconds * 2**attempt))
-    else:
-        cause = last_error.__cause__ if last_error is not None else None
-        raise DownloadError(f"{url}: gave up after {attempts} attempts; last error: {last_error}") from cause
+    try:
+        result = retrying(attempts=attempts, backoff_seconds=backoff_seconds)(
+            _fetch_once, client, url, dest, part, progress, allow_html
+        )
+    except OSError as exc:  # the disk is full, or the file too large for it
+        raise DownloadError(
+            f"{url}: writing {part} failed ({exc}); nothing was replaced, and the bytes received so far "
+            "stay in the .part file for the next run to resume from"
+        ) from exc
+    except RetryLater as exc:
+        raise DownloadError(f"{url}: gave up after {attempts} attempts; last error: {exc}") from exc.__cause__
     try:
         if validate is not None:
             validate(part)
@@ -164,17 +159,6 @@ def _download(
     with contextlib.suppress(FileNotFoundError):
         meta_path(part).unlink()
     return final
-
-
-class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.strip().isdigit() else None
 
 
 def _fetch_once(
@@ -193,7 +177,7 @@ def _fetch_once(
     try:
         with client.stream("GET", url, headers=headers) as response:
             if response.status_code in RETRYABLE_STATUS:
-                raise _Retryable(f"HTTP {response.status_code}", _retry_after(response))
+                raise RetryLater(f"HTTP {response.status_code}", retry_after_seconds(response.headers))
             if response.status_code not in (200, 206):
                 raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
             resumed = response.status_code == 206
@@ -221,7 +205,7 @@ def _fetch_once(
                     if progress is not None:
                         progress(done, total)
             if total is not None and done != total:
-                raise _Retryable(f"truncated: got {done} of {total} bytes")
+                raise RetryLater(f"truncated: got {done} of {total} bytes")
     except DownloadError:
         part.unlink(missing_ok=True)
         meta_path(part).unlink(missing_ok=True)
@@ -229,7 +213,7 @@ def _fetch_once(
     except httpx.UnsupportedProtocol as exc:  # a redirect to file://, ftp://…: never followed, never retried
         raise DownloadError(f"{url}: redirected away from http/https ({exc}); refused, nothing was replaced") from exc
     except (httpx.TransportError, httpx.StreamError) as exc:
-        raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        raise RetryLater(f"{type(exc).__name__}: {exc}") from exc
     return DownloadResult(
         url=url,
         path=str(dest),
@@ -252,28 +236,36 @@ def _expected_total(response: httpx.Response, have: int) -> int | None:
     return int(length) + (have if response.status_code == 206 else 0) if length and length.isdigit() else None
 
 
+class _Busy(RetryLater):
+    """A retryable status from :func:`get_page`; on the last attempt its response is the answer."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(f"HTTP {response.status_code}", retry_after_seconds(response.headers))
+        self.response = response
+
+
 def get_page(
     client: httpx.Client, url: str, *, attempts: int = 5, backoff_seconds: float = 1.0, timeout: float | None = None
 ) -> httpx.Response:
     """GET a small page (a listing, an index) retried like a download: 429/5xx and transport errors (a timeout, a
     connection cut, a body cut short) wait ``Retry-After`` or back off, ``attempts`` times in all. Returns the last
     answer (the caller judges its status), or raises the last transport error."""
-    for attempt in range(attempts):
-        last = attempt == attempts - 1
-        try:
-            response = client.get(url, timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout)
-        except httpx.UnsupportedProtocol:
-            raise
-        except httpx.TransportError:
-            if last:
-                raise
-            wait = backoff_seconds * 2**attempt
-        else:
-            if last or response.status_code not in RETRYABLE_STATUS:
-                return response
-            wait = _retry_after(response) or backoff_seconds * 2**attempt
-        time.sleep(min(60.0, wait))
-    raise ValueError(f"attempts must be at least 1, got {attempts}")
+
+    def once() -> httpx.Response:
+        response = client.get(url, timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout)
+        if response.status_code in RETRYABLE_STATUS:
+            raise _Busy(response)
+        return response
+
+    def retryable(exc: BaseException) -> bool:
+        return isinstance(exc, _Busy) or (
+            isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol)
+        )
+
+    try:
+        return retrying(attempts=attempts, backoff_seconds=backoff_seconds, retryable=retryable)(once)
+    except _Busy as exc:
+        return exc.response
 
 
 def file_name_from_url(url: str) -> str:

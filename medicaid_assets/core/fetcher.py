@@ -7,7 +7,7 @@ so the engine has to be polite, survive a flaky network, lose nothing on a crash
   ``1 / requests_per_second`` (every attempt takes a slot, retries included) and ``concurrency``
   workers cap the requests in flight. Each :func:`run_fetch` call has its own limiter, so NPI and HCPCS
   lookups run side by side in two threads without slowing each other.
-* **Retries per request** (tenacity): 429/500/502/503/504, transport errors (timeouts, dropped
+* **Retries per request** (the shared policy of :mod:`medicaid_assets.core.retry`): 429/500/502/503/504, transport errors (timeouts, dropped
   connections, bodies cut short) and 2xx bodies the caller's ``parse`` rejects with
   :class:`TransientError` (e.g. an HTML error page with status 200) are retried up to ``attempts``
   times, waiting ``Retry-After`` when the server sends integer seconds, else ``backoff_initial``
@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 
-from medicaid_assets.core.download import RETRYABLE_STATUS
+from medicaid_assets.core.retry import RETRYABLE_STATUS, async_retrying, retry_after_seconds
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -153,12 +152,6 @@ class FetchReport(Generic[T]):
         }
 
 
-def retry_after_seconds(headers: httpx.Headers) -> float | None:
-    """``Retry-After`` as integer seconds (the HTTP-date form is ignored, as the original did)."""
-    value = headers.get("retry-after", "").strip()
-    return float(value) if value.isdigit() else None
-
-
 def body_preview(body: bytes) -> str:
     """The first bytes of a body, for an error message that says what came back."""
     return repr(body[:PREVIEW_BYTES]) + (f" … ({len(body)} bytes)" if len(body) > PREVIEW_BYTES else "")
@@ -225,16 +218,6 @@ class _Pacer:
             if await _nap(start - now, stop):
                 return False
         return not stop.is_set()
-
-
-class _WaitRetryAfter(wait_exponential):
-    """The server's ``Retry-After`` when it sent one (capped at ``max``), else exponential backoff."""
-
-    def __call__(self, retry_state: RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        if isinstance(exc, _Failed) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max)
-        return super().__call__(retry_state)
 
 
 @dataclass
@@ -334,12 +317,12 @@ class _Run(Generic[T, R]):
         request = client.build_request("GET", api.url, params=api.params)
         held = self.held.get(index)
         tries = _Tries(earlier=held.call.attempts if held else 0)
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.policy.attempts),
-            wait=_WaitRetryAfter(multiplier=self.policy.backoff_initial, max=self.policy.backoff_max),
-            retry=retry_if_exception(lambda exc: isinstance(exc, _Failed) and exc.retryable),
+        retrying = async_retrying(  # the shared policy (core/retry); rounds and the stop are this engine's own
+            attempts=self.policy.attempts,
+            backoff_seconds=self.policy.backoff_initial,
+            max_wait_seconds=self.policy.backoff_max,  # also caps a server's Retry-After
+            retryable=lambda exc: isinstance(exc, _Failed) and exc.retryable,
             sleep=lambda seconds: _nap(seconds, self.stop),  # the next attempt then sees the stop
-            reraise=True,
         )
         value: R | None = None
         failure: _Failed | None = None

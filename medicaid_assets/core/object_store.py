@@ -32,7 +32,10 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from tenacity import Retrying
+
 from medicaid_assets.core.atomic import atomic_path
+from medicaid_assets.core.retry import retrying
 
 MiB = 1024**2
 GiB = 1024**3
@@ -210,34 +213,39 @@ class ObjectStore:
             if current is not None and current.size == size and current.sha256 == sha256:
                 return Transfer(relative, self.object_url(relative), size, sha256, False)
             metadata = {SHA256_META: sha256}
-            last: BaseException | None = None
-            for attempt in range(1, self.config.attempts + 1):
+            tries = [0]
+
+            def once() -> int:
+                tries[0] += 1
                 staging = f"{self.staging_prefix}{uuid.uuid4().hex}/{PurePosixPath(relative).name}"
                 try:
                     parts = self._upload(fh, size, staging, metadata, progress)
                     self._promote(staging, key, size, metadata)
                     self._verify(key, relative, size, sha256)
-                    return Transfer(
-                        relative,
-                        self.object_url(relative),
-                        size,
-                        sha256,
-                        True,
-                        parts,
-                        attempt,
-                        time.monotonic() - started,
-                    )
-                except Exception as exc:
-                    last = exc
-                    if not _retryable(exc) or attempt == self.config.attempts:
-                        break
-                    self._sleep(self.config.backoff_seconds * 2 ** (attempt - 1))
+                    return parts
                 finally:
                     self._delete_quietly(staging)
-        raise ObjectStoreError(
-            f"{self.object_url(relative)}: upload of {path} failed after {attempt} attempt(s); "
-            f"the object under that name was left as it was. Last error: {_describe(last)}"
-        ) from last
+
+            try:
+                parts = self._retrying(_retryable)(once)
+            except Exception as exc:
+                raise ObjectStoreError(
+                    f"{self.object_url(relative)}: upload of {path} failed after {tries[0]} attempt(s); "
+                    f"the object under that name was left as it was. Last error: {_describe(exc)}"
+                ) from exc
+        return Transfer(
+            relative, self.object_url(relative), size, sha256, True, parts, tries[0], time.monotonic() - started
+        )
+
+    def _retrying(self, retryable: Callable[[BaseException], bool]) -> Retrying:
+        """The shared policy (core/retry) with this store's attempts, backoff and sleep."""
+        return retrying(
+            attempts=self.config.attempts,
+            backoff_seconds=self.config.backoff_seconds,
+            retryable=retryable,
+            max_wait_seconds=float("inf"),
+            sleep=self._sleep,
+        )
 
     def _read(self, fh: IO[bytes], offset: int, length: int) -> bytes:
         with self._read_lock:
@@ -376,42 +384,42 @@ class ObjectStore:
         """Download ``relative`` to ``dest`` through a temp file; its sha256 must match before the rename."""
         started = time.monotonic()
         key = self.key(relative)
-        last: BaseException | None = None
-        for attempt in range(1, self.config.attempts + 1):
-            try:
-                remote = self._head_key(key, relative)
-                if remote is None:
-                    raise FileNotFoundError(f"{self.object_url(relative)}: no such object")
-                digest = hashlib.sha256()
-                received = 0
-                with atomic_path(dest) as tmp, tmp.open("wb") as out:
-                    body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-                    for chunk in body.iter_chunks(READ_CHUNK):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                    if received != remote.size or (remote.sha256 and digest.hexdigest() != remote.sha256):
-                        raise ObjectStoreError(
-                            f"{self.object_url(relative)}: received {received} bytes (sha256 {digest.hexdigest()}), "
-                            f"expected {remote.size} (sha256 {remote.sha256}); {dest} was not replaced"
-                        )
-                return Transfer(
-                    relative,
-                    self.object_url(relative),
-                    received,
-                    digest.hexdigest(),
-                    True,
-                    attempts=attempt,
-                    seconds=time.monotonic() - started,
-                )
-            except Exception as exc:
-                last = exc
-                if isinstance(exc, FileNotFoundError) or not _retryable(exc) or attempt == self.config.attempts:
-                    break
-                self._sleep(self.config.backoff_seconds * 2 ** (attempt - 1))
-        raise ObjectStoreError(
-            f"{self.object_url(relative)}: restore to {dest} failed after {attempt} attempt(s): {_describe(last)}"
-        ) from last
+        tries = [0]
+
+        def once() -> Transfer:
+            tries[0] += 1
+            remote = self._head_key(key, relative)
+            if remote is None:
+                raise FileNotFoundError(f"{self.object_url(relative)}: no such object")
+            digest = hashlib.sha256()
+            received = 0
+            with atomic_path(dest) as tmp, tmp.open("wb") as out:
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+                for chunk in body.iter_chunks(READ_CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                if received != remote.size or (remote.sha256 and digest.hexdigest() != remote.sha256):
+                    raise ObjectStoreError(
+                        f"{self.object_url(relative)}: received {received} bytes (sha256 {digest.hexdigest()}), "
+                        f"expected {remote.size} (sha256 {remote.sha256}); {dest} was not replaced"
+                    )
+            return Transfer(
+                relative,
+                self.object_url(relative),
+                received,
+                digest.hexdigest(),
+                True,
+                attempts=tries[0],
+                seconds=time.monotonic() - started,
+            )
+
+        try:
+            return self._retrying(lambda exc: not isinstance(exc, FileNotFoundError) and _retryable(exc))(once)
+        except Exception as exc:
+            raise ObjectStoreError(
+                f"{self.object_url(relative)}: restore to {dest} failed after {tries[0]} attempt(s): {_describe(exc)}"
+            ) from exc
 
 
 @contextlib.contextmanager

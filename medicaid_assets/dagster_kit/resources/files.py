@@ -1,12 +1,21 @@
-"""HTTP access to the public files (spending parquet, NPPES bundles, CMS archives)."""
+"""HTTP access to the public files (spending parquet, NPPES bundles, CMS archives).
+
+Every family downloads and lists pages through this resource, so each download is resumable, validated, atomic
+and retried by the one policy (core/retry), with progress lines in the run's log.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import httpx
+
+from medicaid_assets.core.download import DownloadResult, Validator, download, get_page
+from medicaid_assets.dagster_kit.progress import ProgressLogger
 
 USER_AGENT = "medicaid-assets/0.1 (+https://github.com/; public-data pipeline)"
 
@@ -24,3 +33,38 @@ class HttpFilesResource(dg.ConfigurableResource):
         timeout = httpx.Timeout(self.read_timeout_seconds, connect=self.connect_timeout_seconds)
         with httpx.Client(timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}) as client:
             yield client
+
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        log: dg.DagsterLogManager | logging.Logger | None = None,
+        validate: Validator | None = None,
+        allow_html: bool = False,
+    ) -> DownloadResult:
+        """Make ``dest`` a complete, validated copy of ``url`` (core/download), reusing a good one; progress
+        lines go to ``log``."""
+        with self.client() as client:
+            return download(
+                client,
+                url,
+                dest,
+                validate=validate,
+                progress=ProgressLogger(log, dest.name) if log is not None else None,
+                allow_html=allow_html,
+                attempts=self.attempts,
+                backoff_seconds=self.backoff_seconds,
+            )
+
+    def get_page(self, url: str, *, attempts: int | None = None, timeout: float | None = None) -> httpx.Response:
+        """GET a small page (a listing, an index), retried like a download (``attempts`` defaults to the
+        resource's); the caller judges the status. Raises the last transport error."""
+        with self.client() as client:
+            return get_page(
+                client,
+                url,
+                attempts=self.attempts if attempts is None else attempts,
+                backoff_seconds=self.backoff_seconds,
+                timeout=timeout,
+            )

@@ -7,12 +7,11 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
-from medicaid_assets.core.download import download, file_name_from_url
+from medicaid_assets.core.download import file_name_from_url
 from medicaid_assets.core.npi import is_valid_npi
 from medicaid_assets.core.safe_zip import unpack_if_compressed
 from medicaid_assets.dagster_kit.charts import image_metadata, monthly_totals_png
 from medicaid_assets.dagster_kit.metadata import OWNERS, table_metadata
-from medicaid_assets.dagster_kit.progress import ProgressLogger
 from medicaid_assets.dagster_kit.ranged_runs import RANGE_TAGS
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
@@ -56,16 +55,7 @@ def medicaid_spending_file(
         if dest.suffix == ".parquet":
             check_text(inspect_spending_file(path))
 
-    with files.client() as client:
-        result = download(
-            client,
-            url,
-            dest,
-            validate=validate,
-            progress=ProgressLogger(context.log, dest.name),
-            attempts=files.attempts,
-            backoff_seconds=files.backoff_seconds,
-        )
+    result = files.download(url, dest, log=context.log, validate=validate)
     spending = inspect_spending_file(unpack_if_compressed(dest))
     # The first ten rows only (a whole row group is ~1M rows to decode).
     preview = next(pq.ParquetFile(spending.path).iter_batches(batch_size=10)) if spending.rows else None

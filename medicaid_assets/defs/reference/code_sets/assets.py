@@ -3,7 +3,6 @@
 import csv
 import filecmp
 import hashlib
-import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -11,12 +10,12 @@ from pathlib import Path
 import dagster as dg
 import httpx
 
-from medicaid_assets.core.atomic import atomic_path, atomic_write
+from medicaid_assets.core.atomic import atomic_path
 from medicaid_assets.core.cms_index import pick_zip_url
-from medicaid_assets.core.download import DownloadResult, download, file_name_from_url, get_page, sha256_file
+from medicaid_assets.core.download import DownloadResult, file_name_from_url, sha256_file
 from medicaid_assets.core.safe_zip import UnsafeArchiveError, check_archive, extract_zip
+from medicaid_assets.core.stamps import current_extraction, extraction_stamp
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema, table_metadata
-from medicaid_assets.dagster_kit.progress import ProgressLogger
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
 from medicaid_assets.defs.reference.code_sets.fallback import (
@@ -31,7 +30,6 @@ from medicaid_assets.layout import DataLayout
 
 OVERLAY_FOLDER = "PFREV26AR_nonQP"  # the extracted folder the version-controlled overlays go into
 OVERLAY_SUBFOLDERS = ("csv", "md")
-MARKER_SUFFIX = ".extracted.json"  # beside each zip: what its extraction holds, to reuse a current one
 FALLBACK_COLUMNS = {name: "BOOLEAN" if name in ("obsolete", "is_noc") else "VARCHAR" for name in COLUMNS}
 
 
@@ -46,26 +44,12 @@ def has_local_cpt_data(layout: DataLayout) -> bool:
     return any(layout.cpt_archives.glob("*.zip")) or bool(candidate_files(layout.cpt_root, [layout.cpt_fallback]))
 
 
-def _marker(archive: Path) -> Path:
-    return archive.with_name(archive.name + MARKER_SUFFIX)
-
-
-def _current_extraction(archive: Path, target: Path) -> dict | None:
-    """The marker of ``archive``'s extraction when it matches the zip (size, mtime) and every file is there."""
-    try:
-        marker = json.loads(_marker(archive).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    st = archive.stat()
-    if (marker.get("size"), marker.get("mtime_ns")) != (st.st_size, st.st_mtime_ns):
-        return None
-    return marker if all((target / rel).is_file() for rel in marker.get("files", [])) else None
-
-
 def extract_archive(archive: Path, max_bytes: int) -> tuple[dict, bool]:
     """Extract ``archive`` into ``archives/<stem>/`` unless that extraction is current; return (marker, reused)."""
     target = archive.with_name(archive.stem)
-    marker = _current_extraction(archive, target)
+    st = archive.stat()
+    built_from = {"zip_size": st.st_size, "zip_mtime_ns": st.st_mtime_ns}  # a zip changed since has a new mtime
+    marker = current_extraction(target, built_from)
     if marker is not None:
         return marker, True
     try:
@@ -80,19 +64,15 @@ def extract_archive(archive: Path, max_bytes: int) -> tuple[dict, bool]:
         archive.replace(rejected)
         meta.unlink()
         raise UnsafeArchiveError(f"{exc}; the download was moved to {rejected.name}, later runs skip it") from exc
-    sha256 = sha256_file(archive)
-    st = archive.stat()
-    marker = {
-        "zip": archive.name,
-        "size": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "sha256": sha256,
-        "bytes": report.bytes,
-        "nested": report.nested,
-        "files": sorted(p.relative_to(target).as_posix() for p in report.files),
-    }
-    with atomic_write(_marker(archive), "w", encoding="utf-8") as fh:
-        json.dump(marker, fh, indent=2)
+    marker = extraction_stamp(target).record(
+        built_from,
+        zip=archive.name,
+        size=st.st_size,
+        sha256=sha256_file(archive),
+        bytes=report.bytes,
+        nested=report.nested,
+        files=sorted(p.relative_to(target).as_posix() for p in report.files),
+    )
     return marker, False
 
 
@@ -118,8 +98,7 @@ def copy_overlays(source: Path, archives: Path) -> tuple[list[str], int]:
 def _discover_zip_url(files: HttpFilesResource, index_url: str, log: dg.DagsterLogManager) -> str:
     """The fee-schedule zip the CMS index page links (see lib.cms_index for the rule)."""
     try:
-        with files.client() as client:
-            page = get_page(client, index_url, attempts=files.attempts, backoff_seconds=files.backoff_seconds)
+        page = files.get_page(index_url)
     except httpx.HTTPError as exc:
         raise dg.Failure(f"CPT index page {index_url}: {type(exc).__name__}: {exc}; pass cpt_zip_urls instead") from exc
     if page.status_code != 200:
@@ -155,20 +134,13 @@ def cpt_archives(
     if discovered:
         urls = [_discover_zip_url(files, sources.cpt_index_url, context.log)]
     downloads: list[DownloadResult] = []
-    with files.client() as client:
-        for url in urls:
-            dest = archives / zip_file_name(url)
-            downloads.append(
-                download(
-                    client,
-                    url,
-                    dest,
-                    validate=lambda path: check_archive(path, data.max_extract_bytes),
-                    progress=ProgressLogger(context.log, dest.name),
-                    attempts=files.attempts,
-                    backoff_seconds=files.backoff_seconds,
-                )
+    for url in urls:
+        dest = archives / zip_file_name(url)
+        downloads.append(
+            files.download(
+                url, dest, log=context.log, validate=lambda path: check_archive(path, data.max_extract_bytes)
             )
+        )
     by_path = {Path(d.path): d for d in downloads}
     report: list[dict] = []
     extracted_files: list[str] = []

@@ -11,7 +11,6 @@ Tables: ``nppes_providers`` (one row per NPI) and the side tables ``nppes_other_
 ``source_date``; the newest record of an NPI wins, so weeklies may be applied in any order and again.
 """
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,12 +19,11 @@ import httpx
 from duckdb import DuckDBPyConnection
 from pydantic import Field
 
-from medicaid_assets.core.atomic import atomic_write
-from medicaid_assets.core.download import DownloadResult, download, file_name_from_url, get_page
+from medicaid_assets.core.download import DownloadResult, file_name_from_url
 from medicaid_assets.core.safe_zip import check_archive, extract_zip
+from medicaid_assets.core.stamps import current_extraction, extraction_stamp, read_json, write_json
 from medicaid_assets.core.values import sql_string
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema, markdown_table, table_metadata
-from medicaid_assets.dagster_kit.progress import ProgressLogger
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
 from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
@@ -92,12 +90,12 @@ class NppesBuildConfig(NppesLoadConfig):
 
 
 def files_page_links(
-    client: httpx.Client, page_url: str, timeout: float | None = None, attempts: int = 1, backoff_seconds: float = 1.0
+    files: HttpFilesResource, page_url: str, timeout: float | None = None, attempts: int | None = None
 ) -> NppesLinks:
-    """The V2 links of the NPPES files page (retried ``attempts`` times on 429/5xx and transport errors; the sensor
-    asks once); an error names the page and what went wrong."""
+    """The V2 links of the NPPES files page (retried on 429/5xx and transport errors, ``attempts`` defaulting to the
+    resource's; the sensor asks once); an error names the page and what went wrong."""
     try:
-        response = get_page(client, page_url, attempts=attempts, backoff_seconds=backoff_seconds, timeout=timeout)
+        response = files.get_page(page_url, attempts=attempts, timeout=timeout)
     except httpx.HTTPError as exc:
         raise NppesBundleError(
             f"{page_url}: the files page could not be fetched ({type(exc).__name__}: {exc})"
@@ -108,19 +106,16 @@ def files_page_links(
 
 
 def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+    return read_json(path)
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    with atomic_write(path, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=True)
+    write_json(path, payload)
 
 
-def _marker(folder: Path) -> Path:
-    return folder.with_name(folder.name + ".extracted.json")
+def _zip_sha256(folder: Path) -> str | None:
+    """The sha256 of the zip ``folder`` was last extracted from (its extraction stamp), if any."""
+    return extraction_stamp(folder).kept().get("zip_sha256")
 
 
 def _fetch_bundle(
@@ -129,27 +124,21 @@ def _fetch_bundle(
     """Download ``url`` into ``parent`` and extract it to ``parent/<zip stem>/`` unless already extracted from it."""
     dest = parent / file_name_from_url(url)
     folder = parent / bundle_key(url)
-    with files.client() as client:
-        result = download(
-            client,
-            url,
-            dest,
-            validate=lambda path: check_archive(path, data.max_extract_bytes),
-            progress=ProgressLogger(context.log, dest.name),
-            attempts=files.attempts,
-            backoff_seconds=files.backoff_seconds,
-        )
-    marker = _read_json(_marker(folder))
-    if marker.get("zip_sha256") == result.sha256 and folder.is_dir():
+    result = files.download(
+        url, dest, log=context.log, validate=lambda path: check_archive(path, data.max_extract_bytes)
+    )
+    built_from = {"zip_sha256": result.sha256}
+    marker = current_extraction(folder, built_from)
+    if marker is not None:
         return result, marker, False
     report = extract_zip(dest, folder, max_bytes=data.max_extract_bytes)
-    marker = {
-        "zip_sha256": result.sha256,
-        "files": sorted(str(p.relative_to(folder)) for p in report.files),
-        "bytes": report.bytes,
-        "extracted_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    _write_json(_marker(folder), marker)
+    marker = extraction_stamp(folder).record(
+        built_from,
+        zip_sha256=result.sha256,
+        files=sorted(str(p.relative_to(folder)) for p in report.files),
+        bytes=report.bytes,
+        extracted_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     context.log.info(f"extracted {len(report.files)} files ({report.bytes:,} bytes) to {folder}")
     return result, marker, True
 
@@ -158,7 +147,7 @@ def _primary_rows(bundle: BundleFiles, marker: dict) -> int:
     """Data lines of the npidata CSV, counted once per extraction and kept in the marker (the monthly one is ~10 GB)."""
     if "primary_rows" not in marker:
         marker["primary_rows"] = count_data_lines(bundle.primary)
-        _write_json(_marker(bundle.folder), marker)
+        extraction_stamp(bundle.folder).record({"zip_sha256": marker["zip_sha256"]}, **marker)
     return marker["primary_rows"]
 
 
@@ -219,9 +208,7 @@ def nppes_monthly_bundle(
     """Only a bundle whose headers pass becomes ``current.json``, so a changed layout never reaches the table."""
     url = sources.nppes_monthly_url
     if not url:
-        with files.client() as client:
-            retries = {"attempts": files.attempts, "backoff_seconds": files.backoff_seconds}
-            monthly = files_page_links(client, sources.nppes_files_page_url, **retries).monthly
+        monthly = files_page_links(files, sources.nppes_files_page_url).monthly
         if not monthly:
             raise NppesBundleError(f"{sources.nppes_files_page_url}: no monthly NPPES V2 zip link on the files page")
         url = monthly[0]
@@ -267,7 +254,7 @@ def nppes_weekly_bundle(
 
 def _checked_bundle(folder: Path) -> BundleFiles:
     """The bundle extracted in ``folder``, refused (before any table changes) when a header differs."""
-    if not _marker(folder).is_file() or not folder.is_dir():
+    if not extraction_stamp(folder).file.is_file() or not folder.is_dir():
         raise NppesBundleError(f"{folder}: bundle not downloaded and extracted; materialize its raw/ asset first")
     bundle = find_bundle_files(folder)
     differences = header_differences(bundle)
@@ -408,7 +395,7 @@ def _rebuild(
                 dropped.append(weekly_key)
                 continue
             stats = _apply_weekly(conn, weekly, NEW)
-            reapplied.append((weekly_key, weekly, _read_json(_marker(folder)).get("zip_sha256"), stats))
+            reapplied.append((weekly_key, weekly, _zip_sha256(folder), stats))
         rejected = _rejected_lines(conn, config)
         _refuse_duplicates(conn, f"{PROVIDER_TABLE}{NEW}", bundle.primary.name)
         for table in TABLES:
@@ -583,7 +570,7 @@ def nppes_weekly_update(
     key = context.partition_key
     bundle = _checked_bundle(data.layout.nppes_weekly / key)
     file_lines = count_data_lines(bundle.primary)
-    sha = _read_json(_marker(bundle.folder)).get("zip_sha256")
+    sha = _zip_sha256(bundle.folder)
     with warehouse.get_connection() as conn:
         _configure(conn, data, config)
         if not _table_exists(conn, PROVIDER_TABLE):

@@ -35,8 +35,7 @@ def nppes_weekly_sensor(
     if sources.nppes_weekly_url:
         listed = [bundle_key(sources.nppes_weekly_url)]
     else:
-        with files.client() as client:
-            links = files_page_links(client, sources.nppes_files_page_url, timeout=PAGE_TIMEOUT_SECONDS)
+        links = files_page_links(files, sources.nppes_files_page_url, timeout=PAGE_TIMEOUT_SECONDS, attempts=1)
         listed = [bundle_key(url) for url in links.weekly]
     seen = set(json.loads(context.cursor)) if context.cursor else set()
     known = seen | set(context.instance.get_dynamic_partitions(nppes_weekly_partitions.name))

@@ -7,13 +7,13 @@ own SQLite caches.
 """
 
 import hashlib
-import json
+from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
 
 from medicaid_assets.core.atomic import atomic_path
-from medicaid_assets.core.values import sql_string
+from medicaid_assets.core.stamps import Stamp
 from medicaid_assets.dagster_kit.metadata import OWNERS, table_metadata
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
 from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
@@ -26,30 +26,30 @@ DATASET_CODES_FILE = "dataset_codes.parquet"
 NPI_BULK_ROWS_FILE = "npi_bulk_rows.parquet"
 
 
-def _copy_to_parquet(conn, sql: str, path, stamp: dict | None = None) -> int:
-    """COPY a query to ``path`` atomically; returns its row count. ``stamp`` goes into the file's key-value
-    metadata (key ``medicaid_assets``), where :func:`_stamp` reads it back."""
-    options = "FORMAT parquet, COMPRESSION zstd"
-    if stamp is not None:
-        options += f", KV_METADATA {{medicaid_assets: {sql_string(json.dumps(stamp, sort_keys=True))}}}"
+def _copy_to_parquet(conn, sql: str, path: Path) -> int:
+    """COPY a query to ``path`` atomically; returns its row count."""
     with atomic_path(path) as tmp:
-        conn.execute(f"COPY ({sql}) TO '{tmp}' ({options})")
+        conn.execute(f"COPY ({sql}) TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)")
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def _stamp(path) -> dict:
-    """The stamp a :func:`_copy_to_parquet` wrote into ``path`` ({} when none or no file)."""
-    try:
-        raw = (pq.read_metadata(path).metadata or {}).get(b"medicaid_assets")
-    except (FileNotFoundError, OSError):
-        return {}
-    return json.loads(raw) if raw else {}
+def _stamp(data: DataDirResource, path: Path) -> Stamp:
+    """The stamp of the hand-over file ``path`` (core/stamps): current while built from the same source digest."""
+    return Stamp.of_output(data.layout.root, path.stem, path)
 
 
-def _current_stamp(path, source: str | None) -> dict | None:
-    """The stamp of ``path`` when it was written from the table state ``source`` (then it is current), else None."""
-    stamp = _stamp(path)
-    return stamp if source is not None and stamp.get("source") == source else None
+def _current(stamp: Stamp, source: str | None) -> dict | None:
+    """The facts ``stamp`` keeps when its file was written from the table state ``source``, else None (no source:
+    never current)."""
+    return stamp.current({"source": source}) if source is not None else None
+
+
+def _record(stamp: Stamp, source: str | None, **facts) -> dict:
+    """Note the file just written from ``source`` (without a source the file is rebuilt every time)."""
+    if source is None:
+        stamp.clear()
+        return facts
+    return stamp.record({"source": source}, **facts)
 
 
 def _preview(path, columns: int | None = None) -> tuple[list[str], list[tuple]]:
@@ -83,7 +83,7 @@ def dataset_npis(
     path = data.layout.resolution / DATASET_NPIS_FILE
     with warehouse.get_connection() as conn:
         source = table_state(conn)
-        stamp = _current_stamp(path, source)
+        stamp = _current(_stamp(data, path), source)
         rewritten = stamp is None
         if rewritten:
             for table, column in (("billing_values", "BILLING"), ("servicing_values", "SERVICING")):
@@ -101,12 +101,14 @@ def dataset_npis(
             billing, servicing = conn.execute(
                 "SELECT count(*) FILTER (WHERE billing), count(*) FILTER (WHERE servicing) FROM dataset_npi_roles"
             ).fetchone()
-            stamp = {"source": source, "distinct_billing_npis": billing, "distinct_servicing_npis": servicing}
             sql = """
                 SELECT npi, length(npi) = 10 AND regexp_full_match(npi, '[0-9]{10}') AS ten_digits
                 FROM dataset_npi_roles ORDER BY npi
             """
-            _copy_to_parquet(conn, sql, path, stamp if source is not None else None)
+            _copy_to_parquet(conn, sql, path)
+            stamp = _record(
+                _stamp(data, path), source, distinct_billing_npis=billing, distinct_servicing_npis=servicing
+            )
             conn.execute("DROP TABLE billing_values; DROP TABLE servicing_values; DROP TABLE dataset_npi_roles")
         else:
             context.log.info(f"{path.name} is current (the spending table has not changed since): nothing rewritten")
@@ -144,9 +146,10 @@ def dataset_codes(
     """
     with warehouse.get_connection() as conn:
         source = table_state(conn)
-        rewritten = _current_stamp(path, source) is None
+        rewritten = _current(_stamp(data, path), source) is None
         if rewritten:
-            _copy_to_parquet(conn, sql, path, {"source": source} if source is not None else None)
+            _copy_to_parquet(conn, sql, path)
+            _record(_stamp(data, path), source)
         else:
             context.log.info(f"{path.name} is current (the spending table has not changed since): nothing rewritten")
     rows = pq.ParquetFile(path).metadata.num_rows
@@ -204,8 +207,9 @@ def npi_bulk_rows(context: dg.AssetExecutionContext, data: DataDirResource, ware
         st = npis.stat()
         applied = conn.execute("SELECT * FROM nppes_applied_bundles ORDER BY ALL").fetchall()
         source = hashlib.sha256(repr((st.st_size, st.st_mtime_ns, applied)).encode()).hexdigest()
-        if _current_stamp(path, source) is None:
-            _copy_to_parquet(conn, sql, path, {"source": source})
+        if _current(_stamp(data, path), source) is None:
+            _copy_to_parquet(conn, sql, path)
+            _record(_stamp(data, path), source)
         else:
             context.log.info(f"{path.name} is current (same dataset NPIs, same NPPES bundles): nothing rewritten")
         rows = pq.ParquetFile(path).metadata.num_rows

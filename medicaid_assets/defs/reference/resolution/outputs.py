@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from medicaid_assets.core.freshness import Freshness
+from medicaid_assets.core.stamps import FileStamp
 from medicaid_assets.dagster_kit.charts import category_counts_png, image_metadata
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema, table_metadata
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
@@ -68,7 +68,7 @@ def _file_metadata(path: Path, rows: int, columns: tuple[str, ...]) -> dict[str,
 def _unless_current(layout: DataLayout, name: str, output: Path, inputs: list[Path], write: Callable[[], int]) -> int:
     """Rows of ``output``, written by ``write`` unless it is current: written before from inputs unchanged since
     (a re-run with nothing new rewrites nothing; the NPI dataset alone takes minutes at real scale)."""
-    freshness = Freshness.of(layout.root, name, output, inputs)
+    freshness = FileStamp.of(layout.root, name, output, inputs)
     recorded = freshness.recorded()
     if recorded is not None and "rows" in recorded:
         return recorded["rows"]
@@ -287,7 +287,7 @@ class UnresolvedConfig(dg.Config):
 )
 def unresolved_identifiers(config: UnresolvedConfig, data: DataDirResource) -> dg.MaterializeResult:
     path = Path(config.unresolved_report_csv) if config.unresolved_report_csv else data.layout.unresolved_report
-    freshness = Freshness.of(data.layout.root, "unresolved_identifiers", path, _unresolved_inputs(data.layout))
+    freshness = FileStamp.of(data.layout.root, "unresolved_identifiers", path, _unresolved_inputs(data.layout))
     recorded = freshness.recorded()
     if recorded is not None and "per_status" in recorded:  # written from the same identifiers and caches
         count, per_status = recorded["rows"], recorded["per_status"]
@@ -325,7 +325,7 @@ def _unresolved_inputs(layout: DataLayout) -> list[Path]:
     )
 )
 def unresolved_triage(data: DataDirResource) -> dg.MaterializeResult:
-    freshness = Freshness.of(data.layout.root, "triage", data.layout.triage, _unresolved_inputs(data.layout))
+    freshness = FileStamp.of(data.layout.root, "triage", data.layout.triage, _unresolved_inputs(data.layout))
     recorded = freshness.recorded()
     if recorded is not None and "summary" in recorded:  # written from the same identifiers and caches
         files, summary = recorded["files"], recorded["summary"]
