@@ -155,12 +155,13 @@ LOAD_CODE_LOCATION = textwrap.dedent(
     for data_dir in sys.argv[1:]:  # the location as the code server loads it for each data dir
         os.environ["MEDICAID_DATA_DIR"] = data_dir
         importlib.reload(location)
-        repo = location.defs.get_repository_def()
+        defs = location.defs()  # what Dagster tools load: the @dg.definitions function
+        repo = defs.get_repository_def()
         RepositorySnap.from_def(repo)  # what the code server hands the webserver
         for job in repo.get_all_jobs():
             job.get_job_snapshot()
         with dg.instance_for_test() as instance:  # what the daemon does with the sensor
-            resources = {k: v for k, v in location.defs.resources.items() if k in ("files", "sources")}
+            resources = {k: v for k, v in defs.resources.items() if k in ("files", "sources")}
             nppes_weekly_sensor(dg.build_sensor_context(instance=instance, resources=resources))
         print("LOADED", data_dir, flush=True)
     """
