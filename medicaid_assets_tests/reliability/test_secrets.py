@@ -59,7 +59,7 @@ SNAPSHOT = textwrap.dedent(
     from dagster._core.remote_representation.external_data import RepositorySnap
     from dagster_shared.serdes import serialize_value
     import medicaid_assets.definitions as location
-    print(serialize_value(RepositorySnap.from_def(location.defs.get_repository_def())))
+    print(serialize_value(RepositorySnap.from_def(location.defs().get_repository_def())))
     """
 )
 
