@@ -539,9 +539,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         local_base: Path | None,
         staging: Path,
         stack: contextlib.ExitStack,
-        source: str | None = None,
+        digest: str | None = None,
     ) -> list[tuple[Path, str]]:
-        """COPY the value to one temp file per target; checks that every row lands in its partition."""
+        """COPY the value to one temp file per target (with the source ``digest`` as key-value metadata); checks that
+        every row lands in its partition."""
         source = _bind(conn, obj)
         if len(targets) > 1 and isinstance(obj, SqlFrame):  # evaluate once, split many times
             conn.execute(f"CREATE TEMP TABLE {_VALUE}_t AS {source}")
@@ -559,7 +560,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             if partition is not None and expr and len(targets) > 1:
                 where = partition_where(context.asset_partitions_def, [partition], expr)
                 select = f"SELECT * FROM ({source}) WHERE {where}"
-            kv = f", KV_METADATA {{{quote_literal(SOURCE_KEY)}: {quote_literal(source)}}}" if source else ""
+            kv = f", KV_METADATA {{{quote_literal(SOURCE_KEY)}: {quote_literal(digest)}}}" if digest else ""
             conn.execute(f"COPY ({select}) TO {quote_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd{kv})")
             files.append((tmp, relative))
         if expr and context.has_asset_partitions:
