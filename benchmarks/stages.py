@@ -310,8 +310,7 @@ def stage_weekly(ctx: Context, m: Measure) -> None:
     from medicaid_assets.defs.reference.nppes.bundles import bundle_key, chronological
     from medicaid_assets.defs.reference.nppes.sensors import nppes_weekly_job
 
-    with ctx.runner.defs.resources["files"].client() as client:
-        links = files_page_links(client, ctx.settings.nppes_files_page_url)
+    links = files_page_links(ctx.runner.defs.resources["files"], ctx.settings.nppes_files_page_url)
     key = chronological([bundle_key(u) for u in links.weekly])[0]
     ctx.runner.instance.add_dynamic_partitions("nppes_weekly", [key])
     ctx.run(nppes_weekly_job.name, keys=[["raw", "nppes_weekly_bundle"]], partition_key=key)
