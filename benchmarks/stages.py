@@ -223,17 +223,16 @@ DISTINCT_REPEATS = 3  # a stage of a few seconds: the best of three, asset and f
 def stage_distinct(ctx: Context, m: Measure) -> None:
     """Distinct NPIs and codes to parquet (the two assets) against bare SELECT DISTINCTs over the table.
 
-    Best of :data:`DISTINCT_REPEATS`, alternating; the assets' files are removed before each repeat (else the
+    Best of :data:`DISTINCT_REPEATS`, alternating; the stored values are removed before each repeat (else the
     assets find them current and rewrite nothing).
     """
     import duckdb
 
-    from medicaid_assets.defs.reference.resolution.identifiers import DATASET_CODES_FILE, DATASET_NPIS_FILE
-
     best: dict[str, Any] = {}
     for _ in range(DISTINCT_REPEATS):
-        for name in (DATASET_NPIS_FILE, DATASET_CODES_FILE):
-            (ctx.layout.resolution / name).unlink(missing_ok=True)
+        # The values as the (default, parquet) IO manager stores them: <data>/assets/<key prefix>/<name>.parquet.
+        for name in ("dataset_npis", "dataset_codes"):
+            (ctx.layout.assets / "resolution" / f"{name}.parquet").unlink(missing_ok=True)
         wall, steps = ctx.run(keys=[["resolution", "dataset_npis"], ["resolution", "dataset_codes"]])
         seconds = round(steps["resolution__dataset_npis"] + steps["resolution__dataset_codes"], 3)
         if "wall" not in best or seconds < best["wall"]:

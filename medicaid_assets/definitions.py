@@ -27,6 +27,7 @@ from medicaid_assets.defs.publish.storage import with_object_store
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
 from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource, NpiRegistryResource
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.settings import HF_TOKEN_VAR, Settings
 
 DEFS_FOLDER = Path(__file__).parent / "defs"
@@ -100,7 +101,7 @@ def build_resources(
     resources["io_manager"] = io_manager_from_settings(
         settings.io_manager,
         database=settings.warehouse_path,
-        base=settings.io_manager_base or settings.data_dir / "assets",
+        base=settings.io_manager_base or DataLayout(settings.data_dir).assets,
         endpoint_url=settings.s3_endpoint_url,
         region=settings.s3_region,
     )

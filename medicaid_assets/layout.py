@@ -44,9 +44,9 @@ class DataLayout:
         return self.root / "tmp" / "duckdb"
 
     @property
-    def resolution(self) -> Path:
-        """Identifier sets and bulk rows handed from the warehouse to the lookups (parquet, no DuckDB lock)."""
-        return self.root / "resolution"
+    def assets(self) -> Path:
+        """Values passed between assets, stored by the parquet IO manager (its default base; decision 0001)."""
+        return self.root / "assets"
 
     @property
     def npi_cache(self) -> Path:

@@ -77,8 +77,9 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     ),
     "MEDICAID_IO_MANAGER": (
         "io_manager",
-        "where values passed between assets are persisted: `duckdb` (a table per asset in the warehouse file, "
-        "schema = key prefix) or `parquet` (files under `MEDICAID_IO_MANAGER_BASE`); default `duckdb`",
+        "where values passed between assets are persisted: `parquet` (files under `MEDICAID_IO_MANAGER_BASE`; "
+        "readers never hold the DuckDB file) or `duckdb` (a table per asset in the warehouse file, schema = key "
+        "prefix); default `parquet`",
     ),
     "MEDICAID_IO_MANAGER_BASE": (
         "io_manager_base",
@@ -124,7 +125,7 @@ class Settings:
     hf_repo_id: str | None = None
     hf_endpoint: str = DEFAULT_HF_ENDPOINT
     hf_token: str | None = dataclass_field(default=None, repr=False)
-    io_manager: str = "duckdb"
+    io_manager: str = "parquet"
     io_manager_base: str | None = None
     warehouse_catalog_url: str | None = None
     warehouse_data_url: str | None = None

@@ -71,7 +71,9 @@ def test_configuration_chooses_where_values_between_assets_persist(tmp_path) -> 
     from medicaid_assets.dagster_kit.io_managers import DuckDBTableIOManager, ParquetIOManager
 
     default = build_definitions(Settings.from_env({"MEDICAID_DATA_DIR": str(tmp_path)})).resources["io_manager"]
-    assert isinstance(default, DuckDBTableIOManager) and default.database == str(tmp_path / "warehouse.duckdb")
-    env = {"MEDICAID_DATA_DIR": str(tmp_path), "MEDICAID_IO_MANAGER": "parquet"}
-    parquet = build_definitions(Settings.from_env(env)).resources["io_manager"]
-    assert isinstance(parquet, ParquetIOManager) and parquet.base == str(tmp_path / "assets")
+    assert isinstance(default, ParquetIOManager) and default.base == str(tmp_path / "assets")
+    # SqlFrame values (the identifier sets) are evaluated in the warehouse they read.
+    assert default.database == str(tmp_path / "warehouse.duckdb")
+    env = {"MEDICAID_DATA_DIR": str(tmp_path), "MEDICAID_IO_MANAGER": "duckdb"}
+    duckdb = build_definitions(Settings.from_env(env)).resources["io_manager"]
+    assert isinstance(duckdb, DuckDBTableIOManager) and duckdb.database == str(tmp_path / "warehouse.duckdb")

@@ -20,7 +20,14 @@ Loads return a ``polars.DataFrame`` unless the input is annotated ``pyarrow.Tabl
 :class:`SqlFrame` (a query over the stored table or local files, nothing read). Several partitions load as one frame.
 
 Outputs get ``dagster/row_count`` (rows this output wrote), ``dagster/partition_row_count`` when partitioned,
-``dagster/column_schema`` and ``dagster/table_name`` (DuckDB) or ``uri`` (parquet).
+``dagster/column_schema`` and ``dagster/table_name`` (DuckDB) or ``uri`` (parquet). Asset metadata may ask for more,
+computed over the stored value: ``summary_sql`` (a one-row SELECT over the relation ``value``; its columns become
+metadata) and ``preview_columns`` (the first ten rows of that many columns, as ``preview``).
+
+A ``SqlFrame(sql, source=<digest>)`` is stored with its source digest (parquet key-value metadata ``dagster/source``,
+S3 object metadata, or the DuckDB table ``_dagster_io.sources`` in the same transaction as the rows); when the stored
+digest equals, nothing is evaluated or written and the output reports ``rewritten: False``. Input metadata
+``columns`` loads only those columns; ``allow_missing`` (unpartitioned inputs) loads ``None`` when nothing is stored.
 
 DuckDB connections are opened per call and closed in ``finally``: one process at a time may hold a DuckDB file, so
 steps that write the warehouse still belong to the ``duckdb`` pool. Opening retries while another process holds the
@@ -50,9 +57,17 @@ from pydantic import Field
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from medicaid_assets.core.object_store import make_s3_client, parse_object_store_url
+from medicaid_assets.dagster_kit.metadata import markdown_table
 
 IO_MANAGER_KINDS: tuple[str, ...] = ("duckdb", "parquet")
 PARTITION_EXPR = "partition_expr"
+SUMMARY_SQL = "summary_sql"  # asset metadata: one-row SELECT over `value` (the stored data) -> output metadata
+PREVIEW_COLUMNS = "preview_columns"  # asset metadata: preview the first ten rows of this many columns
+COLUMNS = "columns"  # input metadata: load only these columns
+ALLOW_MISSING = "allow_missing"  # input metadata: an unpartitioned input with nothing stored loads as None
+SOURCE_KEY = "dagster/source"  # parquet key-value metadata: the source digest the file was written from
+_S3_SOURCE, _S3_ROWS = "dagster-source", "dagster-rows"  # S3 object metadata
+_SOURCES = "_dagster_io.sources"  # DuckDB: source digest per table and partition set
 _VALUE = "__dagster_value"  # name under which a Python value is registered in DuckDB for one write
 
 
@@ -64,9 +79,15 @@ class SqlFrame:
     read other tables there; with :class:`ParquetIOManager` it runs in that manager's ``database`` (in-memory unless
     configured) and is copied out with ``COPY (<sql>) TO``. As an input annotation it asks for the stored data as a
     query instead of a frame.
+
+    ``source`` (optional) is a digest of what the value is built from: when the stored value was written from the
+    same digest, the IO manager keeps it and evaluates nothing. On a loaded input it is the stored digest, and
+    ``database`` is where the query can run (the DuckDB file holding the table; None: any DuckDB connection).
     """
 
     sql: str
+    source: str | None = None
+    database: str | None = None
 
     def __post_init__(self) -> None:
         sql = self.sql.strip().rstrip(";").strip()
@@ -188,8 +209,53 @@ def _count(conn: duckdb.DuckDBPyConnection, source: str, where: str | None = Non
 
 
 def _wanted_type(context: dg.InputContext) -> type:
-    wanted = context.dagster_type.typing_type
+    dagster_type = context.dagster_type
+    if dagster_type.kind.value == "NULLABLE":  # `X | None`: None when allow_missing and nothing stored
+        dagster_type = dagster_type.inner_type  # type: ignore[attr-defined]
+    wanted = dagster_type.typing_type
     return wanted if wanted in (pl.DataFrame, pl.LazyFrame, pa.Table, SqlFrame) else pl.DataFrame
+
+
+def _input_columns(context: dg.InputContext) -> list[str] | None:
+    columns = (context.definition_metadata or {}).get(COLUMNS)
+    return list(columns) if columns else None
+
+
+def _select_list(columns: Sequence[str] | None) -> str:
+    return ", ".join(quote_ident(c) for c in columns) if columns else "*"
+
+
+def _allow_missing(context: dg.InputContext) -> bool:
+    return bool((context.definition_metadata or {}).get(ALLOW_MISSING, False)) and not context.has_asset_partitions
+
+
+def _missing(context: dg.InputContext, where: str) -> None:
+    raise FileNotFoundError(
+        f"{context.asset_key.to_user_string()} has no stored value ({where}): materialize it first, or give the "
+        f"input metadata {ALLOW_MISSING}=True (annotated `... | None`) to receive None"
+    )
+
+
+def _metadata_value(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def stored_value_metadata(
+    conn: duckdb.DuckDBPyConnection, relation: str, metadata: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``summary_sql`` and ``preview_columns`` metadata the asset asks for, over ``relation`` (a SELECT)."""
+    out: dict[str, Any] = {}
+    if summary := metadata.get(SUMMARY_SQL):
+        cursor = conn.execute(f"WITH value AS ({relation}) {summary}")
+        row = cursor.fetchone() or ()
+        out.update({d[0]: _metadata_value(v) for d, v in zip(cursor.description or [], row, strict=False)})
+    if count := metadata.get(PREVIEW_COLUMNS):
+        names = [name for name, _ in _columns(conn, f"SELECT * FROM ({relation})")][: int(count)]
+        rows = conn.execute(f"SELECT {_select_list(names)} FROM ({relation}) LIMIT 10").fetchall()
+        out["preview"] = dg.MetadataValue.md(markdown_table(names, rows))
+    return out
 
 
 def _partition_expr(context: dg.OutputContext | dg.InputContext, metadata: Mapping[str, Any], what: str) -> str:
@@ -227,15 +293,27 @@ class DuckDBTableIOManager(dg.ConfigurableIOManager):
         metadata = context.definition_metadata or {}
         ref = table_ref(context.asset_key, metadata, self.default_schema)
         where = None
+        partitions = ""
         if context.has_asset_partitions:
             expr = _partition_expr(context, metadata, "DuckDB IO manager")
             where = partition_where(context.asset_partitions_def, context.asset_partition_keys, expr)
+            partitions = ",".join(sorted(context.asset_partition_keys))
+        source = obj.source if isinstance(obj, SqlFrame) else None
         with self._connect() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
-                written = self._write(conn, ref, obj, where)
+                kept = (
+                    source is not None and _table_exists(conn, ref) and _stored_source(conn, ref, partitions) == source
+                )
+                if kept:
+                    written = _count(conn, ref.sql, where)
+                else:
+                    written = self._write(conn, ref, obj, where)
+                    _record_source(conn, ref, partitions, source)
                 columns = _columns(conn, ref.sql)
                 total = _count(conn, ref.sql)
+                stored = f"SELECT * FROM {ref.sql}" + (f" WHERE {where}" if where else "")
+                extra = stored_value_metadata(conn, stored, metadata)
                 conn.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
@@ -245,10 +323,15 @@ class DuckDBTableIOManager(dg.ConfigurableIOManager):
             "dagster/row_count": written,
             "dagster/column_schema": _column_schema(columns),
             "dagster/table_name": str(ref),
+            **extra,
         }
         if where is not None:
             out["dagster/partition_row_count"] = written
             out["table_row_count"] = total
+        if source is not None:
+            out["rewritten"] = not kept
+        if kept:
+            context.log.info(f"{ref} is current (stored from the same source): nothing rewritten")
         context.add_output_metadata(out)
 
     def _write(self, conn: duckdb.DuckDBPyConnection, ref: TableRef, obj: object, where: str | None) -> int:
@@ -257,11 +340,7 @@ class DuckDBTableIOManager(dg.ConfigurableIOManager):
         if where is None:
             conn.execute(f"CREATE OR REPLACE TABLE {ref.sql} AS {source}")
             return _count(conn, ref.sql)
-        exists = conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [ref.schema, ref.name],
-        ).fetchone()
-        if exists and exists[0]:
+        if _table_exists(conn, ref):
             old, new = _columns(conn, ref.sql), _columns(conn, f"SELECT * FROM ({source})")
             if dict(old) != dict(new):
                 raise PartitionWriteError(
@@ -286,19 +365,58 @@ class DuckDBTableIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> object:
         metadata = _upstream_metadata(context)
         ref = table_ref(context.asset_key, metadata, self.default_schema)
-        sql = f"SELECT * FROM {ref.sql}"
+        sql = f"SELECT {_select_list(_input_columns(context))} FROM {ref.sql}"
+        partitions = ""
         if context.has_asset_partitions:
             expr = _partition_expr(context, metadata, "DuckDB IO manager")
             sql += f" WHERE {partition_where(context.asset_partitions_def, context.asset_partition_keys, expr)}"
+            partitions = ",".join(sorted(context.asset_partition_keys))
         wanted = _wanted_type(context)
-        if wanted is SqlFrame:
-            return SqlFrame(sql)
-        with self._connect() as conn:
+        with self._connect() as conn:  # short: the step does not keep the DuckDB file (decision 0001)
+            if not _table_exists(conn, ref):
+                if _allow_missing(context):
+                    return None
+                _missing(context, f"no table {ref} in {self.database}")
+            if wanted is SqlFrame:
+                return SqlFrame(sql, source=_stored_source(conn, ref, partitions), database=self.database)
             relation = conn.sql(sql)
             if wanted is pa.Table:
                 return relation.to_arrow_table()
             frame = relation.pl()
         return frame.lazy() if wanted is pl.LazyFrame else frame
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, ref: TableRef) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [ref.schema, ref.name],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _stored_source(conn: duckdb.DuckDBPyConnection, ref: TableRef, partitions: str) -> str | None:
+    """The source digest ``ref`` (these partitions) was last written from, if it was written from one."""
+    if not _table_exists(conn, TableRef(*_SOURCES.split("."))):
+        return None
+    row = conn.execute(
+        f"SELECT source FROM {_SOURCES} WHERE table_name = ? AND partitions = ?", [str(ref), partitions]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _record_source(conn: duckdb.DuckDBPyConnection, ref: TableRef, partitions: str, source: str | None) -> None:
+    """Note (in the write's transaction) what ``ref`` was written from; a write without a source forgets it."""
+    if source is None and not _table_exists(conn, TableRef(*_SOURCES.split("."))):
+        return
+    schema = _SOURCES.split(".")[0]
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {_SOURCES} (table_name VARCHAR, partitions VARCHAR, source VARCHAR, "
+        "PRIMARY KEY (table_name, partitions))"
+    )
+    conn.execute(f"DELETE FROM {_SOURCES} WHERE table_name = ? AND partitions = ?", [str(ref), partitions])
+    if source is not None:
+        conn.execute(f"INSERT INTO {_SOURCES} VALUES (?, ?, ?)", [str(ref), partitions, source])
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
@@ -346,25 +464,70 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             _partition_expr(context, metadata, "parquet IO manager (to split one output into a file per partition)")
         targets = [(k, self._relative(context.asset_key, metadata, k)) for k in keys]
         local_base = None if self._s3 else Path(self.base).expanduser().resolve()
-        with contextlib.ExitStack() as stack:
-            staging = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=self.staging_dir)))
-            # Only a SqlFrame needs the configured database (it may read the warehouse); a frame is copied out
-            # of an in-memory DuckDB, so writing it never waits for the warehouse's lock.
-            database = self.database if isinstance(obj, SqlFrame) else ":memory:"
-            conn = stack.enter_context(duckdb_connection(database, self.connection_config, self.lock_timeout_seconds))
-            files = self._copy_out(context, conn, obj, targets, expr, local_base, staging, stack)
-            conn.close()
-            rows = sum(pq.read_metadata(tmp).num_rows for tmp, _ in files)
-            schema = pq.read_schema(files[0][0])
-            self._publish(files, local_base)
+        source = obj.source if isinstance(obj, SqlFrame) else None
+        uri = self._uri(targets[0][1]) if len(targets) == 1 else self._uri(targets[0][1].rsplit("/", 1)[0])
+        kept = self._kept(targets, local_base, source, metadata) if source is not None else None
+        if kept is not None:  # stored from the same source: nothing evaluated, nothing written
+            rows, schema, extra = kept
+        else:
+            with contextlib.ExitStack() as stack:
+                staging = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=self.staging_dir)))
+                # Only a SqlFrame needs the configured database (it may read the warehouse); a frame is copied out
+                # of an in-memory DuckDB, so writing it never waits for the warehouse's lock.
+                database = self.database if isinstance(obj, SqlFrame) else ":memory:"
+                conn = stack.enter_context(
+                    duckdb_connection(database, self.connection_config, self.lock_timeout_seconds)
+                )
+                files = self._copy_out(context, conn, obj, targets, expr, local_base, staging, stack, source)
+                extra = stored_value_metadata(conn, _read_parquet_sql([tmp for tmp, _ in files]), metadata)
+                conn.close()
+                rows = sum(pq.read_metadata(tmp).num_rows for tmp, _ in files)
+                schema = pq.read_schema(files[0][0])
+                self._publish(files, local_base, source)
         out: dict[str, Any] = {
             "dagster/row_count": rows,
-            "dagster/column_schema": _column_schema([(f.name, str(f.type)) for f in schema]),
-            "uri": self._uri(targets[0][1]) if len(targets) == 1 else self._uri(targets[0][1].rsplit("/", 1)[0]),
+            **({"dagster/column_schema": _column_schema([(f.name, str(f.type)) for f in schema])} if schema else {}),
+            "uri": uri,
+            **extra,
         }
         if context.has_asset_partitions:
             out["dagster/partition_row_count"] = rows
+        if source is not None:
+            out["rewritten"] = kept is None
+        if kept is not None:
+            context.log.info(f"{uri} is current (stored from the same source): nothing rewritten")
         context.add_output_metadata(out)
+
+    def _kept(
+        self,
+        targets: list[tuple[str | None, str]],
+        local_base: Path | None,
+        source: str,
+        metadata: Mapping[str, Any],
+    ) -> tuple[int, pa.Schema | None, dict[str, Any]] | None:
+        """(rows, schema, extra metadata) of the stored files when every one was written from ``source``; else None."""
+        if local_base is not None:
+            paths = [local_base / relative for _, relative in targets]
+            if not all(p.is_file() and _parquet_source(p) == source for p in paths):
+                return None
+            with duckdb_connection(":memory:") as conn:
+                extra = stored_value_metadata(conn, _read_parquet_sql(paths), metadata)
+            return sum(pq.read_metadata(p).num_rows for p in paths), pq.read_schema(paths[0]), extra
+        bucket, _ = self._s3 or ("", "")
+        client, rows = self._client(), 0
+        for _, relative in targets:
+            try:
+                head = client.head_object(Bucket=bucket, Key=self._s3_key(relative))
+            except Exception as exc:
+                code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+                if code in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+            stored = head.get("Metadata") or {}
+            if stored.get(_S3_SOURCE) != source:
+                return None
+            rows += int(stored.get(_S3_ROWS) or 0)
+        return rows, None, {}
 
     def _copy_out(
         self,
@@ -376,8 +539,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         local_base: Path | None,
         staging: Path,
         stack: contextlib.ExitStack,
+        digest: str | None = None,
     ) -> list[tuple[Path, str]]:
-        """COPY the value to one temp file per target; checks that every row lands in its partition."""
+        """COPY the value to one temp file per target (with the source ``digest`` as key-value metadata); checks that
+        every row lands in its partition."""
         source = _bind(conn, obj)
         if len(targets) > 1 and isinstance(obj, SqlFrame):  # evaluate once, split many times
             conn.execute(f"CREATE TEMP TABLE {_VALUE}_t AS {source}")
@@ -395,7 +560,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             if partition is not None and expr and len(targets) > 1:
                 where = partition_where(context.asset_partitions_def, [partition], expr)
                 select = f"SELECT * FROM ({source}) WHERE {where}"
-            conn.execute(f"COPY ({select}) TO {quote_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd)")
+            kv = f", KV_METADATA {{{quote_literal(SOURCE_KEY)}: {quote_literal(digest)}}}" if digest else ""
+            conn.execute(f"COPY ({select}) TO {quote_literal(str(tmp))} (FORMAT parquet, COMPRESSION zstd{kv})")
             files.append((tmp, relative))
         if expr and context.has_asset_partitions:
             if len(targets) == 1:
@@ -412,7 +578,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 )
         return files
 
-    def _publish(self, files: list[tuple[Path, str]], local_base: Path | None) -> None:
+    def _publish(self, files: list[tuple[Path, str]], local_base: Path | None, source: str | None = None) -> None:
         if local_base is not None:
             for tmp, relative in files:
                 with tmp.open("rb+") as fh:
@@ -422,23 +588,32 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         bucket, _ = self._s3 or ("", "")
         client = self._client()
         for tmp, relative in files:  # one PUT (or a multipart upload) makes the object visible whole
-            client.upload_file(str(tmp), bucket, self._s3_key(relative))
+            if source is None:
+                client.upload_file(str(tmp), bucket, self._s3_key(relative))
+            else:
+                rows = str(pq.read_metadata(tmp).num_rows)
+                extra = {"Metadata": {_S3_SOURCE: source, _S3_ROWS: rows}}
+                client.upload_file(str(tmp), bucket, self._s3_key(relative), ExtraArgs=extra)
 
     def load_input(self, context: dg.InputContext) -> object:
         metadata = _upstream_metadata(context)
         keys: list[str | None] = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
         relatives = [self._relative(context.asset_key, metadata, k) for k in keys]
         allow_missing = bool((context.definition_metadata or {}).get("allow_missing_partitions", False))
-        wanted = _wanted_type(context)
+        wanted, columns = _wanted_type(context), _input_columns(context)
         if self._s3 is None:
             base = Path(self.base).expanduser().resolve()
             candidates = [base / r for r in relatives]
+            if _allow_missing(context) and not candidates[0].exists():
+                return None
             paths = _present(
                 context, candidates, [p.exists() for p in candidates], [str(p) for p in candidates], allow_missing
             )
             if wanted is SqlFrame:
-                return SqlFrame(f"SELECT * FROM read_parquet([{', '.join(quote_literal(str(p)) for p in paths)}])")
-            return _read_parquet(paths, wanted)
+                source = _parquet_source(paths[0]) if len(paths) == 1 else None
+                files = ", ".join(quote_literal(str(p)) for p in paths)
+                return SqlFrame(f"SELECT {_select_list(columns)} FROM read_parquet([{files}])", source=source)
+            return _read_parquet(paths, wanted, columns)
         if wanted is SqlFrame:
             raise TypeError("a SqlFrame input needs parquet on a local path; on S3 load a frame instead")
         bucket, _ = self._s3
@@ -452,11 +627,13 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                     found.append(True)
                 except Exception as exc:
                     code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
-                    if code not in ("404", "NoSuchKey"):
+                    if code not in ("404", "NoSuchKey", "NotFound"):
                         raise
                     found.append(False)
+            if _allow_missing(context) and not found[0]:
+                return None
             paths = _present(context, local, found, [self._uri(r) for r in relatives], allow_missing)
-            frame = _read_parquet(paths, pa.Table if wanted is pa.Table else pl.DataFrame)
+            frame = _read_parquet(paths, pa.Table if wanted is pa.Table else pl.DataFrame, columns)
         return frame.lazy() if wanted is pl.LazyFrame and isinstance(frame, pl.DataFrame) else frame
 
 
@@ -473,12 +650,28 @@ def _present(
     return [p for p, ok in zip(paths, found, strict=True) if ok]
 
 
-def _read_parquet(paths: list[Path], wanted: type) -> object:
+def _read_parquet(paths: list[Path], wanted: type, columns: list[str] | None = None) -> object:
     if wanted is pa.Table:
-        return pa.concat_tables([pq.read_table(p) for p in paths]) if paths else pa.table({})
+        return pa.concat_tables([pq.read_table(p, columns=columns) for p in paths]) if paths else pa.table({})
     if wanted is pl.LazyFrame:
-        return pl.scan_parquet([str(p) for p in paths]) if paths else pl.LazyFrame()
-    return pl.concat([pl.read_parquet(p) for p in paths], how="vertical") if paths else pl.DataFrame()
+        if not paths:
+            return pl.LazyFrame()
+        lazy = pl.scan_parquet([str(p) for p in paths])
+        return lazy.select(columns) if columns else lazy
+    if not paths:
+        return pl.DataFrame()
+    return pl.concat([pl.read_parquet(p, columns=columns) for p in paths], how="vertical")
+
+
+def _read_parquet_sql(paths: Sequence[Path]) -> str:
+    return f"SELECT * FROM read_parquet([{', '.join(quote_literal(str(p)) for p in paths)}])"
+
+
+def _parquet_source(path: Path) -> str | None:
+    """The source digest a parquet file was written from (its key-value metadata), if any."""
+    stored = pq.read_metadata(path).metadata or {}
+    value = stored.get(SOURCE_KEY.encode())
+    return value.decode() if value is not None else None
 
 
 def io_manager_from_settings(

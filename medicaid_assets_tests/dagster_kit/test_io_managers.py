@@ -18,6 +18,10 @@ import pyarrow as pa
 import pytest
 
 from medicaid_assets.dagster_kit.io_managers import (
+    ALLOW_MISSING,
+    COLUMNS,
+    PREVIEW_COLUMNS,
+    SUMMARY_SQL,
     DuckDBTableIOManager,
     ParquetIOManager,
     SqlFrame,
@@ -381,6 +385,73 @@ def test_parquet_sqlframe_input_reads_nothing_into_python(tmp_path: Path) -> Non
     assert pl.read_parquet(tmp_path / "pq/fam/lazy_total.parquet")["rows"].to_list() == [14]
 
 
+# ---------------------------------------------------------------- source digests, summaries, input options
+
+IDS = dg.AssetKey(["fam", "ids"])
+
+
+class Sourced(dg.Config):
+    source: str | None = "a"
+    version: int = 1
+
+
+@dg.asset(
+    key=IDS,
+    metadata={SUMMARY_SQL: "SELECT count(*) FILTER (WHERE n % 2 = 0) AS even FROM value", PREVIEW_COLUMNS: 1},
+)
+def ids(config: Sourced) -> SqlFrame:
+    return SqlFrame(f"SELECT range AS n, {config.version} AS v FROM range(4)", source=config.source)
+
+
+@dg.asset(key=["fam", "ids_columns"], ins={"ids": dg.AssetIn(IDS, metadata={COLUMNS: ["n"], ALLOW_MISSING: True})})
+def ids_columns(ids: pa.Table | None) -> pa.Table:
+    """The columns it was given (only those asked for), or "missing" when nothing is stored."""
+    return pa.table({"columns": ["missing" if ids is None else ",".join(ids.column_names)]})
+
+
+@dg.asset(key=["fam", "ids_query"], ins={"ids": dg.AssetIn(IDS)})
+def ids_query(ids: SqlFrame) -> pa.Table:
+    """A SqlFrame input carries the stored source digest and where the query runs."""
+    with duckdb.connect(ids.database or ":memory:", read_only=ids.database is not None) as conn:
+        (total,) = conn.execute(f"SELECT sum(v) FROM ({ids.sql})").fetchone()
+    return pa.table({"source": [ids.source], "total": [int(total)]})
+
+
+def _ids(io_manager, source: str | None, version: int) -> dict:
+    result = dg.materialize(
+        [ids],
+        resources={"io_manager": io_manager},
+        run_config=dg.RunConfig({"fam__ids": Sourced(source=source, version=version)}),
+    )
+    return _meta(result, "fam__ids")
+
+
+def _reader(io_manager, asset) -> dict:
+    result = dg.materialize([ids, asset], resources={"io_manager": io_manager}, selection=[asset.key])
+    assert result.success
+    return result.output_for_node(asset.key.to_python_identifier()).to_pylist()[0]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "parquet"])
+def test_a_value_stored_from_the_same_source_is_kept(tmp_path: Path, kind: str) -> None:
+    database = tmp_path / "warehouse.duckdb"
+    iom = io_manager_from_settings(kind, database=database, base=tmp_path / "assets")
+    assert _reader(iom, ids_columns) == {"columns": "missing"}  # allow_missing: None, not an error
+    first = _ids(iom, "a", 1)
+    assert first["rewritten"] is True and first["dagster/row_count"] == 4 and first["even"] == 2
+    assert first["preview"].startswith("| n |")  # preview_columns=1: the first column only
+    again = _ids(iom, "a", 2)  # same source: nothing evaluated, the stored rows (v = 1) kept
+    assert again["rewritten"] is False and again["dagster/row_count"] == 4 and again["even"] == 2
+    assert _reader(iom, ids_query) == {"source": "a", "total": 4}
+    assert _reader(iom, ids_columns) == {"columns": "n"}  # only the columns asked for
+    assert _ids(iom, "b", 2)["rewritten"] is True
+    assert _reader(iom, ids_query) == {"source": "b", "total": 8}
+    unsourced = _ids(iom, None, 3)  # no digest: always written, and the stored digest forgotten
+    assert "rewritten" not in unsourced
+    assert _reader(iom, ids_query) == {"source": None, "total": 12}
+    assert _ids(iom, "b", 4)["rewritten"] is True
+
+
 # ---------------------------------------------------------------- parquet on S3 (moto)
 
 
@@ -393,6 +464,10 @@ def test_parquet_on_s3(tmp_path: Path, s3_server, bucket: str, aws_env: dict[str
     assert _meta(written)["uri"] == f"s3://{bucket}/warehouse/fam/events/2024-01-02.parquet"
     assert _run([events], iom, "2024-01-01", kind="arrow", version=2, rows=4).success
     assert "boom" in failure_text(_run([events], iom, "2024-01-02", kind="sql_fail"))  # the object is not touched
+    assert _ids(iom, "a", 1)["rewritten"] is True
+    kept = _ids(iom, "a", 2)  # the digest is the object's metadata: nothing downloaded or uploaded
+    assert kept["rewritten"] is False and kept["dagster/row_count"] == 4
+    assert _ids(iom, "b", 2)["rewritten"] is True
 
     tags = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-02"}
     down = dg.materialize([events, daily_copy], resources={"io_manager": iom}, selection=[daily_copy.key], tags=tags)
@@ -404,6 +479,7 @@ def test_parquet_on_s3(tmp_path: Path, s3_server, bucket: str, aws_env: dict[str
         "warehouse/fam/daily_copy/2024-01-02.parquet",
         "warehouse/fam/events/2024-01-01.parquet",
         "warehouse/fam/events/2024-01-02.parquet",
+        "warehouse/fam/ids.parquet",
     ]
     body = s3_server.client().get_object(Bucket=bucket, Key="warehouse/fam/daily_copy/2024-01-02.parquet")["Body"]
     local = tmp_path / "copy.parquet"

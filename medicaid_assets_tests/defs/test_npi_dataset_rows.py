@@ -20,10 +20,10 @@ import pytest
 
 from medicaid_assets.cli.download import SOURCES
 from medicaid_assets.cli.runner import Runner, full_range_tags
+from medicaid_assets.dagster_kit.io_managers import SqlFrame
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.defs.reference.resolution.bulk_payload import TAXONOMY_DESCS, bulk_dataset
-from medicaid_assets.defs.reference.resolution.identifiers import DATASET_NPIS_FILE, NPI_BULK_ROWS_FILE
 from medicaid_assets.defs.reference.resolution.npi_cache import NpiCache, NpiRecord, NpiResponse, to_json
 from medicaid_assets.defs.reference.resolution.outputs import npi_dataset_batches
 from medicaid_assets.defs.reference.resolution.writers import NPI_DATASET_COLUMNS
@@ -61,7 +61,7 @@ def bulk_rows(tmp_path_factory: pytest.TempPathFactory, world_server: WorldServe
         assert runner.run(main_job.name, SOURCES, tags=full_range_tags())
         assert runner.apply_new_weeklies()
         assert runner.run(main_job.name, keys)
-    return DataLayout(data).resolution / NPI_BULK_ROWS_FILE
+    return DataLayout(data).assets / "resolution" / "npi_bulk_rows.parquet"  # where the parquet IO manager keeps it
 
 
 def _query_rows(path: Path) -> list[tuple]:
@@ -166,7 +166,7 @@ def test_crafted_hostile_rows_are_the_oracles(bulk_rows: Path, tmp_path: Path) -
     """Escapes (quotes, backslashes, every control character, text that looks like an escape), non-ASCII kept,
     Unicode whitespace stripped, NULL vs "" vs blank, empty lists, odd entity types and statuses, phones."""
     schema = pq.read_schema(bulk_rows)
-    path = tmp_path / NPI_BULK_ROWS_FILE
+    path = tmp_path / "npi_bulk_rows.parquet"
     pq.write_table(pa.Table.from_pylist(_crafted(schema), schema=schema), path)
     rows = _assert_same(path)
     texts = [t for r in _query_rows(path) for t in r[1:8]]
@@ -178,14 +178,12 @@ def test_crafted_hostile_rows_are_the_oracles(bulk_rows: Path, tmp_path: Path) -
 def test_the_dataset_merges_bulk_and_cached_rows_in_npi_order(bulk_rows: Path, tmp_path: Path) -> None:
     """Cached answers and unanswered NPIs fall between and after the bulk rows; one row per dataset NPI."""
     layout = DataLayout(tmp_path / "data")
-    layout.resolution.mkdir(parents=True)
     bulk = pq.read_table(bulk_rows)
     bulk_npis = bulk["npi"].to_pylist()
-    pq.write_table(bulk, layout.resolution / NPI_BULK_ROWS_FILE)
+    stored = SqlFrame(f"SELECT * FROM read_parquet('{bulk_rows}')")  # as the parquet IO manager loads it
     answered = {"0000000001", bulk_npis[len(bulk_npis) // 2][:-1] + "~", "9999999999"}
     unanswered = {"1234567893": "not_found", "12": "invalid", "0000000002": None}
     npis = sorted({*bulk_npis[1:], *answered, *unanswered})  # the first bulk row is not a dataset NPI
-    pq.write_table(pa.table({"npi": npis}), layout.resolution / DATASET_NPIS_FILE)
     with NpiCache(layout.npi_cache) as cache:
         for npi in answered:
             payload = {"result_count": 1, "results": [{"number": npi, "basic": {"name": "Ω"}}]}
@@ -193,7 +191,11 @@ def test_the_dataset_merges_bulk_and_cached_rows_in_npi_order(bulk_rows: Path, t
             cache.upsert_result(NpiRecord(npi, "ok", "NAME", response=response))
         cache.bulk_upsert([NpiRecord("1234567893", "not_found"), NpiRecord.invalid("12")])
         expected_cached = {r[0]: r for r in cache.parquet_rows(answered)}
-    rows = [row for batch in npi_dataset_batches(layout) for row in zip(*batch.to_pydict().values(), strict=True)]
+    rows = [
+        row
+        for batch in npi_dataset_batches(layout, npis, stored)
+        for row in zip(*batch.to_pydict().values(), strict=True)
+    ]
     assert [r[0] for r in rows] == npis
     by_npi = {r[0]: r for r in rows}
     oracle = {r["npi"]: output_row(r) for r in bulk.to_pylist()}

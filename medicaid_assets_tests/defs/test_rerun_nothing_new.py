@@ -21,7 +21,7 @@ from medicaid_assets_tests.support.events import first_metadata
 
 def _files(layout: DataLayout) -> dict[str, int]:
     """mtime of every derived file the main job writes (the warehouse aside: DuckDB touches it on open)."""
-    folders = (layout.resolution, layout.output, layout.root / "mappings")
+    folders = (layout.assets, layout.output, layout.root / "mappings")  # assets: the values between assets
     files = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
     return {str(p): p.stat().st_mtime_ns for p in [*files, layout.unresolved_report, layout.npi_cache]}
 

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
@@ -174,6 +175,31 @@ def test_warm_cache_costs_no_request_and_gives_identical_outputs(data_dir, world
     assert _build(settings)
     assert [r for r in world.requests() if r["api"] in ("npi", "hcpcs")] == []
     assert _outputs(data_dir) == first
+
+
+HAND_OFFS = ("dataset_codes", "dataset_npis", "npi_bulk_rows")
+
+
+def test_hand_offs_go_through_the_configured_io_manager(tmp_path, sourced, world_server) -> None:
+    """The identifier sets and bulk rows between the warehouse and the lookups are values the IO manager stores:
+    parquet files under ``<data>/assets/resolution/`` or tables ``resolution.*`` in the warehouse; same outputs."""
+    outputs = {}
+    for kind in ("parquet", "duckdb"):
+        data = shutil.copytree(sourced, tmp_path / kind)
+        settings = replace(_settings(data, world_server), io_manager=kind)
+        assert _build(settings)
+        with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
+            tables = conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'resolution'").fetchall()
+            stored = conn.execute("SELECT table_name FROM _dagster_io.sources").fetchall() if tables else []
+        files = sorted(p.name for p in (data / "assets" / "resolution").glob("*.parquet"))
+        if kind == "parquet":
+            assert files == [f"{name}.parquet" for name in HAND_OFFS] and tables == []
+        else:
+            assert files == [] and sorted(t for (t,) in tables) == list(HAND_OFFS)
+            assert sorted(t for (t,) in stored) == [f"resolution.{name}" for name in HAND_OFFS]  # with their digests
+        assert not (data / "resolution").exists()  # the former hand-off folder
+        outputs[kind] = _outputs(data)
+    assert outputs["duckdb"] == outputs["parquet"]
 
 
 def test_faults_at_20_percent_give_the_fault_free_outputs(

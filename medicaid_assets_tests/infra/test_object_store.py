@@ -220,7 +220,7 @@ def test_which_files_the_bucket_keeps(tmp_path: Path) -> None:
         "raw/nppes/monthly/NPPES_Data_Dissemination_October_2026_V2.extracted.json",
         "raw/cpt/archives/pfrev26a/nested/file.csv",
         "warehouse.duckdb",
-        "resolution/dataset_npis.parquet",
+        "assets/resolution/dataset_npis.parquet",  # values between assets: re-derived, not mirrored
         "sample_world/files/x.zip",
     ]
     for rel in [*(r for rels in wanted.values() for r in rels), *ignored]:

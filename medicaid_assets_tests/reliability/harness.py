@@ -394,7 +394,7 @@ def check_state(data: Path, *, finished: bool) -> list[str]:
                     report.fail(f"{path.name}: columns differ from the contract")
             except Exception as exc:
                 report.fail(f"{path.name} does not read: {type(exc).__name__}: {exc}")
-    for path in sorted((data / "resolution").glob("*.parquet")) if (data / "resolution").is_dir() else []:
+    for path in sorted((data / "assets").rglob("*.parquet")) if (data / "assets").is_dir() else []:  # hand-offs
         try:
             pq.read_metadata(path)
         except Exception as exc:

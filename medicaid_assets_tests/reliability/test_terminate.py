@@ -72,7 +72,8 @@ def progress_lines(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.TempPathFactory) -> Terminated:
     root = tmp_path_factory.mktemp("terminated")
     data = shutil.copytree(reference.sourced, root / "data")
-    shutil.copytree(reference.data / "resolution", data / "resolution")  # the identifier sets, as their steps left them
+    # The identifier sets, as their steps left them (stored by the parquet IO manager under <data>/assets).
+    shutil.copytree(reference.data / "assets", data / "assets")
     home = new_home(root / "home")
     world = WorldControl(rel_server.base_url)
     world.clear_requests()
@@ -167,7 +168,7 @@ class StopRequested:
 def stop_requested(reference, rel_server: WorldServer, tmp_path_factory: pytest.TempPathFactory) -> StopRequested:
     root = tmp_path_factory.mktemp("stop_requested")
     data = shutil.copytree(reference.sourced, root / "data")
-    shutil.copytree(reference.data / "resolution", data / "resolution")
+    shutil.copytree(reference.data / "assets", data / "assets")
     home = new_home(root / "home")
     world = WorldControl(rel_server.base_url)
     world.clear_requests()

@@ -1,4 +1,8 @@
-"""Which files of the data directory the bucket keeps: raw sources, caches and outputs, as relative patterns."""
+"""Which files of the data directory the bucket keeps: raw sources, caches and outputs, as relative patterns.
+
+Not the values passed between assets (``<data dir>/assets``, the parquet IO manager's): they are re-derived from the
+warehouse, and kept while their source digest holds (docs/decisions/0001).
+"""
 
 from __future__ import annotations
 

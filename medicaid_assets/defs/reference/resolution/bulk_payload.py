@@ -1,6 +1,6 @@
 """NPPES bulk records as NPI Registry API v2.1 payloads, so bulk hits and API answers read the same downstream.
 
-:func:`bulk_dataset` runs one DuckDB query over the bulk-rows parquet (``resolution/npi_bulk_rows``: the
+:func:`bulk_dataset` runs one DuckDB query over the bulk rows (``resolution/npi_bulk_rows`` as stored by the IO manager: the
 :func:`medicaid_assets.defs.reference.nppes.bundles.provider_select_sql` columns plus ``bundle_key`` and the side-table rows as
 ``other_names_rows``/``practice_location_rows``/``endpoint_rows``) that writes the ``npi.parquet`` columns of each
 row as JSON text: a Python builder took ~160 µs a row, too slow for 1.8M rows. The payload is
@@ -483,9 +483,14 @@ def bulk_source_values(kind: str, npidata_file: str, bundle: str | None) -> tupl
     return bulk_url(kind, npidata_file), to_json(bulk_request_params(bundle or "", npidata_file, sides))
 
 
-def _dataset_sql(path: Path, sources: Sequence[tuple[str, str, str | None]]) -> str:
-    """SELECT the ``npi.parquet`` columns (``NPI_DATASET_COLUMNS``) of every row of bulk-rows parquet ``path``,
-    in its (NPI) order; ``sources``: the file's distinct (source_kind, source_file, bundle_key).
+def _relation(rows: Path | str) -> str:
+    """Bulk rows as a FROM item: a parquet file, or a query (the IO manager's SqlFrame)."""
+    return f"read_parquet({sql_string(str(rows))})" if isinstance(rows, Path) else f"({rows})"
+
+
+def _dataset_sql(rows: Path | str, sources: Sequence[tuple[str, str, str | None]]) -> str:
+    """SELECT the ``npi.parquet`` columns (``NPI_DATASET_COLUMNS``) of every bulk row (``rows``: a parquet file or a
+    query), in NPI order; ``sources``: the rows' distinct (source_kind, source_file, bundle_key).
 
     Each part is built twice: from the text as it is, for every row (cheap), and strictly (stripped, escaped)
     for the unusual rows only; the usual rows (nearly all) take the first."""
@@ -508,7 +513,7 @@ def _dataset_sql(path: Path, sources: Sequence[tuple[str, str, str | None]]) -> 
         for name in fast
     )
     return f"""
-        WITH flagged AS (SELECT *, {_usual(fast_json.read)} AS usual FROM read_parquet({sql_string(str(path))})),
+        WITH flagged AS (SELECT *, {_usual(fast_json.read)} AS usual FROM {_relation(rows)}),
         parts AS (SELECT npi, usual, source_kind, source_file, bundle_key, {parts} FROM flagged),
         results AS (
             SELECT *, {result("fast")} AS fast_results, CASE WHEN NOT usual THEN {result("strict")} END AS strict_results
@@ -524,7 +529,8 @@ def _dataset_sql(path: Path, sources: Sequence[tuple[str, str, str | None]]) -> 
     """
 
 
-def bulk_dataset(conn: duckdb.DuckDBPyConnection, path: Path, batch_rows: int) -> pa.RecordBatchReader:
-    """The ``npi.parquet`` rows of the bulk rows in ``path``, in its (NPI) order, ``batch_rows`` at a time."""
-    sources = conn.execute("SELECT DISTINCT source_kind, source_file, bundle_key FROM read_parquet(?)", [str(path)])
-    return conn.execute(_dataset_sql(path, sources.fetchall())).to_arrow_reader(batch_rows)
+def bulk_dataset(conn: duckdb.DuckDBPyConnection, rows: Path | str, batch_rows: int) -> pa.RecordBatchReader:
+    """The ``npi.parquet`` rows of the bulk rows ``rows`` (a parquet file, or a SELECT such as the stored
+    ``resolution/npi_bulk_rows``), in NPI order, ``batch_rows`` at a time."""
+    sources = conn.execute(f"SELECT DISTINCT source_kind, source_file, bundle_key FROM {_relation(rows)}")
+    return conn.execute(_dataset_sql(rows, sources.fetchall())).to_arrow_reader(batch_rows)

@@ -8,6 +8,7 @@ flight finish, keeps what arrived, and the next run asks only what is still unse
 """
 
 import csv
+import hashlib
 import json
 import re
 import sqlite3
@@ -18,12 +19,13 @@ from contextlib import closing
 from pathlib import Path
 
 import dagster as dg
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from medicaid_assets.core.fetcher import CallInfo
-from medicaid_assets.core.freshness import Freshness
 from medicaid_assets.core.npi import is_valid_npi
+from medicaid_assets.core.stamps import Stamp
 from medicaid_assets.dagster_kit.charts import category_counts_png, image_metadata
+from medicaid_assets.dagster_kit.io_managers import ALLOW_MISSING, COLUMNS
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema
 from medicaid_assets.dagster_kit.progress import LookupProgress
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
@@ -31,11 +33,6 @@ from medicaid_assets.dagster_kit.run_control import ProgressResource, RunControl
 from medicaid_assets.defs.reference.code_sets.keys import FALLBACK
 from medicaid_assets.defs.reference.resolution import clinical_tables, hcpcs_cache
 from medicaid_assets.defs.reference.resolution.hcpcs_cache import HcpcsCache, HcpcsResponse, HcpcsResult
-from medicaid_assets.defs.reference.resolution.identifiers import (
-    DATASET_CODES_FILE,
-    DATASET_NPIS_FILE,
-    NPI_BULK_ROWS_FILE,
-)
 from medicaid_assets.defs.reference.resolution.keys import (
     DATASET_CODES,
     DATASET_NPIS,
@@ -62,9 +59,19 @@ class ResolutionConfig(dg.Config):
     max_new_lookups: int | None = None  # per API, at most this many identifiers asked this run
 
 
-def read_column(path: Path, column: str, where: Callable[[dict], bool] | None = None) -> list[str]:
-    rows = pq.read_table(path).to_pylist()
-    return [r[column] for r in rows if where is None or where(r)]
+BULK_COLUMNS = ["npi", "provider_name", "deactivation_date"]  # what the NPI lookup takes from the bulk rows
+
+
+def values_digest(*values: object) -> str:
+    """A digest of hand-off values as loaded (what a cache or an output was derived from)."""
+    return hashlib.sha256(repr(values).encode()).hexdigest()
+
+
+def column_values(table: pa.Table | None, column: str, what: str) -> list[str]:
+    """The values of ``column`` of a hand-off ``table`` loaded by the IO manager (None: never materialized)."""
+    if table is None:
+        raise FileNotFoundError(f"{what} is not stored yet: materialize it first (e.g. the full spending job)")
+    return table.column(column).to_pylist()
 
 
 def read_fallback(path: Path) -> list[dict[str, str]]:
@@ -80,26 +87,28 @@ def resolve_npis(
     config: ResolutionConfig,
     stop: threading.Event,
     progress: LookupProgress,
+    npis: list[str],
+    bulk_rows: list[dict],
 ) -> dict[str, object]:
     """Invalid → ``invalid``; bulk hits → ``ok``; the rest through the Registry API. Returns metadata.
 
+    ``npis``: the dataset NPIs; ``bulk_rows``: their NPPES rows (``BULK_COLUMNS``), both loaded by the IO manager.
     Nothing to do (the same dataset NPIs and bulk rows, the cache unchanged since a run that left every NPI
-    settled, no error to retry) costs a look at file dates: at real scale the checks alone take most of a minute.
+    settled, no error to retry) costs a digest of those values and a look at the cache's file date: at real scale
+    the checks alone take most of a minute.
     """
-    inputs = [layout.resolution / DATASET_NPIS_FILE, layout.resolution / NPI_BULK_ROWS_FILE]
-    freshness = Freshness.of(layout.root, "npi_cache", layout.npi_cache, inputs)
-    recorded = freshness.recorded()
+    stamp = Stamp.of_output(layout.root, "npi_cache", layout.npi_cache)
+    built_from = {"inputs": values_digest(npis, bulk_rows)}
+    recorded = stamp.current(built_from) if layout.npi_cache.is_file() else None
     if recorded is not None and recorded.get("settled") and recorded.get("config") == config.model_dump():
         return {**recorded["metadata"], "asked_api": 0, "requests": 0, "current": True}
-    npis = read_column(layout.resolution / DATASET_NPIS_FILE, "npi")
     with NpiCache(layout.npi_cache) as cache:
         statuses = cache.statuses(npis)
         invalid = [n for n in npis if not is_valid_npi(n)]
         cache.bulk_upsert(NpiRecord.invalid(n) for n in invalid if statuses.get(n) != "invalid")
         bulk_hits: dict[str, tuple[str | None, str, str | None]] = {}  # npi -> (name, status, error)
         if not config.skip_nppes_bulk:
-            columns = ["npi", "provider_name", "deactivation_date"]
-            for r in pq.read_table(layout.resolution / NPI_BULK_ROWS_FILE, columns=columns).to_pylist():
+            for r in bulk_rows:
                 if r["provider_name"]:
                     bulk_hits[r["npi"]] = (r["provider_name"], "ok", None)
                 else:  # a deactivated record carries no name; the API would not find it either
@@ -135,7 +144,7 @@ def resolve_npis(
     left = report is not None and (report.stopped or report.not_attempted)
     settled = not final.get("error") and not metadata["missing_cache"] and not stop.is_set() and not left
     plain = {k: v for k, v in metadata.items() if isinstance(v, int | float | str | bool)}
-    freshness.record(settled=settled, config=config.model_dump(), metadata=plain)  # the cache is closed: final
+    stamp.record(built_from, settled=settled, config=config.model_dump(), metadata=plain)  # the cache is closed
     return metadata
 
 
@@ -145,9 +154,9 @@ def resolve_codes(
     config: ResolutionConfig,
     stop: threading.Event,
     progress: LookupProgress,
+    codes: list[str],
 ) -> dict[str, object]:
     """Fallback first (and re-check of cached ``not_found``), then Clinical Tables for Level II codes."""
-    codes = read_column(layout.resolution / DATASET_CODES_FILE, "hcpcs_code")
     fallback_csv = str(layout.cpt_fallback)
     fallback = read_fallback(layout.cpt_fallback)
     index = hcpcs_cache.fallback_index(fallback)
@@ -274,33 +283,46 @@ def run_stoppable(
     return results
 
 
+def _hand_off(key: dg.AssetKey, columns: list[str]) -> dg.AssetIn:
+    """A hand-off value loaded by the IO manager: only ``columns``; None when never stored (checked when used)."""
+    return dg.AssetIn(key, metadata={COLUMNS: columns, ALLOW_MISSING: True})
+
+
 @dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            NPI_CACHE,
-            deps=[DATASET_NPIS, NPI_BULK_ROWS],
+    ins={
+        "dataset_npis": _hand_off(DATASET_NPIS, ["npi"]),
+        "npi_bulk_rows": _hand_off(NPI_BULK_ROWS, BULK_COLUMNS),
+        "dataset_codes": _hand_off(DATASET_CODES, ["hcpcs_code"]),
+    },
+    deps=[FALLBACK],
+    outs={
+        "npi_cache": dg.AssetOut(
+            key=NPI_CACHE,
             group_name=GROUP,
             kinds={"sqlite", "http"},
             owners=OWNERS,
             tags={"identifier": "npi"},
+            is_required=False,
             description=(
                 "Every dataset NPI settled in data/cache/npi/npi_provider_cache.sqlite: check digit first (invalid, "
                 "no request), NPPES bulk rows, then the NPI Registry API; errors are retried on the next run."
             ),
         ),
-        dg.AssetSpec(
-            HCPCS_CACHE,
-            deps=[DATASET_CODES, FALLBACK],
+        "hcpcs_cache": dg.AssetOut(
+            key=HCPCS_CACHE,
             group_name=GROUP,
             kinds={"sqlite", "http"},
             owners=OWNERS,
             tags={"identifier": "hcpcs"},
+            is_required=False,
             description=(
                 "Every dataset code settled in data/cache/hcpcs/hcpcs_code_cache.sqlite: the CPT/HCPCS fallback, then "
                 "batched Clinical Tables queries (one by one when a batch fails); all records per code kept."
             ),
         ),
-    ],
+    },
+    # With ``ins`` (which carry load metadata), which input feeds which cache is said here, not by spec deps.
+    internal_asset_deps={"npi_cache": {DATASET_NPIS, NPI_BULK_ROWS}, "hcpcs_cache": {DATASET_CODES, FALLBACK}},
     can_subset=True,
 )
 def identifier_caches(
@@ -311,17 +333,28 @@ def identifier_caches(
     clinical_tables_api: ClinicalTablesResource,
     run_control: RunControlResource,
     progress: ProgressResource,
+    dataset_npis: pa.Table | None,
+    npi_bulk_rows: pa.Table | None,
+    dataset_codes: pa.Table | None,
 ):
-    """Resolve NPIs and codes at once, in two threads of this step; a stop of the run ends them gracefully."""
+    """Resolve NPIs and codes at once, in two threads of this step; a stop of the run ends them gracefully.
+
+    The identifier sets arrive loaded by the IO manager (parquet files read, or a short read of the warehouse
+    tables): this step never holds the DuckDB file while it runs."""
     layout = data.layout
     jobs: dict[str, Callable[[threading.Event], dict]] = {}
     if NPI_CACHE in context.selected_asset_keys:
+        npis = column_values(dataset_npis, "npi", "resolution/dataset_npis")
+        if npi_bulk_rows is None:
+            context.log.warning("resolution/npi_bulk_rows is not stored: no NPPES preload, every NPI goes to the API")
+        bulk = npi_bulk_rows.to_pylist() if npi_bulk_rows is not None else []
         jobs["npi"] = lambda stop: resolve_npis(
-            layout, npi_registry, config, stop, progress.lookup(context, "NPI Registry")
+            layout, npi_registry, config, stop, progress.lookup(context, "NPI Registry"), npis, bulk
         )
     if HCPCS_CACHE in context.selected_asset_keys:
+        codes = column_values(dataset_codes, "hcpcs_code", "resolution/dataset_codes")
         jobs["hcpcs"] = lambda stop: resolve_codes(
-            layout, clinical_tables_api, config, stop, progress.lookup(context, "Clinical Tables")
+            layout, clinical_tables_api, config, stop, progress.lookup(context, "Clinical Tables"), codes
         )
     watch = run_control.watch(context)
     results = run_stoppable(

@@ -11,25 +11,26 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from medicaid_assets.core.stamps import FileStamp
+from medicaid_assets.core.stamps import Stamp, files_identity
 from medicaid_assets.dagster_kit.charts import category_counts_png, image_metadata
+from medicaid_assets.dagster_kit.io_managers import COLUMNS, SqlFrame, duckdb_connection
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema, table_metadata
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
 from medicaid_assets.defs.reference.resolution.bulk_payload import bulk_dataset
 from medicaid_assets.defs.reference.resolution.hcpcs_cache import HcpcsCache
-from medicaid_assets.defs.reference.resolution.identifiers import (
-    DATASET_CODES_FILE,
-    DATASET_NPIS_FILE,
-    NPI_BULK_ROWS_FILE,
+from medicaid_assets.defs.reference.resolution.keys import (
+    DATASET_CODES,
+    DATASET_NPIS,
+    HCPCS_CACHE,
+    NPI_BULK_ROWS,
+    NPI_CACHE,
+    OUTPUTS_GROUP,
 )
-from medicaid_assets.defs.reference.resolution.keys import HCPCS_CACHE, NPI_CACHE, OUTPUTS_GROUP
 from medicaid_assets.defs.reference.resolution.lookups import (
-    read_column,
+    values_digest,
     write_hcpcs_mapping,
     write_npi_mapping,
 )
@@ -65,22 +66,41 @@ def _file_metadata(path: Path, rows: int, columns: tuple[str, ...]) -> dict[str,
     }
 
 
-def _unless_current(layout: DataLayout, name: str, output: Path, inputs: list[Path], write: Callable[[], int]) -> int:
-    """Rows of ``output``, written by ``write`` unless it is current: written before from inputs unchanged since
-    (a re-run with nothing new rewrites nothing; the NPI dataset alone takes minutes at real scale)."""
-    freshness = FileStamp.of(layout.root, name, output, inputs)
-    recorded = freshness.recorded()
+# The hand-off values the outputs take (loaded by the IO manager): only the identifier columns.
+NPIS_IN = dg.AssetIn(DATASET_NPIS, metadata={COLUMNS: ["npi"]})
+CODES_IN = dg.AssetIn(DATASET_CODES, metadata={COLUMNS: ["hcpcs_code"]})
+
+
+def _stamp(layout: DataLayout, name: str, output: Path, values: list, files: list[Path]) -> tuple[Stamp, dict] | None:
+    """The stamp of ``output`` and what it is built from: the hand-off ``values`` (a digest) and the ``files``
+    (caches, fallback: size and mtime); None when a file is missing (then nothing can be current)."""
+    identities = files_identity(files)
+    if any(state is None for state in identities.values()):
+        return None
+    return Stamp.of_output(layout.root, name, output), {"values": values_digest(*values), "files": identities}
+
+
+def _unless_current(
+    layout: DataLayout, name: str, output: Path, values: list, files: list[Path], write: Callable[[], int]
+) -> int:
+    """Rows of ``output``, written by ``write`` unless it is current: written before from the same hand-off values
+    and files unchanged since (a re-run with nothing new rewrites nothing; the NPI dataset takes minutes at real
+    scale)."""
+    stamped = _stamp(layout, name, output, values, files)
+    recorded = stamped[0].current(stamped[1]) if stamped else None
     if recorded is not None and "rows" in recorded:
         return recorded["rows"]
     rows = write()
-    freshness.record(rows=rows)
+    if (stamped := _stamp(layout, name, output, values, files)) is not None:
+        stamped[0].record(stamped[1], rows=rows)
     return rows
 
 
-def _asset(key: str, deps: list, description: str, kinds: set[str], identifier: str) -> dict:
+def _asset(key: str, deps: list, description: str, kinds: set[str], identifier: str, ins: dict | None = None) -> dict:
     return dict(
         key=["outputs", key],
         deps=deps,
+        ins=ins or {},
         group_name=OUTPUTS_GROUP,
         kinds=kinds,
         owners=OWNERS,
@@ -102,7 +122,7 @@ def _asset(key: str, deps: list, description: str, kinds: set[str], identifier: 
 def npi_provider_mapping(data: DataDirResource) -> dg.MaterializeResult:
     layout = data.layout
     write = lambda: write_npi_mapping(layout)  # noqa: E731
-    rows = _unless_current(layout, "npi_mapping", layout.npi_mapping, [layout.npi_cache], write)
+    rows = _unless_current(layout, "npi_mapping", layout.npi_mapping, [], [layout.npi_cache], write)
     return dg.MaterializeResult(metadata=_file_metadata(layout.npi_mapping, rows, NPI_MAPPING_COLUMNS))
 
 
@@ -118,7 +138,7 @@ def npi_provider_mapping(data: DataDirResource) -> dg.MaterializeResult:
 def hcpcs_code_mapping(data: DataDirResource) -> dg.MaterializeResult:
     layout = data.layout
     write = lambda: write_hcpcs_mapping(layout)  # noqa: E731
-    rows = _unless_current(layout, "hcpcs_mapping", layout.hcpcs_mapping, [layout.hcpcs_cache], write)
+    rows = _unless_current(layout, "hcpcs_mapping", layout.hcpcs_mapping, [], [layout.hcpcs_cache], write)
     return dg.MaterializeResult(metadata=_file_metadata(layout.hcpcs_mapping, rows, HCPCS_MAPPING_COLUMNS))
 
 
@@ -188,20 +208,24 @@ def _merged(batch: pa.RecordBatch, rows: list[tuple]) -> pa.Table:
     return pa.Table.from_batches([p for p in pieces if p.num_rows], extra.schema)
 
 
-def npi_dataset_batches(layout: DataLayout) -> Iterator[pa.RecordBatch | pa.Table]:
+def npi_dataset_batches(
+    layout: DataLayout, dataset_npis: list[str], bulk_rows: SqlFrame
+) -> Iterator[pa.RecordBatch | pa.Table]:
     """One row per dataset NPI, by NPI: its bulk record when the NPPES files have it, else its cached answer.
 
+    ``bulk_rows`` is the stored ``resolution/npi_bulk_rows`` as a query (nothing read until it streams): over the
+    parquet files (any DuckDB connection) or the warehouse table (``bulk_rows.database``, held while it streams).
     Bulk rows come from one DuckDB query in NPI order; the NPIs without one (a few percent) are put in place."""
-    npis = sorted(pq.read_table(layout.resolution / DATASET_NPIS_FILE, columns=["npi"])["npi"].to_pylist())
-    path = layout.resolution / NPI_BULK_ROWS_FILE
-    bulk = set(pq.read_table(path, columns=["npi"])["npi"].to_pylist())
-    stale = pa.array(bulk.difference(npis), pa.string())  # NPIs no longer in the dataset (none while both are current)
+    npis = sorted(dataset_npis)
+    database = bulk_rows.database or ":memory:"
     schema = string_schema(NPI_DATASET_COLUMNS)
-    with duckdb.connect() as conn, NpiCache(layout.npi_cache) as cache:
+    with duckdb_connection(database) as conn, NpiCache(layout.npi_cache) as cache:
+        bulk = {row[0] for row in conn.execute(f"SELECT npi FROM ({bulk_rows.sql})").fetchall()}
+        stale = pa.array(bulk.difference(npis), pa.string())  # NPIs no longer in the dataset (none while current)
         cached = _cached_rows(cache, [npi for npi in npis if npi not in bulk])
         pending = next(cached, None)
         conn.execute("SET threads = 1")  # more threads stream no faster, at twice the CPU
-        for batch in _read_ahead(bulk_dataset(conn, path, PARQUET_BATCH_ROWS)):
+        for batch in _read_ahead(bulk_dataset(conn, bulk_rows.sql, PARQUET_BATCH_ROWS)):
             batch = batch.cast(schema)
             if len(stale):
                 batch = batch.filter(pc.invert(pc.is_in(batch["npi"], stale)))
@@ -220,18 +244,22 @@ def npi_dataset_batches(layout: DataLayout) -> Iterator[pa.RecordBatch | pa.Tabl
 @dg.asset(
     **_asset(
         "npi_dataset",
-        [NPI_CACHE, ["resolution", "npi_bulk_rows"]],
+        [NPI_CACHE],
         "data/output/npi.parquet: one row per dataset NPI, API-shaped JSON strings (bulk rows carry "
         "url `nppes_bulk:<monthly|weekly>:<file>`, API rows the real request URL).",
         {"parquet"},
         "npi",
+        ins={"dataset_npis": NPIS_IN, "npi_bulk_rows": dg.AssetIn(NPI_BULK_ROWS)},
     )
 )
-def npi_dataset(data: DataDirResource) -> dg.MaterializeResult:
+def npi_dataset(data: DataDirResource, dataset_npis: pa.Table, npi_bulk_rows: SqlFrame) -> dg.MaterializeResult:
     layout, path = data.layout, data.layout.npi_dataset
-    inputs = [layout.resolution / DATASET_NPIS_FILE, layout.resolution / NPI_BULK_ROWS_FILE, layout.npi_cache]
-    write = lambda: write_parquet_batches(path, NPI_DATASET_COLUMNS, npi_dataset_batches(layout))  # noqa: E731
-    rows = _unless_current(layout, "npi_dataset", path, inputs, write)
+    npis = dataset_npis.column("npi").to_pylist()
+    batches = lambda: npi_dataset_batches(layout, npis, npi_bulk_rows)  # noqa: E731
+    write = lambda: write_parquet_batches(path, NPI_DATASET_COLUMNS, batches())  # noqa: E731
+    # The bulk rows' stored source digest stands for them (None: not known, so never current).
+    values = [npis, npi_bulk_rows.source or object()]
+    rows = _unless_current(layout, "npi_dataset", path, values, [layout.npi_cache], write)
     return dg.MaterializeResult(metadata=_file_metadata(path, rows, NPI_DATASET_COLUMNS))
 
 
@@ -243,24 +271,23 @@ def npi_dataset(data: DataDirResource) -> dg.MaterializeResult:
         "(fallback rows carry [code, display] pairs).",
         {"parquet"},
         "hcpcs",
+        ins={"dataset_codes": CODES_IN},
     )
 )
-def hcpcs_dataset(data: DataDirResource) -> dg.MaterializeResult:
+def hcpcs_dataset(data: DataDirResource, dataset_codes: pa.Table) -> dg.MaterializeResult:
     layout, path = data.layout, data.layout.hcpcs_dataset
+    codes = dataset_codes.column("hcpcs_code").to_pylist()
 
     def write() -> int:
-        codes = read_column(layout.resolution / DATASET_CODES_FILE, "hcpcs_code")
         with HcpcsCache(layout.hcpcs_cache) as cache:
             return write_parquet(path, HCPCS_DATASET_COLUMNS, cache.parquet_rows(codes, str(layout.cpt_fallback)))
 
-    inputs = [layout.resolution / DATASET_CODES_FILE, layout.hcpcs_cache, layout.cpt_fallback]
-    rows = _unless_current(layout, "hcpcs_dataset", path, inputs, write)
+    files = [layout.hcpcs_cache, layout.cpt_fallback]
+    rows = _unless_current(layout, "hcpcs_dataset", path, [codes], files, write)
     return dg.MaterializeResult(metadata=_file_metadata(path, rows, HCPCS_DATASET_COLUMNS))
 
 
-def unresolved_identifier_rows(layout: DataLayout) -> list[tuple]:
-    npis = read_column(layout.resolution / DATASET_NPIS_FILE, "npi")
-    codes = read_column(layout.resolution / DATASET_CODES_FILE, "hcpcs_code")
+def unresolved_identifier_rows(layout: DataLayout, npis: list[str], codes: list[str]) -> list[tuple]:
     with NpiCache(layout.npi_cache) as npi_cache, HcpcsCache(layout.hcpcs_cache) as code_cache:
         npi_rows = list(npi_cache.unresolved_rows(npis))
         known_npis = set(npi_cache.statuses(npis))
@@ -283,34 +310,36 @@ class UnresolvedConfig(dg.Config):
         "not resolved (not_found, error, invalid, missing_cache).",
         {"csv"},
         "npi_and_hcpcs",
+        ins={"dataset_npis": NPIS_IN, "dataset_codes": CODES_IN},
     )
 )
-def unresolved_identifiers(config: UnresolvedConfig, data: DataDirResource) -> dg.MaterializeResult:
+def unresolved_identifiers(
+    config: UnresolvedConfig, data: DataDirResource, dataset_npis: pa.Table, dataset_codes: pa.Table
+) -> dg.MaterializeResult:
     path = Path(config.unresolved_report_csv) if config.unresolved_report_csv else data.layout.unresolved_report
-    freshness = FileStamp.of(data.layout.root, "unresolved_identifiers", path, _unresolved_inputs(data.layout))
-    recorded = freshness.recorded()
+    npis, codes = dataset_npis.column("npi").to_pylist(), dataset_codes.column("hcpcs_code").to_pylist()
+    stamped = _stamp(data.layout, "unresolved_identifiers", path, [npis, codes], _unresolved_files(data.layout))
+    recorded = stamped[0].current(stamped[1]) if stamped else None
     if recorded is not None and "per_status" in recorded:  # written from the same identifiers and caches
         count, per_status = recorded["rows"], recorded["per_status"]
     else:
-        rows = unresolved_identifier_rows(data.layout)
+        rows = unresolved_identifier_rows(data.layout, npis, codes)
         count = write_csv(path, UNRESOLVED_COLUMNS, rows)
         per_status = {
             f"{t}_{s}": 0 for t in ("npi", "hcpcs") for s in ("not_found", "error", "invalid", "missing_cache")
         }
         for identifier_type, _, status, _, _ in rows:
             per_status[f"{identifier_type}_{status}"] += 1
-        freshness.record(rows=count, per_status=per_status)
+        if stamped := _stamp(
+            data.layout, "unresolved_identifiers", path, [npis, codes], _unresolved_files(data.layout)
+        ):
+            stamped[0].record(stamped[1], rows=count, per_status=per_status)
     return dg.MaterializeResult(metadata={**_file_metadata(path, count, UNRESOLVED_COLUMNS), **per_status})
 
 
-def _unresolved_inputs(layout: DataLayout) -> list[Path]:
-    """What the unresolved report and its triage are derived from."""
-    return [
-        layout.resolution / DATASET_NPIS_FILE,
-        layout.resolution / DATASET_CODES_FILE,
-        layout.npi_cache,
-        layout.hcpcs_cache,
-    ]
+def _unresolved_files(layout: DataLayout) -> list[Path]:
+    """The files the unresolved report and its triage are derived from (besides the identifier sets)."""
+    return [layout.npi_cache, layout.hcpcs_cache]
 
 
 @dg.asset(
@@ -322,18 +351,22 @@ def _unresolved_inputs(layout: DataLayout) -> list[Path]:
         "code + modifier, word …) and counts per kind.",
         {"csv"},
         "npi_and_hcpcs",
+        ins={"dataset_npis": NPIS_IN, "dataset_codes": CODES_IN},
     )
 )
-def unresolved_triage(data: DataDirResource) -> dg.MaterializeResult:
-    freshness = FileStamp.of(data.layout.root, "triage", data.layout.triage, _unresolved_inputs(data.layout))
-    recorded = freshness.recorded()
+def unresolved_triage(data: DataDirResource, dataset_npis: pa.Table, dataset_codes: pa.Table) -> dg.MaterializeResult:
+    layout = data.layout
+    npis, codes = dataset_npis.column("npi").to_pylist(), dataset_codes.column("hcpcs_code").to_pylist()
+    stamped = _stamp(layout, "triage", layout.triage, [npis, codes], _unresolved_files(layout))
+    recorded = stamped[0].current(stamped[1]) if stamped else None
     if recorded is not None and "summary" in recorded:  # written from the same identifiers and caches
         files, summary = recorded["files"], recorded["summary"]
     else:
-        result = triage(unresolved_identifier_rows(data.layout))
-        files = write_triage(data.layout.triage, result)
+        result = triage(unresolved_identifier_rows(layout, npis, codes))
+        files = write_triage(layout.triage, result)
         summary = json.loads(json.dumps(result.summary()))
-        freshness.record(files=files, summary=summary)
+        if (stamped := _stamp(layout, "triage", layout.triage, [npis, codes], _unresolved_files(layout))) is not None:
+            stamped[0].record(stamped[1], files=files, summary=summary)
     return dg.MaterializeResult(
         metadata={
             # The identifier rows (the schema below is theirs), not the count files' rows beside them.
