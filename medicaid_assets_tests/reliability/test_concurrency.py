@@ -90,7 +90,7 @@ def _overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
 
 # Each run executes its steps in its run worker. What matters here is how two runs share pool ``duckdb``, which
 # steps claim through the instance under either executor; one process per step would cost ~5 s each (32 steps).
-# The multiprocess executor is covered by defs/test_multiprocess.py.
+# The multiprocess executor is covered by defs/medicaid_spending/test_multiprocess.py.
 IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 # The whole chain for the latest spending month: submitting a run over all 84 months first writes ~1,400 planned
 # events (see ranged_runs), 15-40 s per run here, and adds nothing to what two runs at once can break.

@@ -7,7 +7,7 @@ flight at the termination finish and are committed, both caches are recorded and
 
 A stop request alone (the run marked ``CANCELING`` through the instance, with no interrupt sent to any process) is
 seen by the lookups in their own step process through ``RunControlResource``: they stop gracefully too.
-(Ctrl-C in the CLI: ``defs/test_resolution.py``.)
+(Ctrl-C in the CLI: ``defs/reference/resolution/test_resolution.py``.)
 """
 
 from __future__ import annotations

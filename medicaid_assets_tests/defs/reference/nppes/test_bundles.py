@@ -115,7 +115,7 @@ def test_provider_columns_read_every_v2_column_once() -> None:
 
 
 def test_side_tables_match_the_known_side_headers() -> None:
-    formats = Path(__file__).parents[2] / "medicaid_assets" / "formats"
+    formats = Path(__file__).parents[4] / "medicaid_assets" / "formats"
     for side in SIDE_TABLES:
         known = (formats / f"nppes_bulk_{side.kind}_pfile_columns_v2.txt").read_text("latin-1").splitlines()
         assert list(side.header) == known, side.kind

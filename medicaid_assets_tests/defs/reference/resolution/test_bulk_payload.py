@@ -28,7 +28,11 @@ from medicaid_assets.defs.reference.resolution.bulk_payload import (
 from medicaid_assets.sample_world import npi_api, providers
 from medicaid_assets.sample_world.nppes_files import nppes_row, side_rows
 from medicaid_assets_tests.conftest import REFERENCE, TEST_SPEC
-from medicaid_assets_tests.lib.bulk_payload_oracle import bulk_payload, format_phone, provider_name
+from medicaid_assets_tests.defs.reference.resolution.bulk_payload_oracle import (
+    bulk_payload,
+    format_phone,
+    provider_name,
+)
 
 NPIDATA = "npidata_pfile_20050523-20261018.csv"
 AS_OF = date(2026, 10, 18)

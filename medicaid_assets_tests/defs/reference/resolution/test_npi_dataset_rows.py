@@ -31,7 +31,7 @@ from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.urls import settings_for_world
 from medicaid_assets.settings import Settings
-from medicaid_assets_tests.lib.bulk_payload_oracle import bulk_payload, output_row
+from medicaid_assets_tests.defs.reference.resolution.bulk_payload_oracle import bulk_payload, output_row
 
 LATIN_1 = "".join(map(chr, range(256)))
 # Text JSON escapes or keeps as it is, with what str.strip strips beyond spaces at its ends.
