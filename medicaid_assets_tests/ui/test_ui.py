@@ -89,10 +89,14 @@ def test_full_refresh_from_the_ui_and_what_it_shows(dagster_ui: DagsterUI, page:
     sources = max(left["medicaid_spending"], left["nppes"], left["code_sets"])
     assert sources < left["resolution"] < left["resolved_outputs"], left
     page.screenshot(path=ARTIFACTS / "01-lineage-groups.png")
+    # The graph draws only the nodes in view: a tall window shows a whole group.
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": viewport["width"], "height": 2400})
     for group, assets in GROUPS.items():
         page.goto(f"{base}/locations/{LOCATION}/asset-groups/{group}/lineage")
         for asset in assets:
             expect(page.locator(f'[class*="AssetNode_assetName"] [data-tooltip="{asset}"]')).to_be_attached()
+    page.set_viewport_size(viewport)
 
     # Refresh from the job's "Materialize all": the latest spending month (one run; more months make a backfill,
     # which needs the daemon), with run config for one process.
