@@ -104,6 +104,7 @@ def build_resources(
         base=settings.io_manager_base or DataLayout(settings.data_dir).assets,
         endpoint_url=settings.s3_endpoint_url,
         region=settings.s3_region,
+        staging_dir=settings.data_dir / "tmp" / "io",
     )
     if settings.object_store_url:
         parse_object_store_url(settings.object_store_url)  # a malformed URL fails when the code location loads

@@ -56,6 +56,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
+from medicaid_assets.core.atomic import atomic_path
 from medicaid_assets.core.object_store import make_s3_client, parse_object_store_url
 from medicaid_assets.dagster_kit.metadata import markdown_table
 
@@ -454,6 +455,14 @@ class ParquetIOManager(dg.ConfigurableIOManager):
     def _client(self) -> Any:
         return make_s3_client(self.endpoint_url, self.region)
 
+    def _staging(self) -> str | None:
+        """``staging_dir``, created on first use (None: the system's temp folder)."""
+        if self.staging_dir is None:
+            return None
+        path = Path(self.staging_dir).expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
             return
@@ -471,7 +480,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             rows, schema, extra = kept
         else:
             with contextlib.ExitStack() as stack:
-                staging = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=self.staging_dir)))
+                staging = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=self._staging())))
                 # Only a SqlFrame needs the configured database (it may read the warehouse); a frame is copied out
                 # of an in-memory DuckDB, so writing it never waits for the warehouse's lock.
                 database = self.database if isinstance(obj, SqlFrame) else ":memory:"
@@ -519,8 +528,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             try:
                 head = client.head_object(Bucket=bucket, Key=self._s3_key(relative))
             except Exception as exc:
-                code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
-                if code in ("404", "NoSuchKey", "NotFound"):
+                if _not_found(exc):
                     return None
                 raise
             stored = head.get("Metadata") or {}
@@ -615,10 +623,10 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 return SqlFrame(f"SELECT {_select_list(columns)} FROM read_parquet([{files}])", source=source)
             return _read_parquet(paths, wanted, columns)
         if wanted is SqlFrame:
-            raise TypeError("a SqlFrame input needs parquet on a local path; on S3 load a frame instead")
+            return self._sql_over_local_copies(context, relatives, allow_missing, columns)
         bucket, _ = self._s3
         client = self._client()
-        with tempfile.TemporaryDirectory(dir=self.staging_dir) as staging:
+        with tempfile.TemporaryDirectory(dir=self._staging()) as staging:
             found: list[bool] = []
             local = [Path(staging) / f"{i}.parquet" for i in range(len(relatives))]
             for relative, path in zip(relatives, local, strict=True):
@@ -626,8 +634,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                     client.download_file(bucket, self._s3_key(relative), str(path))
                     found.append(True)
                 except Exception as exc:
-                    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
-                    if code not in ("404", "NoSuchKey", "NotFound"):
+                    if not _not_found(exc):
                         raise
                     found.append(False)
             if _allow_missing(context) and not found[0]:
@@ -635,6 +642,50 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             paths = _present(context, local, found, [self._uri(r) for r in relatives], allow_missing)
             frame = _read_parquet(paths, pa.Table if wanted is pa.Table else pl.DataFrame, columns)
         return frame.lazy() if wanted is pl.LazyFrame and isinstance(frame, pl.DataFrame) else frame
+
+    def _sql_over_local_copies(
+        self, context: dg.InputContext, relatives: list[str], allow_missing: bool, columns: Sequence[str] | None
+    ) -> SqlFrame | None:
+        """A SqlFrame over local copies of the S3 objects: DuckDB reads parquet on S3 only through httpfs, so the
+        objects are downloaded once to ``<staging_dir>/s3/<bucket>/<key>`` (kept while their ETag is the same,
+        replaced atomically) and the query reads those files; the asset may run it whenever it likes."""
+        bucket, _ = self._s3 or ("", "")
+        client = self._client()
+        root = Path(self._staging() or tempfile.gettempdir()) / "s3" / bucket
+        local: list[Path] = []
+        found: list[bool] = []
+        for relative in relatives:
+            key, path = self._s3_key(relative), root / self._s3_key(relative)
+            try:
+                head = client.head_object(Bucket=bucket, Key=key)
+            except Exception as exc:
+                if not _not_found(exc):
+                    raise
+                local.append(path)
+                found.append(False)
+                continue
+            etag = head.get("ETag", "")
+            marker = path.with_name(path.name + ".etag")
+            if not (path.exists() and marker.exists() and marker.read_text() == etag):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as tmp:
+                    client.download_file(bucket, key, str(tmp))
+                with atomic_path(marker) as tmp:
+                    tmp.write_text(etag)
+            local.append(path)
+            found.append(True)
+        if _allow_missing(context) and not found[0]:
+            return None
+        paths = _present(context, local, found, [self._uri(r) for r in relatives], allow_missing)
+        source = _parquet_source(paths[0]) if len(paths) == 1 else None
+        files = ", ".join(quote_literal(str(p)) for p in paths)
+        return SqlFrame(f"SELECT {_select_list(columns)} FROM read_parquet([{files}])", source=source)
+
+
+def _not_found(exc: Exception) -> bool:
+    """Whether boto3's ``exc`` says the object does not exist."""
+    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+    return code in ("404", "NoSuchKey", "NotFound")
 
 
 def _present(
@@ -682,10 +733,13 @@ def io_manager_from_settings(
     endpoint_url: str | None = None,
     region: str | None = None,
     connection_config: Mapping[str, Any] | None = None,
+    staging_dir: str | os.PathLike[str] | None = None,
 ) -> DuckDBTableIOManager | ParquetIOManager:
     """The IO manager configuration asks for: ``"duckdb"`` (needs ``database``) or ``"parquet"`` (needs ``base``).
 
-    For parquet, ``database`` (optional) is where SqlFrame values are evaluated, e.g. the warehouse they read from.
+    For parquet, ``database`` (optional) is where SqlFrame values are evaluated, e.g. the warehouse they read from;
+    ``staging_dir`` where S3 transfers are staged and S3 objects read as SqlFrames are copied (default: the system's
+    temp folder).
     """
     config = dict(connection_config or {})
     if kind == "duckdb":
@@ -704,5 +758,6 @@ def io_manager_from_settings(
             region=region,
             database=str(database) if database is not None else ":memory:",
             connection_config=config,
+            staging_dir=str(staging_dir) if staging_dir is not None else None,
         )
     raise ValueError(f"unknown IO manager kind {kind!r}; expected one of {', '.join(IO_MANAGER_KINDS)}")

@@ -456,7 +456,10 @@ def test_a_value_stored_from_the_same_source_is_kept(tmp_path: Path, kind: str) 
 
 
 def test_parquet_on_s3(tmp_path: Path, s3_server, bucket: str, aws_env: dict[str, str]) -> None:
-    iom = io_manager_from_settings("parquet", base=f"s3://{bucket}/warehouse", endpoint_url=s3_server.endpoint_url)
+    staging = tmp_path / "staging"
+    iom = io_manager_from_settings(
+        "parquet", base=f"s3://{bucket}/warehouse", endpoint_url=s3_server.endpoint_url, staging_dir=staging
+    )
     assert isinstance(iom, ParquetIOManager)
     assert _run([events], iom, "2024-01-01", kind="polars").success
     written = _run([events], iom, "2024-01-02", kind="sql", rows=2)
@@ -468,6 +471,12 @@ def test_parquet_on_s3(tmp_path: Path, s3_server, bucket: str, aws_env: dict[str
     kept = _ids(iom, "a", 2)  # the digest is the object's metadata: nothing downloaded or uploaded
     assert kept["rewritten"] is False and kept["dagster/row_count"] == 4
     assert _ids(iom, "b", 2)["rewritten"] is True
+    # A SqlFrame input reads a local copy of the object (DuckDB has no S3 without httpfs), fetched again only when
+    # the object changed.
+    copy = staging / "s3" / bucket / "warehouse" / "fam" / "ids.parquet"
+    assert _reader(iom, ids_query) == {"source": "b", "total": 8} and copy.is_file()
+    assert _ids(iom, "c", 3)["rewritten"] is True
+    assert _reader(iom, ids_query) == {"source": "c", "total": 12}
 
     tags = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-02"}
     down = dg.materialize([events, daily_copy], resources={"io_manager": iom}, selection=[daily_copy.key], tags=tags)
@@ -480,6 +489,7 @@ def test_parquet_on_s3(tmp_path: Path, s3_server, bucket: str, aws_env: dict[str
         "warehouse/fam/events/2024-01-01.parquet",
         "warehouse/fam/events/2024-01-02.parquet",
         "warehouse/fam/ids.parquet",
+        "warehouse/fam/ids_query.parquet",  # the reader's own output
     ]
     body = s3_server.client().get_object(Bucket=bucket, Key="warehouse/fam/daily_copy/2024-01-02.parquet")["Body"]
     local = tmp_path / "copy.parquet"
