@@ -202,6 +202,21 @@ def test_hand_offs_go_through_the_configured_io_manager(tmp_path, sourced, world
     assert outputs["duckdb"] == outputs["parquet"]
 
 
+def test_hand_offs_on_object_storage(tmp_path, sourced, world_server, s3_server, bucket, aws_env) -> None:
+    """With ``MEDICAID_IO_MANAGER_BASE=s3://…`` the hand-offs are objects in the bucket, the steps that query them
+    read local copies, and the outputs are those of the local default."""
+    local = shutil.copytree(sourced, tmp_path / "local")
+    assert _build(_settings(local, world_server))
+    data = shutil.copytree(sourced, tmp_path / "s3")
+    base = f"s3://{bucket}/assets"
+    settings = replace(_settings(data, world_server), io_manager_base=base, s3_endpoint_url=s3_server.endpoint_url)
+    assert _build(settings)
+    listed = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert sorted(o["Key"] for o in listed) == [f"assets/resolution/{name}.parquet" for name in HAND_OFFS]
+    assert not (data / "assets").exists()
+    assert _outputs(data) == _outputs(local)
+
+
 def test_faults_at_20_percent_give_the_fault_free_outputs(
     data_dir, tmp_path, sourced, world: WorldControl, world_server
 ) -> None:
