@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from medicaid_assets_tests.reliability.harness import (
     outputs,
 )
 from medicaid_assets_tests.reliability.inprocess import Pipeline, failure_text, settings
-from medicaid_assets_tests.reliability.launched import launcher, step_failures
+from medicaid_assets_tests.reliability.launched import Launcher, launcher, step_failures
 from medicaid_assets_tests.support.waiting import wait_until
 
 # Every API answer this late, at the code location's default pacing (2 requests/s, 2 in flight): when the run is
@@ -68,16 +70,20 @@ def progress_lines(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     return [m for m in messages if m.startswith(("NPI Registry:", "Clinical Tables:")) and " identifiers, " in m]
 
 
-@pytest.fixture(scope="module")
-def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.TempPathFactory) -> Terminated:
-    root = tmp_path_factory.mktemp("terminated")
+@contextmanager
+def lookups_under_way(
+    reference, rel_server: WorldServer, root: Path, seed: int
+) -> Iterator[tuple[Path, Path, Launcher, str, Callable[[], list[dict]]]]:
+    """The reference's sourced data dir with its identifier sets, an API answering every request slowly, and a run
+    of both caches launched as the UI launches it: ``(data, home, launcher, run id, request log)`` once the lookups
+    are under way. The faults are cleared afterwards."""
     data = shutil.copytree(reference.sourced, root / "data")
     # The identifier sets, as their steps left them (stored by the parquet IO manager under <data>/assets).
     shutil.copytree(reference.data / "assets", data / "assets")
     home = new_home(root / "home")
     world = WorldControl(rel_server.base_url)
     world.clear_requests()
-    world.set_faults(rate=1.0, kinds=["slow"], scope="api", seed=5, slow_seconds=SLOW_SECONDS)
+    world.set_faults(rate=1.0, kinds=["slow"], scope="api", seed=seed, slow_seconds=SLOW_SECONDS)
     log = rel_server.world.entries
 
     def answered(api: str) -> int:
@@ -88,15 +94,22 @@ def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.Temp
             run_id = runs.submit([NPI_CACHE, HCPCS_CACHE])
             runs.start(run_id)
             wait_until(lambda: answered("hcpcs") >= 1 and answered("npi") >= 2, "the lookups to be under way")
-            before, terminated_at = {e["seq"] for e in log()}, time.time()
-            assert runs.terminate(run_id) == "TerminateRunSuccess"
-            run = runs.wait(run_id)
-            materialized = runs.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-            failures = step_failures(runs.instance, run_id)
-            progress = progress_lines(runs.instance, run_id)
-        STATS.add("graceful_stops")
+            yield data, home, runs, run_id, log
     finally:
         world.clear_faults()
+
+
+@pytest.fixture(scope="module")
+def terminated(reference, rel_server: WorldServer, tmp_path_factory: pytest.TempPathFactory) -> Terminated:
+    root = tmp_path_factory.mktemp("terminated")
+    with lookups_under_way(reference, rel_server, root, seed=5) as (data, home, runs, run_id, log):
+        before, terminated_at = {e["seq"] for e in log()}, time.time()
+        assert runs.terminate(run_id) == "TerminateRunSuccess"
+        run = runs.wait(run_id)
+        materialized = runs.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        failures = step_failures(runs.instance, run_id)
+        progress = progress_lines(runs.instance, run_id)
+    STATS.add("graceful_stops")
     first = log()
     with DataLayout(data).npi_mapping.open(newline="", encoding="utf-8") as fh:
         mapping = {row["npi"] for row in csv.DictReader(fh)}
@@ -167,31 +180,14 @@ class StopRequested:
 @pytest.fixture(scope="module")
 def stop_requested(reference, rel_server: WorldServer, tmp_path_factory: pytest.TempPathFactory) -> StopRequested:
     root = tmp_path_factory.mktemp("stop_requested")
-    data = shutil.copytree(reference.sourced, root / "data")
-    shutil.copytree(reference.data / "assets", data / "assets")
-    home = new_home(root / "home")
-    world = WorldControl(rel_server.base_url)
-    world.clear_requests()
-    world.set_faults(rate=1.0, kinds=["slow"], scope="api", seed=7, slow_seconds=SLOW_SECONDS)
-    log = rel_server.world.entries
-
-    def answered(api: str) -> int:
-        return sum(1 for e in log() if e["api"] == api)
-
-    try:
-        with launcher(data, home, rel_server.base_url) as runs:
-            run_id = runs.submit([NPI_CACHE, HCPCS_CACHE])
-            runs.start(run_id)
-            wait_until(lambda: answered("hcpcs") >= 1 and answered("npi") >= 2, "the lookups to be under way")
-            # What the UI's Terminate does first, and the CLI's first Ctrl-C: the run's status becomes CANCELING.
-            # No signal reaches the run worker or the step process: only the resource can see this.
-            before, requested_at = {e["seq"] for e in log()}, time.time()
-            runs.instance.report_run_canceling(runs.instance.get_run_by_id(run_id))
-            run = runs.wait(run_id, timeout=60)  # lookups left running would take minutes at this pace
-            records = runs.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
-            failures = step_failures(runs.instance, run_id)
-    finally:
-        world.clear_faults()
+    with lookups_under_way(reference, rel_server, root, seed=7) as (data, _, runs, run_id, log):
+        # What the UI's Terminate does first, and the CLI's first Ctrl-C: the run's status becomes CANCELING.
+        # No signal reaches the run worker or the step process: only the resource can see this.
+        before, requested_at = {e["seq"] for e in log()}, time.time()
+        runs.instance.report_run_canceling(runs.instance.get_run_by_id(run_id))
+        run = runs.wait(run_id, timeout=60)  # lookups left running would take minutes at this pace
+        records = runs.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+        failures = step_failures(runs.instance, run_id)
     return StopRequested(
         status=run.status,
         failures=failures,
