@@ -132,72 +132,63 @@ def _progress(log: dg.DagsterLogManager, rel: str, path: Path):
     return report
 
 
+def _transfer_asset(
+    key: dg.AssetKey, stage: str, kinds: tuple[str, ...], upload: bool, deps: tuple = (), description: str = ""
+) -> dg.AssetsDefinition:
+    """An asset that uploads (``upload``) or restores the data directory's files of ``kinds``."""
+    verb = "uploaded" if upload else "restored"
+
+    @dg.asset(**_asset(key, stage, deps, description))
+    def transfer(
+        context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
+    ) -> dg.MaterializeResult:
+        store = object_store.store()
+        move = mirror if upload else restore
+        transfers = [t for kind in kinds for t in move(store, data.layout, kind, context.log)]
+        return dg.MaterializeResult(metadata=_summary(store, transfers, verb))
+
+    return transfer
+
+
 def storage_assets() -> list[dg.AssetsDefinition]:
     """The four storage assets; built on request, since they exist only when a bucket is configured (a module-level
     asset under ``defs/`` would always be loaded)."""
-
-    @dg.asset(
-        **_asset(
+    return [
+        _transfer_asset(
             RESTORED_SOURCES,
             "sources",
+            (SOURCES,),
+            upload=False,
             description="Raw files (spending file, NPPES and CMS zips with their download records, the fallback CSV) "
             "that the bucket holds and this machine lacks, downloaded from the bucket before any source is fetched.",
-        )
-    )
-    def restored_sources(
-        context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
-    ) -> dg.MaterializeResult:
-        store = object_store.store()
-        restored = restore(store, data.layout, SOURCES, context.log)
-        return dg.MaterializeResult(metadata=_summary(store, restored, "restored"))
-
-    @dg.asset(
-        **_asset(
+        ),
+        _transfer_asset(
             RESTORED_CACHES,
             "datasets",
+            (CACHES,),
+            upload=False,
             description="NPI and HCPCS lookup caches missing on this machine, restored from the bucket before the "
             "lookups run (a fresh machine then asks the APIs only what is still unsettled).",
-        )
-    )
-    def restored_caches(
-        context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
-    ) -> dg.MaterializeResult:
-        store = object_store.store()
-        restored = restore(store, data.layout, CACHES, context.log)
-        return dg.MaterializeResult(metadata=_summary(store, restored, "restored"))
-
-    @dg.asset(
-        **_asset(
+        ),
+        _transfer_asset(
             MIRRORED_SOURCES,
             "sources",
-            SOURCE_ASSETS,
-            "Raw files uploaded to the bucket (atomically, multipart for large files; unchanged files skipped).",
-        )
-    )
-    def mirrored_sources(
-        context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
-    ) -> dg.MaterializeResult:
-        store = object_store.store()
-        transfers = mirror(store, data.layout, SOURCES, context.log)
-        return dg.MaterializeResult(metadata=_summary(store, transfers, "uploaded"))
-
-    @dg.asset(
-        **_asset(
+            (SOURCES,),
+            upload=True,
+            deps=SOURCE_ASSETS,
+            description="Raw files uploaded to the bucket (atomically, multipart for large files; unchanged files "
+            "skipped).",
+        ),
+        _transfer_asset(
             MIRRORED_OUTPUTS,
             "datasets",
-            (*OUTPUT_ASSETS, *CACHE_ASSETS),
-            "Mappings, npi/hcpcs datasets, unresolved report, triage and consistent snapshots of the lookup caches, "
-            "uploaded to the bucket (atomically; unchanged files skipped).",
-        )
-    )
-    def mirrored_outputs(
-        context: dg.AssetExecutionContext, data: DataDirResource, object_store: ObjectStoreResource
-    ) -> dg.MaterializeResult:
-        store = object_store.store()
-        transfers = mirror(store, data.layout, CACHES, context.log) + mirror(store, data.layout, OUTPUTS, context.log)
-        return dg.MaterializeResult(metadata=_summary(store, transfers, "uploaded"))
-
-    return [restored_sources, restored_caches, mirrored_sources, mirrored_outputs]
+            (CACHES, OUTPUTS),
+            upload=True,
+            deps=(*OUTPUT_ASSETS, *CACHE_ASSETS),
+            description="Mappings, npi/hcpcs datasets, unresolved report, triage and consistent snapshots of the lookup "
+            "caches, uploaded to the bucket (atomically; unchanged files skipped).",
+        ),
+    ]
 
 
 def _with_upstream(assets_def: dg.AssetsDefinition, upstream: dg.AssetKey, keys: tuple) -> dg.AssetsDefinition:
