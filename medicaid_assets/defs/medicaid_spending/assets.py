@@ -100,25 +100,25 @@ def medicaid_spending_file(
     check_specs=[
         dg.AssetCheckSpec(
             "schema_and_types",
-            asset=["warehouse", "spending"],
+            asset=SPENDING,
             blocking=True,
             description="The table has exactly the original columns, in order, with their types.",
         ),
         dg.AssetCheckSpec(
             "months_in_range",
-            asset=["warehouse", "spending"],
+            asset=SPENDING,
             blocking=True,
             description="Every row of the file falls in the declared months (2018-01..2024-12).",
         ),
         dg.AssetCheckSpec(
             "no_negative_claims",
-            asset=["warehouse", "spending"],
+            asset=SPENDING,
             blocking=True,
             description="TOTAL_CLAIMS and TOTAL_UNIQUE_BENEFICIARIES are never negative.",
         ),
         dg.AssetCheckSpec(
             "malformed_identifiers",
-            asset=["warehouse", "spending"],
+            asset=SPENDING,
             description="Share of rows whose NPIs or HCPCS codes are malformed (reported, warns above 5%).",
         ),
     ],

@@ -28,6 +28,7 @@ from medicaid_assets.defs.reference.resolution.keys import (
     NPI_BULK_ROWS,
     NPI_CACHE,
     OUTPUTS_GROUP,
+    UNRESOLVED,
 )
 from medicaid_assets.defs.reference.resolution.lookups import (
     values_digest,
@@ -345,7 +346,7 @@ def _unresolved_files(layout: DataLayout) -> list[Path]:
 @dg.asset(
     **_asset(
         "triage",
-        [["outputs", "unresolved_identifiers"]],
+        [UNRESOLVED],
         "data/output/triage/: the inferred kind of every unresolved identifier (NPI: non-numeric, wrong "
         "length, bad check digit, placeholder, valid-but-unknown; code: CPT, Level II, CDT, revenue code, "
         "code + modifier, word …) and counts per kind.",
