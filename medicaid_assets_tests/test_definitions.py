@@ -4,6 +4,7 @@ import sys
 import dagster as dg
 import pytest
 
+from medicaid_assets.dagster_kit.launchability import materialize_all_problem
 from medicaid_assets.definitions import build_definitions, defs
 from medicaid_assets.settings import PROJECT_ROOT, Settings
 from medicaid_assets_tests.test_layers import family
@@ -77,3 +78,23 @@ def test_configuration_chooses_where_values_between_assets_persist(tmp_path) -> 
     env = {"MEDICAID_DATA_DIR": str(tmp_path), "MEDICAID_IO_MANAGER": "duckdb"}
     duckdb = build_definitions(Settings.from_env(env)).resources["io_manager"]
     assert isinstance(duckdb, DuckDBTableIOManager) and duckdb.database == str(tmp_path / "warehouse.duckdb")
+
+
+def test_materialize_all_on_the_global_lineage_can_launch(settings: Settings) -> None:
+    """The UI's and the server's partition rules agree on the whole graph (every family's assets together)."""
+    assert materialize_all_problem(build_definitions(settings)) is None
+
+
+def test_materialize_all_problem_names_partitioned_roots_with_different_partitions() -> None:
+    @dg.asset
+    def file() -> None: ...
+
+    @dg.asset(deps=[file], partitions_def=dg.MonthlyPartitionsDefinition("2024-01-01"))
+    def table() -> None: ...
+
+    @dg.asset(partitions_def=dg.DynamicPartitionsDefinition(name="weeks"))
+    def weekly() -> None: ...
+
+    problem = materialize_all_problem(dg.Definitions(assets=[file, table, weekly]))
+    assert problem is not None and "table" in problem and "weekly (weeks)" in problem
+    assert materialize_all_problem(dg.Definitions(assets=[file, table])) is None

@@ -183,3 +183,33 @@ def test_sensor_page_previews_the_new_weekly_bundles(dagster_ui: DagsterUI, page
         expect(dialog.get_by_role("cell", name=key)).to_be_visible()
     page.screenshot(path=ARTIFACTS / "08-sensor-preview.png")
     dialog.get_by_role("button", name="Close").click()
+
+
+BACKFILLS_QUERY = """
+{ partitionBackfillsOrError(limit: 5) { ... on PartitionBackfills { results {
+  id status isAssetBackfill assetSelection { path } } } } }
+"""
+
+
+def test_materialize_all_on_the_global_lineage_launches_a_backfill(dagster_ui: DagsterUI, page: Page) -> None:
+    """The most natural button: every asset of every group, every partition, one click (the daemon runs it)."""
+    page.goto(f"{dagster_ui.base_url}/asset-groups")
+    expect(page).to_have_title("Global asset lineage")
+    page.get_by_role("button", name="Materialize all").click()
+    confirm = page.get_by_role("button", name="Confirm")  # "upstream not materialized", when Dagster asks
+    launch = page.get_by_role("button", name="Launch backfill")
+    expect(confirm.or_(launch).first).to_be_visible()
+    if confirm.is_visible():
+        confirm.click()
+    expect(page.get_by_text("All partitions", exact=True)).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "09-materialize-all-dialog.png")
+    launch.click()
+    expect(page.get_by_role("dialog")).to_have_count(0)  # a refused backfill leaves the dialog open
+
+    backfills = dagster_ui.graphql(BACKFILLS_QUERY)["partitionBackfillsOrError"]["results"]
+    assert len(backfills) == 1 and backfills[0]["isAssetBackfill"], backfills
+    selected = {"/".join(key["path"]) for key in backfills[0]["assetSelection"]}
+    assert {"warehouse/spending", "raw/nppes_weekly_bundle", "outputs/npi_dataset"} <= selected, selected
+    page.goto(f"{dagster_ui.base_url}/runs/b/{backfills[0]['id']}")
+    expect(page.get_by_text(backfills[0]["id"]).first).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "10-materialize-all-backfill.png")

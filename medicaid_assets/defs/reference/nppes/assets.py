@@ -226,6 +226,9 @@ def nppes_monthly_bundle(
 @dg.asset(
     key=WEEKLY_BUNDLE,
     partitions_def=nppes_weekly_partitions,
+    # Each weekly bundle updates the monthly one before it. The edge also keeps the UI's "Materialize all" on the
+    # global lineage launchable (no partitioned root: see dagster_kit/launchability.py).
+    deps=[MONTHLY_BUNDLE],
     group_name=GROUP,
     kinds={"zip", "http"},
     owners=OWNERS,
