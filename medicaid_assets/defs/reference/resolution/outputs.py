@@ -212,7 +212,11 @@ def _merged(batch: pa.RecordBatch, rows: list[tuple]) -> pa.Table:
 def npi_dataset_batches(
     layout: DataLayout, dataset_npis: list[str], bulk_rows: SqlFrame
 ) -> Iterator[pa.RecordBatch | pa.Table]:
-    """One row per dataset NPI, by NPI: its bulk record when the NPPES files have it, else its cached answer.
+    """One row per dataset NPI, by NPI: its bulk record when the NPPES files have it and the cache has settled it,
+    else its cached answer (``missing_cache`` when the cache lacks it).
+
+    Only NPIs the cache knows take their bulk record, so this file says what the mapping and the unresolved report
+    say: after a stopped ``--skip-nppes-bulk`` run, NPIs not yet asked are ``missing_cache`` here too.
 
     ``bulk_rows`` is the stored ``resolution/npi_bulk_rows`` as a query (nothing read until it streams): over the
     parquet files (any DuckDB connection) or the warehouse table (``bulk_rows.database``, held while it streams).
@@ -221,8 +225,10 @@ def npi_dataset_batches(
     database = bulk_rows.database or ":memory:"
     schema = string_schema(NPI_DATASET_COLUMNS)
     with duckdb_connection(database) as conn, NpiCache(layout.npi_cache) as cache:
-        bulk = {row[0] for row in conn.execute(f"SELECT npi FROM ({bulk_rows.sql})").fetchall()}
-        stale = pa.array(bulk.difference(npis), pa.string())  # NPIs no longer in the dataset (none while current)
+        in_files = {row[0] for row in conn.execute(f"SELECT npi FROM ({bulk_rows.sql})").fetchall()}
+        bulk = in_files & set(cache.statuses(in_files.intersection(npis)))
+        # NPIs no longer in the dataset (none while current), and those the cache has not settled yet.
+        stale = pa.array(in_files - bulk, pa.string())
         cached = _cached_rows(cache, [npi for npi in npis if npi not in bulk])
         pending = next(cached, None)
         conn.execute("SET threads = 1")  # more threads stream no faster, at twice the CPU

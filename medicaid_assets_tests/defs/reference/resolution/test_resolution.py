@@ -21,6 +21,7 @@ from medicaid_assets.core.npi import is_valid_npi
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.defs.reference.code_sets.fallback import COLUMNS as FALLBACK_COLUMNS
+from medicaid_assets.defs.reference.resolution.checks import npi_disagreements
 from medicaid_assets.defs.reference.resolution.writers import (
     HCPCS_DATASET_COLUMNS,
     HCPCS_MAPPING_COLUMNS,
@@ -29,6 +30,7 @@ from medicaid_assets.defs.reference.resolution.writers import (
     TRIAGE_COLUMNS,
     UNRESOLVED_COLUMNS,
 )
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.code_universe import code_universe
 from medicaid_assets.sample_world.providers import current_provider, index_for_npi
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
@@ -361,3 +363,23 @@ def test_hcpcs_fallback_csv_override(data_dir, world_server, world_dir) -> None:
     assert mapping[cpt.code]["short_desc"] == "custom descriptor"
     hcpcs = {r["hcpcs_code"]: r for r in pq.read_table(data_dir / "output/hcpcs.parquet").to_pylist()}
     assert hcpcs[cpt.code]["url"] == f"hcpcs_cache:{custom}"
+
+
+@pytest.mark.slow
+def test_a_partial_run_leaves_outputs_that_agree_with_the_cache(data_dir, world_server) -> None:
+    """Stopped at a seeded point (five new lookups, no bulk preload): every output says what the cache says of every
+    dataset NPI (missing_cache where it was not asked, never a bulk row), and the share of unresolved warns."""
+    config = {"ops": {"identifier_caches": {"config": {"skip_nppes_bulk": True, "max_new_lookups": 5}}}}
+    with dg.instance_for_test() as instance:
+        runner = Runner(build_definitions(_settings(data_dir, world_server), api=FAST_API), instance, quiet=True)
+        assert runner.run(main_job.name, DATASETS, run_config=config)
+        checks = {e.check_name: e for r in runner.results for e in r.get_asset_check_evaluations()}
+    npis = pq.read_table(data_dir / "assets/resolution/dataset_npis.parquet").column("npi").to_pylist()
+    assert npi_disagreements(DataLayout(data_dir), npis) == []
+    for name in ("npi_outputs_agree_with_cache", "npi_dataset_one_row_per_npi", "hcpcs_dataset_one_row_per_code"):
+        assert checks[name].passed, (name, checks[name].description)
+    npi = pq.read_table(data_dir / "output/npi.parquet").to_pylist()
+    assert sum(r["error_message"] == "missing_cache" for r in npi) > len(npis) // 2
+    assert not any(r["url"].startswith("nppes_bulk") for r in npi if r["error_message"] == "missing_cache")
+    share = checks["unresolved_statuses_and_share"]
+    assert not share.passed and share.severity == dg.AssetCheckSeverity.WARN and "resume" in share.description
