@@ -114,8 +114,12 @@ def build_resources(
     return resources
 
 
-def build_definitions(settings: Settings, **resource_options) -> dg.Definitions:
-    """The defs folder's definitions wired to ``settings``; ``resource_options`` go to :func:`build_resources`."""
+def build_definitions(
+    settings: Settings, loggers: Mapping[str, dg.LoggerDefinition] | None = None, **resource_options
+) -> dg.Definitions:
+    """The defs folder's definitions wired to ``settings``; ``resource_options`` go to :func:`build_resources`.
+
+    ``loggers`` replace Dagster's default console logger (the CLI prints the log on its own console)."""
     with warnings.catch_warnings():  # code references are beta; they only add links in the UI
         warnings.simplefilter("ignore", dg.BetaWarning)
         families = dg.load_from_defs_folder(path_within_project=DEFS_FOLDER)
@@ -129,6 +133,7 @@ def build_definitions(settings: Settings, **resource_options) -> dg.Definitions:
         schedules=families.schedules,
         jobs=families.jobs,
         resources=build_resources(settings, **resource_options),
+        loggers=dict(loggers) if loggers else None,
     )
 
 

@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # what the user typed, for the command that resumes a stopped run
     if args.command not in WRITERS:
         return args.func(args)
     # One command at a time per data dir: two would write the same downloads, extractions, caches and outputs.

@@ -14,12 +14,12 @@ from medicaid_assets.cli.demo_parts.medicaid_spending import summary
 from medicaid_assets.cli.runner import Runner, instance_for
 from medicaid_assets.cli.terminal import (
     add_dagster_home,
+    command_definitions,
     finish,
     graceful_ctrl_c,
     live_bars,
     settings_from_flags,
 )
-from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.defs.publish.keys import DATASET_STORAGE
 from medicaid_assets.defs.reference.resolution import keys as resolution_keys
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         for key, value in (("requests_per_second", args.requests_per_second), ("concurrency", args.concurrency))
         if value is not None
     }
-    instance = instance_for(args.dagster_home)
+    instance = instance_for(args.dagster_home, capture_step_output=False)
     resolution = {
         "skip_nppes_bulk": args.skip_nppes_bulk,
         "skip_api": args.skip_api,
@@ -74,8 +74,10 @@ def run(args: argparse.Namespace) -> int:
         ops["outputs__unresolved_identifiers"] = {"config": {"unresolved_report_csv": args.unresolved_report_csv}}
     started = time.monotonic()
     with graceful_ctrl_c(console, instance) as stop, live_bars(console) as bars:
-        defs = build_definitions(
+        defs = command_definitions(
             settings,
+            console,
+            args,
             api=api,
             hcpcs_batch_size=args.hcpcs_batch_size,
             fallback_csv=args.hcpcs_fallback_csv,
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         )
         runner = Runner(defs, instance, quiet=bool(args.log_file))
         runner.run(main_job.name, DATASETS, run_config={"ops": ops})
-    return finish(runner, console, args.dagster_home, started, stop, lambda: summary(runner, settings, console))
+    return finish(runner, console, args, started, stop, lambda: summary(runner, settings, console))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -104,4 +106,4 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--log-file", help="write Dagster's log here; the live bars stay on the terminal")
     build.add_argument("--npi-api-url", help="NPI Registry API base URL")
     build.add_argument("--hcpcs-api-url", help="Clinical Tables HCPCS search URL")
-    build.set_defaults(func=run)
+    build.set_defaults(func=run, start_over=("--reset-map",))

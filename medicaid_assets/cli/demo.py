@@ -14,12 +14,12 @@ from medicaid_assets.cli.runner import SAMPLE_WORLD_API, Runner, instance_for
 from medicaid_assets.cli.terminal import (
     add_dagster_home,
     add_world_options,
+    command_definitions,
     finish,
     graceful_ctrl_c,
     live_bars,
     serve_world,
 )
-from medicaid_assets.definitions import build_definitions
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.urls import settings_for_world
 from medicaid_assets.settings import Settings
@@ -39,10 +39,12 @@ def run(args: argparse.Namespace) -> int:
     with serve_world(world_dir, args.world_port, console) as server:
         console.print(f"[2/{total}] serving it at {server.base_url} (the files and the APIs' emulators)")
         world = settings_for_world(settings, server.base_url)
-        instance = instance_for(args.dagster_home)
+        instance = instance_for(args.dagster_home, capture_step_output=False)
         with graceful_ctrl_c(console, instance) as stop, live_bars(console) as bars:
             runner = Runner(
-                build_definitions(world, api=SAMPLE_WORLD_API, progress_sink=bars), instance, split_ranges=True
+                command_definitions(world, console, args, api=SAMPLE_WORLD_API, progress_sink=bars),
+                instance,
+                split_ranges=True,
             )
             number = 2
             for part in demo:
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         for part in demo:
             part.summary(runner, settings, console)
 
-    return finish(runner, console, args.dagster_home, started, stop, summaries)
+    return finish(runner, console, args, started, stop, summaries)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -12,11 +12,11 @@ from medicaid_assets.cli.demo_parts.medicaid_spending import summary
 from medicaid_assets.cli.runner import Runner, full_range_tags, instance_for
 from medicaid_assets.cli.terminal import (
     add_dagster_home,
+    command_definitions,
     finish,
     graceful_ctrl_c,
     settings_from_flags,
 )
-from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending import keys as spending_keys
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.defs.publish.keys import SOURCE_STORAGE
@@ -31,15 +31,15 @@ def run(args: argparse.Namespace) -> int:
     console = Console(soft_wrap=True)
     settings = settings_from_flags(args)
     started = time.monotonic()
-    instance = instance_for(args.dagster_home)
-    runner = Runner(build_definitions(settings), instance, split_ranges=True)
+    instance = instance_for(args.dagster_home, capture_step_output=False)
+    runner = Runner(command_definitions(settings, console, args), instance, split_ranges=True)
     selection = SOURCES
     if args.skip_nppes:
         selection = selection - dg.AssetSelection.key_substring("nppes")
     with graceful_ctrl_c(console, instance) as stop:
         if runner.run(main_job.name, selection, tags=full_range_tags()) and not args.skip_nppes:
             runner.apply_new_weeklies()
-    return finish(runner, console, args.dagster_home, started, stop, lambda: summary(runner, settings, console))
+    return finish(runner, console, args, started, stop, lambda: summary(runner, settings, console))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import yaml
 
+from medicaid_assets.core.atomic import atomic_write
 from medicaid_assets.core.filelock import exclusive, lock_path
 from medicaid_assets.dagster_kit.ranged_runs import run_parts
 from medicaid_assets.dagster_kit.recovery import end_dead_runs, process_tag
@@ -22,15 +24,32 @@ DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
 SAMPLE_WORLD_API = {"requests_per_second": 0, "concurrency": 8, "round_delay_seconds": 1.0}
 
 
-def instance_for(home: Path) -> dg.DagsterInstance:
+# The instance's own settings, plus no capture of the steps' stdout/stderr (see instance_for).
+TERMINAL_CONFIG = "dagster-terminal.yaml"
+NO_CAPTURE = {"module": "dagster.core.storage.noop_compute_log_manager", "class": "NoOpComputeLogManager"}
+
+
+def instance_for(home: Path, capture_step_output: bool = True) -> dg.DagsterInstance:
     """The persistent instance in ``home`` (so CLI runs appear in the UI).
+
+    ``capture_step_output=False`` (the terminal commands): the same instance (storage, pools, everything in
+    ``dagster.yaml``) without Dagster's compute log capture, which redirects the steps' stdout/stderr to files and
+    mirrors them back to the terminal through ``tail -F`` processes that garble the live bars and print tracebacks
+    on Ctrl-C. Everything a step logs is still in the run's event log, in the UI. The settings are read from
+    ``<home>/dagster-terminal.yaml``, rewritten from ``dagster.yaml`` each time.
 
     Opened under a lock: two processes creating one SQLite instance at once can stamp its schema twice and leave
     it unreadable ("alembic_version has more than one head").
     """
     home.mkdir(parents=True, exist_ok=True)
     with exclusive(lock_path(home), f"open the Dagster instance in {home}"):
-        return dg.DagsterInstance.from_config(str(home))
+        if capture_step_output:
+            return dg.DagsterInstance.from_config(str(home))
+        settings = home / "dagster.yaml"
+        config = (yaml.safe_load(settings.read_text()) if settings.is_file() else None) or {}
+        with atomic_write(home / TERMINAL_CONFIG, "w", encoding="utf-8") as fh:
+            yaml.safe_dump({**config, "compute_logs": NO_CAPTURE}, fh, sort_keys=False)
+        return dg.DagsterInstance.from_config(str(home), config_filename=TERMINAL_CONFIG)
 
 
 def config_for(job: dg.JobDefinition, run_config: dict) -> dict:

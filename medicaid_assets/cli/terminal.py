@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import signal
 import threading
 import time
@@ -13,18 +14,22 @@ from pathlib import Path
 
 import dagster as dg
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from medicaid_assets.cli.console_log import console_logger, error_cause
 from medicaid_assets.cli.runner import DAGSTER_HOME, Runner
 from medicaid_assets.core.fetcher import FetchProgress
 from medicaid_assets.dagster_kit.progress import ProgressSink
 from medicaid_assets.dagster_kit.recovery import process_tag
-from medicaid_assets.dagster_kit.run_control import request_stop
+from medicaid_assets.dagster_kit.run_control import REMAINING, STOPPED_EARLY, request_stop
+from medicaid_assets.definitions import build_definitions
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.settings import Settings
 
-WORLD_PORT = 8765  # one fixed port: the files' URLs (and so the reuse of what was downloaded) stay the same
+WORLD_PORT = 8765
+PARTIAL_TAG = "medicaid_assets/partial"  # on the runs of a stopped command: what was left (the runs list shows it)  # one fixed port: the files' URLs (and so the reuse of what was downloaded) stay the same
 
 
 @contextmanager
@@ -107,28 +112,83 @@ def graceful_ctrl_c(console: Console, instance: dg.DagsterInstance) -> Iterator[
 
 
 def stopped_early(runner: Runner) -> bool:
-    """Whether a run recorded work it stopped before the end (``stopped_early``: the lookups, stopped by Ctrl-C
-    inside a run, where Dagster's own handler turns it into an interrupt of the step, or by a stop request)."""
+    """Whether a run recorded work it stopped before the end (metadata ``stopped_early``, the convention of
+    :mod:`medicaid_assets.dagster_kit.run_control`: the lookups, stopped by Ctrl-C inside a run, where Dagster's own
+    handler turns it into an interrupt of the step, or by a stop request)."""
+    return any(_stopped(event) for result in runner.results for event in result.get_asset_materialization_events())
+
+
+def _stopped(event: dg.DagsterEvent) -> bool:
+    value = event.materialization.metadata.get(STOPPED_EARLY)
+    return value is not None and value.value is True
+
+
+def remaining(runner: Runner) -> int:
+    """What the stopped work left to do (metadata ``remaining`` of the materializations that stopped early)."""
+    total = 0
     for result in runner.results:
         for event in result.get_asset_materialization_events():
-            value = event.materialization.metadata.get("stopped_early")
-            if value is not None and value.value is True:
-                return True
-    return False
+            value = event.materialization.metadata.get(REMAINING)
+            total += int(value.value) if _stopped(event) and value is not None else 0
+    return total
+
+
+def failure_causes(runner: Runner) -> list[str]:
+    """One line per failed step: the step and the innermost cause of its error (what failed, what to do)."""
+    causes = []
+    for result in runner.results:
+        for event in result.all_events:
+            if event.is_step_failure and event.step_failure_data.error is not None:
+                causes.append(f"{event.step_key}: {error_cause(event.step_failure_data.error)}")
+    return causes
+
+
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that resumes a stopped command: the same flags, without those that start over."""
+    start_over = set(getattr(args, "start_over", ()))
+    kept = [arg for arg in getattr(args, "argv", [args.command]) if arg not in start_over]
+    return " ".join(["./run", "medicaid-assets", *map(shlex.quote, kept)])
 
 
 def finish(
-    runner: Runner, console: Console, home: Path, started: float, stop: StopRequest, summary: Callable[[], None]
+    runner: Runner,
+    console: Console,
+    args: argparse.Namespace,
+    started: float,
+    stop: StopRequest,
+    summary: Callable[[], None],
 ) -> int:
-    """``summary``'s lines, the runs' outcome, where the instance is and how to open the UI; the exit code."""
+    """How the runs ended and the exit code: 0 all succeeded, 1 one failed, 130 stopped early.
+
+    Succeeded or stopped: ``summary``'s lines (results as they stand), where the instance is, how to open the UI.
+    Failed: the cause of each failure in a line, and no results (those on disk are from earlier runs). Stopped: what
+    is left, the runs tagged so the runs list shows it, and the command that resumes."""
     ok = all(r.success for r in runner.results)
-    summary()
-    status = "[green]succeeded[/green]" if ok else "[red]FAILED[/red] (see the run in the UI)"
-    console.print(f"{len(runner.results)} run(s) {status} in {time.monotonic() - started:.0f}s")
-    console.print(f"  Dagster instance:  {home}")
-    console.print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (these runs are under Runs)")
-    if stop.requested or stopped_early(runner):
-        console.print("[yellow]stopped early: run the same command again to resume where it stopped[/yellow]")
+    stopped = stop.requested or stopped_early(runner)
+    elapsed = f"{time.monotonic() - started:.0f}s"
+    if not ok:
+        for cause in failure_causes(runner):
+            console.print(f"[red]failed:[/red] {escape(cause)}", highlight=False)
+        console.print(
+            f"{len(runner.results)} run(s) [red]FAILED[/red] in {elapsed}: nothing was changed by the step(s) that failed"
+        )
+        console.print(f"  the whole log: the run in the UI (./run ui, under Runs), or {resume_command(args)} --verbose")
+    else:
+        summary()
+        if stopped:
+            left = remaining(runner)
+            for result in runner.results:
+                runner.instance.add_run_tags(result.run_id, {PARTIAL_TAG: f"stopped early: {left:,} left"})
+            console.print(
+                f"{len(runner.results)} run(s) [yellow]stopped early[/yellow] in {elapsed}: {left:,} identifier(s) "
+                "left to resolve; every output was written from what was resolved"
+            )
+        else:
+            console.print(f"{len(runner.results)} run(s) [green]succeeded[/green] in {elapsed}")
+        console.print(f"  Dagster instance:  {args.dagster_home}")
+        console.print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (these runs are under Runs)")
+    if stopped:
+        console.print(f"[yellow]to resume where it stopped:[/yellow] {escape(resume_command(args))}", highlight=False)
         return 130
     return 0 if ok else 1
 
@@ -165,9 +225,18 @@ def settings_from_flags(args: argparse.Namespace) -> Settings:
 
 
 def add_dagster_home(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that runs assets: the instance, and how much of the log to print."""
     parser.add_argument(
         "--dagster-home", type=Path, default=DAGSTER_HOME, help="Dagster instance (default %(default)s)"
     )
+    parser.add_argument("--verbose", action="store_true", help="print failures with their whole stack trace")
+
+
+def command_definitions(settings: Settings, console: Console, args: argparse.Namespace, **options) -> dg.Definitions:
+    """The definitions a command runs: ``settings``' resources (``options`` as for ``build_definitions``), and
+    Dagster's log printed on ``console`` (one console for the log and the live bars)."""
+    logger = console_logger(console, verbose=getattr(args, "verbose", False))
+    return build_definitions(settings, loggers={"console": logger}, **options)
 
 
 def add_world_options(parser: argparse.ArgumentParser) -> None:

@@ -110,6 +110,7 @@ class FetchProgress:
     requests: int
     round: int
     elapsed_seconds: float
+    finished: bool = False  # the last figures of this fetch (done, stopped or not): a log line must show them
 
     @property
     def rate(self) -> float:
@@ -285,6 +286,7 @@ class _Run(Generic[T, R]):
         never_sent = [i for i in leftover if i not in self.held] + list(range(cap, len(self.items)))
         for index in sorted(self.held):  # stopped before their next round: their last failure is final
             self._report(self.held.pop(index))
+        self._emit(finished=True)
         return FetchReport(
             total=cap,
             succeeded=self.done - self.failed,
@@ -408,7 +410,7 @@ class _Run(Generic[T, R]):
         self.on_result(result)
         self._emit()
 
-    def _emit(self) -> None:
+    def _emit(self, finished: bool = False) -> None:
         if self.progress is not None:
             self.progress(
                 FetchProgress(
@@ -418,5 +420,6 @@ class _Run(Generic[T, R]):
                     requests=self.requests,
                     round=self.round,
                     elapsed_seconds=time.monotonic() - self.started,
+                    finished=finished,
                 )
             )

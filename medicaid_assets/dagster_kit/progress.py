@@ -35,21 +35,25 @@ ProgressSink = Callable[[str, FetchProgress], None]
 
 
 class LookupProgress:
-    """API lookup progress: a log line every ``every_seconds`` and at the end, and every update to ``sink``."""
+    """API lookup progress: a log line every ``every_seconds`` and at the end (finished or stopped: the last line
+    shows what a front end's bar shows last), and every update to ``sink``."""
 
     def __init__(
         self, log: dg.DagsterLogManager, label: str, every_seconds: float = 10.0, sink: ProgressSink | None = None
     ) -> None:
         self.log, self.label, self.every, self.sink = log, label, every_seconds, sink
         self.last = 0.0
+        self.logged: tuple[int, int] | None = None
 
     def __call__(self, p: FetchProgress) -> None:
         if self.sink is not None:
             self.sink(self.label, p)
         now = time.monotonic()
-        if now - self.last < self.every and p.done < p.total:
+        if now - self.last < self.every and p.done < p.total and not p.finished:
             return
-        self.last = now
+        if p.finished and self.logged == (p.done, p.total):
+            return  # the line for these figures is in the log already
+        self.last, self.logged = now, (p.done, p.total)
         eta = f", ETA {p.eta_seconds:.0f}s" if p.eta_seconds is not None and p.done < p.total else ""
         self.log.info(
             f"{self.label}: {p.done:,}/{p.total:,} identifiers, {p.failed:,} failed, {p.requests:,} requests, "

@@ -15,6 +15,9 @@ from pydantic import PrivateAttr
 from medicaid_assets.dagster_kit.progress import LookupProgress, ProgressSink
 
 STOPPING = (dg.DagsterRunStatus.CANCELING, dg.DagsterRunStatus.CANCELED)
+# Materialization metadata of work that stopped gracefully before its end (front ends say so, and what is left).
+STOPPED_EARLY = "stopped_early"  # True when the step stopped before finishing its work
+REMAINING = "remaining"  # how many items (identifiers, files, ...) it left for the next run
 
 
 class StopWatch:

@@ -81,7 +81,9 @@ def test_every_item_reported_once_with_its_call(world: WorldControl, settings: S
     assert abs(first.call.requested_at - time.time()) < 30
     assert (report.total, report.succeeded, report.failed, report.requests, report.retries) == (6, 6, 0, 6, 0)
     assert report.statuses == {"200": 6} and report.rounds == 1 and not report.stopped and not report.not_attempted
-    assert [p.done for p in seen] == [0, 1, 2, 3, 4, 5, 6] and seen[-1].total == 6
+    # The last figures come again, marked finished (a log line must show what a bar shows last).
+    assert [p.done for p in seen] == [0, 1, 2, 3, 4, 5, 6, 6] and seen[-1].total == 6
+    assert [p.finished for p in seen] == [False] * 7 + [True]
     assert report.metadata()["not_attempted"] == 0
     assert len(_npi_log(world)) == 6
 

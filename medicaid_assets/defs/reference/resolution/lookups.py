@@ -29,7 +29,7 @@ from medicaid_assets.dagster_kit.io_managers import ALLOW_MISSING, COLUMNS
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema
 from medicaid_assets.dagster_kit.progress import LookupProgress
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
-from medicaid_assets.dagster_kit.run_control import ProgressResource, RunControlResource
+from medicaid_assets.dagster_kit.run_control import REMAINING, STOPPED_EARLY, ProgressResource, RunControlResource
 from medicaid_assets.defs.reference.code_sets.keys import FALLBACK
 from medicaid_assets.defs.reference.resolution import clinical_tables, hcpcs_cache
 from medicaid_assets.defs.reference.resolution.hcpcs_cache import HcpcsCache, HcpcsResponse, HcpcsResult
@@ -277,7 +277,8 @@ def run_stoppable(
                 event.wait()
             on_interrupt()
     for name in results:
-        results[name]["stopped_early"] = stop.is_set() and name not in errors
+        results[name][STOPPED_EARLY] = stop.is_set() and name not in errors
+        results[name][REMAINING] = results[name].get("missing_cache", 0)
     for name, exc in errors.items():
         raise RuntimeError(f"{name} resolution failed: {exc}") from exc
     return results
