@@ -168,16 +168,24 @@ def unpack_if_compressed(path: Path, suffix: str = ".parquet", max_bytes: int = 
             tmp.replace(target)
         return target
     if path.suffix == ".zip":
-        check_archive(path, max_bytes)
-        with zipfile.ZipFile(path) as zf:
-            members = [m for m in zf.infolist() if m.filename.lower().endswith(suffix) and not m.is_dir()]
-            if len(members) != 1:
-                raise UnsafeArchiveError(f"{path}: expected one {suffix} member, found {[m.filename for m in members]}")
-            target = path.with_name(Path(members[0].filename).name)
-            if not target.exists():
-                tmp = target.with_name(target.name + ".tmp")
-                with zf.open(members[0]) as src, tmp.open("wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-                tmp.replace(target)
+        member = single_member(path, suffix, max_bytes)
+        target = path.with_name(Path(member.filename).name)
+        if not target.exists():
+            tmp = target.with_name(target.name + ".tmp")
+            with zipfile.ZipFile(path) as zf, zf.open(member) as src, tmp.open("wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            tmp.replace(target)
         return target
     return path
+
+
+def single_member(path: Path, suffix: str = ".parquet", max_bytes: int = DEFAULT_MAX_BYTES) -> zipfile.ZipInfo:
+    """The one ``suffix`` member of the zip at ``path`` (any name), after the archive's safety checks; raises
+    naming the members found otherwise. A download validator calls it, so such a zip is never kept."""
+    check_archive(path, max_bytes)
+    with zipfile.ZipFile(path) as zf:
+        members = [m for m in zf.infolist() if m.filename.lower().endswith(suffix) and not m.is_dir()]
+    if len(members) != 1:
+        found = [m.filename for m in members] or "none"
+        raise UnsafeArchiveError(f"{path}: expected one {suffix} file inside the zip, found {found}")
+    return members[0]

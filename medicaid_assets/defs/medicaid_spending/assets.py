@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 
 from medicaid_assets.core.download import file_name_from_url
 from medicaid_assets.core.npi import is_valid_npi
-from medicaid_assets.core.safe_zip import unpack_if_compressed
+from medicaid_assets.core.safe_zip import single_member, unpack_if_compressed
 from medicaid_assets.dagster_kit.charts import image_metadata, monthly_totals_png
 from medicaid_assets.dagster_kit.metadata import OWNERS, table_metadata
 from medicaid_assets.dagster_kit.ranged_runs import RANGE_TAGS
@@ -54,6 +54,8 @@ def medicaid_spending_file(
     def validate(path):
         if dest.suffix == ".parquet":
             check_text(inspect_spending_file(path))
+        elif dest.suffix == ".zip":  # a zip without its parquet is refused before it is kept in raw/medicaid/
+            single_member(path, ".parquet", data.max_extract_bytes)
 
     result = files.download(url, dest, log=context.log, validate=validate)
     spending = inspect_spending_file(unpack_if_compressed(dest))

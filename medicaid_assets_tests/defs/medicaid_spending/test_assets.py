@@ -1,6 +1,7 @@
 """The spending file and its monthly-partitioned table, against the sample-world server and a real DuckDB."""
 
 import re
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -139,3 +140,20 @@ def test_damaged_local_copy_is_downloaded_again(settings: Settings, world: World
         assert _run(settings, instance, tags=full_range_tags()).success
     assert good.read_bytes() == good_bytes
     assert [r["method"] for r in world.requests()] == ["GET"]
+
+
+def test_a_zip_without_a_parquet_is_refused_and_not_kept(settings: Settings, world_server, world_dir: Path) -> None:
+    served = world_dir / "files" / "bad-zips" / "spending.zip"
+    served.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(served, "w") as zf:
+        zf.writestr("README.txt", "the parquet is elsewhere")
+    settings = replace(settings, spending_url=f"{world_server.base_url}/bad-zips/spending.zip")
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [medicaid_spending_file], resources=build_resources(settings), instance=instance, raise_on_error=False
+        )
+    assert not result.success
+    error = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error
+    assert "expected one .parquet file inside the zip, found none" in error.to_string()
+    raw = settings.data_dir / "raw" / "medicaid"
+    assert not raw.exists() or list(raw.iterdir()) == []
