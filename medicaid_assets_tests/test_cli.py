@@ -28,6 +28,7 @@ def test_demo_runs_the_main_job_end_to_end_offline(tmp_path: Path) -> None:
     for output in ("npi_provider_mapping.csv", "hcpcs_code_mapping.csv", "npi.parquet", "hcpcs.parquet"):
         assert output in result.stdout and "(not written)" not in result.stdout
     assert str(tmp_path / "data") in result.stdout and "http://127.0.0.1:3000" in result.stdout
+    assert f"./run ui --world-port {port}" in result.stdout  # the closing hint opens the UI on the same world
     assert (tmp_path / "data" / "warehouse.duckdb").is_file()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert all(run.is_success for run in instance.get_runs())

@@ -28,21 +28,25 @@ WRITERS = ("demo", "download", "build-datasets")  # commands that write the data
 BUSY_EXIT_CODE = 75  # EX_TEMPFAIL: another command holds the data dir; try again later
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The top-level parser, and each command's parser by name (for errors that show the command's usage)."""
     parser = argparse.ArgumentParser(
         prog="medicaid-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         command.add_parser(sub)
-    return parser
+    return parser, dict(sub.choices)
 
 
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
     warnings.filterwarnings("ignore", category=dg.PreviewWarning)
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    parser, commands = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # the command's usage, not the top level's
+        commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
     args.argv = argv  # what the user typed, for the command that resumes a stopped run
     if args.command not in WRITERS:
         return args.func(args)

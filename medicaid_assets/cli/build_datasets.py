@@ -19,6 +19,7 @@ from medicaid_assets.cli.terminal import (
     graceful_ctrl_c,
     live_bars,
     settings_from_flags,
+    sources_description,
 )
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.defs.publish.keys import DATASET_STORAGE
@@ -89,7 +90,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    build = sub.add_parser("build-datasets", help="materialize resolution and outputs")
+    build = sub.add_parser(
+        "build-datasets",
+        help="materialize resolution and outputs",
+        description=sources_description(
+            "Resolves every NPI and HCPCS code of the spending table (NPPES bulk rows and the fallback "
+            "first, then the APIs), then writes the mappings, the npi/hcpcs datasets and the unresolved report. "
+            "Ctrl-C stops gracefully and prints the command that resumes."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_dagster_home(build)
     build.add_argument("--rebuild-map", action="store_true", help="rebuild outputs from cache + API (always done)")
     build.add_argument("--reset-map", action="store_true", help="delete caches, mappings and outputs first")

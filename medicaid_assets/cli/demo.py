@@ -61,7 +61,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    demo = sub.add_parser("demo", help="the whole platform on the sample world (offline)")
+    demo = sub.add_parser(
+        "demo",
+        help="the whole platform on the sample world (offline)",
+        description="Generates the sample world (files in the real formats, emulators of the APIs) in "
+        "<data dir>/sample_world, serves it on 127.0.0.1:--world-port and runs every family's jobs on it. Nothing "
+        "leaves the machine. Run it again and it is incremental.",
+    )
     add_world_options(demo)
     add_dagster_home(demo)
     demo.set_defaults(func=run)

@@ -16,6 +16,7 @@ from medicaid_assets.cli.terminal import (
     finish,
     graceful_ctrl_c,
     settings_from_flags,
+    sources_description,
 )
 from medicaid_assets.defs.medicaid_spending import keys as spending_keys
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
@@ -43,7 +44,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    download = sub.add_parser("download", help="materialize the source assets (downloads, tables)")
+    download = sub.add_parser(
+        "download",
+        help="materialize the source assets (downloads, tables)",
+        description=sources_description(
+            "Downloads the spending file, the NPPES bundles and the CPT/HCPCS archives (resumed, validated, "
+            "reused when current) and loads the warehouse tables."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_dagster_home(download)
     download.add_argument("--skip-nppes", action="store_true", help="leave the NPPES bundles and tables alone")
     download.add_argument("--nppes-monthly-url", help="pin the monthly V2 zip (default: newest on the files page)")

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import shlex
 import signal
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -172,7 +173,9 @@ def finish(
         console.print(
             f"{len(runner.results)} run(s) [red]FAILED[/red] in {elapsed}: nothing was changed by the step(s) that failed"
         )
-        console.print(f"  the whole log: the run in the UI (./run ui, under Runs), or {resume_command(args)} --verbose")
+        console.print(
+            f"  the whole log: the run in the UI ({ui_command(args)}, under Runs), or {resume_command(args)} --verbose"
+        )
     else:
         summary()
         if stopped:
@@ -186,7 +189,9 @@ def finish(
         else:
             console.print(f"{len(runner.results)} run(s) [green]succeeded[/green] in {elapsed}")
         console.print(f"  Dagster instance:  {args.dagster_home}")
-        console.print("  open the UI:       ./run ui   then browse http://127.0.0.1:3000 (these runs are under Runs)")
+        console.print(
+            f"  open the UI:       {ui_command(args)}   then browse http://127.0.0.1:3000 (these runs are under Runs)"
+        )
     if stopped:
         console.print(f"[yellow]to resume where it stopped:[/yellow] {escape(resume_command(args))}", highlight=False)
         return 130
@@ -240,6 +245,34 @@ def command_definitions(settings: Settings, console: Console, args: argparse.Nam
 
 
 def add_world_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--world-port", type=int, default=WORLD_PORT, help="sample-world server port (%(default)s)")
-    parser.add_argument("--seed", type=int, default=WorldSpec.seed)
+    parser.add_argument(
+        "--world-port",
+        type=int,
+        default=WORLD_PORT,
+        help="sample-world server port (%(default)s); the same port on every run lets downloads be reused",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=WorldSpec.seed,
+        help="sample-world seed (%(default)s): the same seed makes the same files, identifiers and API answers",
+    )
     parser.add_argument("--scale", type=float, default=WorldSpec.scale, help="sample-world scale (1.0 = real sizes)")
+
+
+# The commands that reach the sources say so in their help: by default they download the real files.
+REAL_SOURCES_HELP = """Without URL flags or MEDICAID_* variables this reaches the real public endpoints (HHS, CMS, NLM): the spending
+file alone is about 3 GB, and the NPI lookups take hours at the polite default pace. To try it offline, run
+`./run demo` (everything on a sample world on loopback), or serve the sample world with `./run sample-world
+serve` and export the MEDICAID_* variables it prints, then run this command."""
+
+
+def sources_description(what: str) -> str:
+    """A command's help description: ``what`` it does (wrapped), then :data:`REAL_SOURCES_HELP`."""
+    return f"{textwrap.fill(what, 110)}\n\n{REAL_SOURCES_HELP}"
+
+
+def ui_command(args: argparse.Namespace) -> str:
+    """How to open the UI on the world this command used (its port, when not the default)."""
+    port = getattr(args, "world_port", WORLD_PORT)
+    return "./run ui" if port == WORLD_PORT else f"./run ui --world-port {port}"

@@ -45,8 +45,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    ui = sub.add_parser("ui", help="the Dagster UI against the sample world")
+    ui = sub.add_parser(
+        "ui",
+        help="the Dagster UI against the sample world",
+        description="The Dagster UI (dg dev: webserver and daemon) on http://127.0.0.1:3000, with every source "
+        "pointed at the sample world served on --world-port. Ctrl-C stops both.",
+    )
     add_world_options(ui)
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--host", default="127.0.0.1", help="address the UI listens on (%(default)s: this machine only)")
+    ui.add_argument("--port", type=int, default=3000, help="the UI's port (%(default)s)")
     ui.set_defaults(func=run)
