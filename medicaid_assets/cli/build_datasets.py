@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             fallback_csv=args.hcpcs_fallback_csv,
             progress_sink=bars,
         )
-        runner = Runner(defs, instance, quiet=bool(args.log_file))
+        runner = Runner(defs, instance, quiet=bool(args.log_file), command=args.command)
         runner.run(main_job.name, DATASETS, run_config={"ops": ops})
     return finish(runner, console, args, started, stop, lambda: summary(runner, settings, console))
 

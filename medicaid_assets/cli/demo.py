@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
                 command_definitions(world, console, args, api=SAMPLE_WORLD_API, progress_sink=bars),
                 instance,
                 split_ranges=True,
+                command=args.command,
             )
             number = 2
             for part in demo:

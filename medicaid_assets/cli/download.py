@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_flags(args)
     started = time.monotonic()
     instance = instance_for(args.dagster_home, capture_step_output=False)
-    runner = Runner(command_definitions(settings, console, args), instance, split_ranges=True)
+    runner = Runner(command_definitions(settings, console, args), instance, split_ranges=True, command=args.command)
     selection = SOURCES
     if args.skip_nppes:
         selection = selection - dg.AssetSelection.key_substring("nppes")

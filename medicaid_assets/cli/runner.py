@@ -66,13 +66,35 @@ def full_range_tags() -> dict[str, str]:
     return dict(FULL_REFRESH_TAGS)
 
 
+# Tags the runs list shows, so a run says what it did: the command that made it, and the asset groups it ran.
+COMMAND_TAG = "command"
+GROUPS_TAG = "groups"
+
+
+def groups_tag(job: dg.JobDefinition) -> dict[str, str]:
+    """The asset groups ``job`` materializes, in the order of the graph (sources first)."""
+    graph = job.asset_layer.asset_graph
+    keys = job.asset_layer.selected_asset_keys
+    ordered = [key for key in graph.toposorted_asset_keys if key in keys]
+    return {GROUPS_TAG: ", ".join(dict.fromkeys(graph.get(key).group_name for key in ordered))}
+
+
 class Runner:
-    """Runs jobs of one Definitions in-process on one instance, and remembers what they did."""
+    """Runs jobs of one Definitions in-process on one instance, and remembers what they did.
+
+    ``command`` (a CLI command's name) tags every run, beside the groups it ran, so the runs list reads as what was
+    done (``command: download``, ``groups: medicaid_spending``) rather than the job's name alone."""
 
     def __init__(
-        self, defs: dg.Definitions, instance: dg.DagsterInstance, quiet: bool = False, split_ranges: bool = False
+        self,
+        defs: dg.Definitions,
+        instance: dg.DagsterInstance,
+        quiet: bool = False,
+        split_ranges: bool = False,
+        command: str | None = None,
     ) -> None:
         self.defs, self.instance = defs, instance
+        self.command_tag = {COMMAND_TAG: command} if command else {}
         self.log_level = "WARNING" if quiet else "INFO"
         # Over a partition range, run the partitioned assets apart (see ranged_runs; ~1,400 fewer events per main
         # job): the terminal commands do, so one run() may add up to three results.
@@ -87,10 +109,11 @@ class Runner:
             job = job.get_subset(asset_selection=keys & set(job.asset_layer.selected_asset_keys))
         run_config = kwargs.pop("run_config", {})
         run_config = {**run_config, "loggers": {"console": {"config": {"log_level": self.log_level}}}}
-        tags = {**kwargs.pop("tags", {}), **process_tag()}
+        tags = {**kwargs.pop("tags", {}), **self.command_tag, **process_tag()}
 
         def execute(part: dg.JobDefinition, part_tags: dict[str, str]) -> dg.ExecuteInProcessResult:
             config = config_for(part, run_config)
+            part_tags = {**part_tags, **groups_tag(part)}
             return part.execute_in_process(
                 instance=self.instance, run_config=config, raise_on_error=False, tags=part_tags, **kwargs
             )

@@ -15,7 +15,8 @@ from collections.abc import Callable
 
 import dagster as dg
 
-PROCESS_TAG = "medicaid_assets/process"
+# Hidden (Dagster's ``.dagster/`` prefix: the UI's runs list does not show it): it is bookkeeping, not a label.
+PROCESS_TAG = ".dagster/medicaid_assets/process"
 FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 UNFINISHED = [
     dg.DagsterRunStatus.NOT_STARTED,

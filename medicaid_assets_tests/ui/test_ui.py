@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import re
 
+import dagster as dg
 import httpx
 import pyarrow.parquet as pq
 import pytest
 from playwright.sync_api import Page, expect
 
+from medicaid_assets.cli.runner import Runner, instance_for
+from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.medicaid_spending.jobs import main_job
+from medicaid_assets.defs.reference.code_sets.keys import GROUP as CODE_SETS
 from medicaid_assets.defs.reference.nppes.bundles import bundle_key, parse_files_page
 from medicaid_assets.defs.reference.nppes.keys import WEEKLY_BUNDLE, WEEKLY_UPDATE
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldControl
-from medicaid_assets.sample_world.urls import world_env
+from medicaid_assets.sample_world.urls import settings_for_world, world_env
+from medicaid_assets.settings import Settings
 from medicaid_assets_tests.support.waiting import wait_until
 from medicaid_assets_tests.ui.conftest import ARTIFACTS, DagsterUI
 
@@ -213,3 +219,20 @@ def test_materialize_all_on_the_global_lineage_launches_a_backfill(dagster_ui: D
     page.goto(f"{dagster_ui.base_url}/runs/b/{backfills[0]['id']}")
     expect(page.get_by_text(backfills[0]["id"]).first).to_be_visible()
     page.screenshot(path=ARTIFACTS / "10-materialize-all-backfill.png")
+
+
+def test_the_runs_list_says_what_each_cli_run_did(dagster_ui: DagsterUI, page: Page, world_server) -> None:
+    """A command's runs carry its name and their groups as tags; the bookkeeping tag of the process is hidden."""
+    settings = settings_for_world(
+        Settings.from_env({"MEDICAID_DATA_DIR": str(dagster_ui.data_dir)}), world_server.base_url
+    )
+    with instance_for(dagster_ui.data_dir.parent / "dagster_home", capture_step_output=False) as instance:
+        runner = Runner(build_definitions(settings), instance, quiet=True, command="download")
+        assert runner.run(main_job.name, dg.AssetSelection.groups(CODE_SETS))
+        run_id = runner.results[-1].run_id
+    page.goto(f"{dagster_ui.base_url}/runs")
+    expect(page.get_by_text(run_id[:8])).to_be_visible()
+    expect(page.get_by_text("command: download")).to_be_visible()
+    expect(page.get_by_text("groups: code_sets")).to_be_visible()
+    expect(page.get_by_text("process")).to_have_count(0)
+    page.screenshot(path=ARTIFACTS / "11-runs-list.png")
