@@ -201,6 +201,9 @@ def test_materialize_all_on_the_global_lineage_launches_a_backfill(dagster_ui: D
     """The most natural button: every asset of every group, every partition, one click (the daemon runs it)."""
     page.goto(f"{dagster_ui.base_url}/asset-groups")
     expect(page).to_have_title("Global asset lineage")
+    # The README's flow order ends with publish, drawn right of the outputs it uploads.
+    left = {g: page.locator(f'[data-tooltip="{g}"]').bounding_box()["x"] for g in ("resolved_outputs", "publish")}
+    assert left["resolved_outputs"] < left["publish"], left
     page.get_by_role("button", name="Materialize all").click()
     confirm = page.get_by_role("button", name="Confirm")  # "upstream not materialized", when Dagster asks
     launch = page.get_by_role("button", name="Launch backfill")
