@@ -11,7 +11,7 @@ from medicaid_assets.core.download import file_name_from_url
 from medicaid_assets.core.npi import is_valid_npi
 from medicaid_assets.core.safe_zip import single_member, unpack_if_compressed
 from medicaid_assets.dagster_kit.charts import image_metadata, monthly_totals_png
-from medicaid_assets.dagster_kit.metadata import OWNERS, table_metadata
+from medicaid_assets.dagster_kit.metadata import OWNERS, money, table_metadata
 from medicaid_assets.dagster_kit.ranged_runs import RANGE_TAGS
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
@@ -25,6 +25,7 @@ from medicaid_assets.defs.medicaid_spending.keys import (
     monthly_partitions,
 )
 from medicaid_assets.defs.medicaid_spending.spending_file import (
+    COLUMN_DESCRIPTIONS,
     TABLE_COLUMNS,
     check_text,
     inspect_spending_file,
@@ -71,6 +72,7 @@ def medicaid_spending_file(
                 spending.schema,
                 list(spending.schema),
                 [list(r.values()) for r in preview.to_pylist()] if preview is not None else [],
+                COLUMN_DESCRIPTIONS,
             ),
             "path": dg.MetadataValue.path(str(spending.path)),
             "source_url": dg.MetadataValue.url(url),
@@ -97,7 +99,8 @@ def medicaid_spending_file(
     tags={"source": "hhs"},
     description=(
         "Spending rows in DuckDB (table `spending`), partitioned by CLAIM_FROM_MONTH; columns in the original "
-        "spelling whatever release the file is, months parsed from `YYYY-MM-01` or `YYYY-MM`."
+        "spelling whatever release the file is, months parsed from `YYYY-MM-01` or `YYYY-MM`. Picture: total paid "
+        "per month, metadata entry `total_paid_per_month` (click [Show Markdown])."
     ),
     check_specs=[
         dg.AssetCheckSpec(
@@ -184,11 +187,11 @@ def spending_table(
     )
     return dg.MaterializeResult(
         metadata={
-            **table_metadata(rows, TABLE_COLUMNS, preview_columns, preview_rows),
+            **table_metadata(rows, TABLE_COLUMNS, preview_columns, preview_rows, COLUMN_DESCRIPTIONS),
             "table": "spending",
             "table_rows_all_months": total_rows,
             "months": f"{min_month} .. {max_month}",
-            "total_paid": float(paid or 0.0),
+            "total_paid": money(paid),
             "column_spelling": spending.spelling,
             "source_file": dg.MetadataValue.path(str(path)),
             "months_rewritten": len(rewritten),

@@ -45,6 +45,16 @@ TYPE_FAMILIES: dict[str, tuple[str, ...]] = {
     "TOTAL_CLAIMS": ("int", "uint"),
     "TOTAL_PAID": ("double", "float", "decimal", "int"),
 }
+# What each column means (HHS's data dictionary), for the column schema the UI shows.
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "BILLING_PROVIDER_NPI_NUM": "NPI of the provider that billed Medicaid (10 digits with a check digit)",
+    "SERVICING_PROVIDER_NPI_NUM": "NPI of the provider that performed the service; empty when not reported",
+    "HCPCS_CODE": "procedure code: CPT (5 digits) or HCPCS Level II (a letter and 4 digits)",
+    "CLAIM_FROM_MONTH": "first day of the month of service (the table's partition)",
+    "TOTAL_UNIQUE_BENEFICIARIES": "distinct beneficiaries with such claims in the month (small counts suppressed)",
+    "TOTAL_CLAIMS": "number of claims for this provider, code and month",
+    "TOTAL_PAID": "amount Medicaid paid for those claims, in US dollars",
+}
 # The warehouse table's columns and DuckDB types, in order.
 TABLE_COLUMNS: dict[str, str] = {
     "BILLING_PROVIDER_NPI_NUM": "VARCHAR",

@@ -62,6 +62,12 @@ def test_full_backfill_is_one_run_and_matches_the_file(settings: Settings, world
     assert mats["raw/medicaid_spending_file"]["dagster/row_count"].value == rows
     assert mats["raw/medicaid_spending_file"]["column_spelling"].value == "original"
     assert mats["warehouse/spending"]["dagster/row_count"].value == rows
+    # What the asset pages show: every column described, money in cents.
+    for key in ("raw/medicaid_spending_file", "warehouse/spending"):
+        columns = mats[key]["dagster/column_schema"].value.columns
+        assert all(column.description for column in columns), [c.name for c in columns if not c.description]
+    paid = mats["warehouse/spending"]["total_paid"].value
+    assert paid == round(paid, 2) and repr(paid) == repr(round(paid, 2))
 
 
 def test_one_month_rerun_leaves_other_months_untouched_and_downloads_nothing(

@@ -20,12 +20,11 @@ from medicaid_assets.defs.reference.resolution.keys import (
     NPI_MAPPING,
     UNRESOLVED,
 )
-from medicaid_assets.defs.reference.resolution.npi_cache import NpiCache
+from medicaid_assets.defs.reference.resolution.npi_cache import MAPPING_STATUSES, NpiCache
 from medicaid_assets.defs.reference.resolution.outputs import CODES_IN, NPIS_IN
+from medicaid_assets.defs.reference.resolution.writers import UNRESOLVED_STATUSES
 from medicaid_assets.layout import DataLayout
 
-UNRESOLVED_STATUSES = {"not_found", "error", "invalid", "missing_cache"}
-MAPPING_STATUSES = {"ok", "not_found"}
 # Above this share of dataset identifiers unresolved, the report warns: the lookups were stopped, the API was down,
 # or the dataset holds many malformed identifiers (the triage says which).
 UNRESOLVED_WARN_SHARE = 0.25

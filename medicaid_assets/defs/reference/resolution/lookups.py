@@ -306,7 +306,8 @@ def _hand_off(key: dg.AssetKey, columns: list[str]) -> dg.AssetIn:
             is_required=False,
             description=(
                 "Every dataset NPI settled in data/cache/npi/npi_provider_cache.sqlite: check digit first (invalid, "
-                "no request), NPPES bulk rows, then the NPI Registry API; errors are retried on the next run."
+                "no request), NPPES bulk rows, then the NPI Registry API; errors are retried on the next run. Picture: "
+                "the dataset's NPIs per status, metadata entry `statuses` (click [Show Markdown])."
             ),
         ),
         "hcpcs_cache": dg.AssetOut(
@@ -318,7 +319,8 @@ def _hand_off(key: dg.AssetKey, columns: list[str]) -> dg.AssetIn:
             is_required=False,
             description=(
                 "Every dataset code settled in data/cache/hcpcs/hcpcs_code_cache.sqlite: the CPT/HCPCS fallback, then "
-                "batched Clinical Tables queries (one by one when a batch fails); all records per code kept."
+                "batched Clinical Tables queries (one by one when a batch fails); all records per code kept. Picture: "
+                "the dataset's codes per status, metadata entry `statuses` (click [Show Markdown])."
             ),
         ),
     },

@@ -38,6 +38,7 @@ from medicaid_assets.defs.reference.resolution.lookups import (
 from medicaid_assets.defs.reference.resolution.npi_cache import INVALID_MESSAGE, NpiCache, to_json
 from medicaid_assets.defs.reference.resolution.triage import triage, write_triage
 from medicaid_assets.defs.reference.resolution.writers import (
+    COLUMN_DESCRIPTIONS,
     HCPCS_DATASET_COLUMNS,
     HCPCS_MAPPING_COLUMNS,
     NPI_DATASET_COLUMNS,
@@ -58,10 +59,17 @@ from medicaid_assets.layout import DataLayout
 EMPTY_RESPONSE = {"result_count": 0, "results": []}
 
 
-def _file_metadata(path: Path, rows: int, columns: tuple[str, ...]) -> dict[str, object]:
-    names, sample = preview(path)
+def _resolved(row: dict[str, object]) -> bool:
+    """A row that previews well: an answered identifier (no error message)."""
+    return not row.get("error_message")
+
+
+def _file_metadata(
+    path: Path, rows: int, columns: tuple[str, ...], prefer: Callable[[dict[str, object]], bool] | None = None
+) -> dict[str, object]:
+    names, sample = preview(path, prefer=prefer)
     return {
-        **table_metadata(rows, dict.fromkeys(columns, "VARCHAR"), names, sample),
+        **table_metadata(rows, dict.fromkeys(columns, "VARCHAR"), names, sample, COLUMN_DESCRIPTIONS),
         "path": dg.MetadataValue.path(str(path)),
         "bytes": path.stat().st_size,
     }
@@ -267,7 +275,7 @@ def npi_dataset(data: DataDirResource, dataset_npis: pa.Table, npi_bulk_rows: Sq
     # The bulk rows' stored source digest stands for them (None: not known, so never current).
     values = [npis, npi_bulk_rows.source or object()]
     rows = _unless_current(layout, "npi_dataset", path, values, [layout.npi_cache], write)
-    return dg.MaterializeResult(metadata=_file_metadata(path, rows, NPI_DATASET_COLUMNS))
+    return dg.MaterializeResult(metadata=_file_metadata(path, rows, NPI_DATASET_COLUMNS, prefer=_resolved))
 
 
 @dg.asset(
@@ -291,7 +299,7 @@ def hcpcs_dataset(data: DataDirResource, dataset_codes: pa.Table) -> dg.Material
 
     files = [layout.hcpcs_cache, layout.cpt_fallback]
     rows = _unless_current(layout, "hcpcs_dataset", path, [codes], files, write)
-    return dg.MaterializeResult(metadata=_file_metadata(path, rows, HCPCS_DATASET_COLUMNS))
+    return dg.MaterializeResult(metadata=_file_metadata(path, rows, HCPCS_DATASET_COLUMNS, prefer=_resolved))
 
 
 def unresolved_identifier_rows(layout: DataLayout, npis: list[str], codes: list[str]) -> list[tuple]:
@@ -355,7 +363,8 @@ def _unresolved_files(layout: DataLayout) -> list[Path]:
         [UNRESOLVED],
         "data/output/triage/: the inferred kind of every unresolved identifier (NPI: non-numeric, wrong "
         "length, bad check digit, placeholder, valid-but-unknown; code: CPT, Level II, CDT, revenue code, "
-        "code + modifier, word …) and counts per kind.",
+        "code + modifier, word …) and counts per kind. Picture: unresolved identifiers per kind, metadata entry "
+        "`kinds_chart` (click [Show Markdown]).",
         {"csv"},
         "npi_and_hcpcs",
         ins={"dataset_npis": NPIS_IN, "dataset_codes": CODES_IN},
@@ -378,7 +387,7 @@ def unresolved_triage(data: DataDirResource, dataset_npis: pa.Table, dataset_cod
         metadata={
             # The identifier rows (the schema below is theirs), not the count files' rows beside them.
             "dagster/row_count": sum(n for name, n in files.items() if name.endswith("_with_inferred_types.csv")),
-            "dagster/column_schema": column_schema(dict.fromkeys(TRIAGE_COLUMNS, "VARCHAR")),
+            "dagster/column_schema": column_schema(dict.fromkeys(TRIAGE_COLUMNS, "VARCHAR"), COLUMN_DESCRIPTIONS),
             "kinds_chart": image_metadata(
                 category_counts_png(
                     {name: block["kinds"] for name, block in summary.items()},

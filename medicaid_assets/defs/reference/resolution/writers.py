@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -70,6 +70,51 @@ HCPCS_DATASET_COLUMNS = (
     "response_json",
 )
 UNRESOLVED_COLUMNS = ("identifier_type", "identifier", "status", "error_message", "fetched_at_unix")
+# What each output column holds (the contract's columns), for the column schema the UI shows.
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "npi": "the 10-digit National Provider Identifier, as written in the spending file",
+    "hcpcs_code": "the procedure code, as written in the spending file",
+    "provider_name": "organisation name, or the individual's first and last name (NPPES)",
+    "status": "ok, not_found, error, invalid (bad check digit: never requested) or missing_cache (not asked yet)",
+    "fetched_at_unix": "when the answer was obtained (Unix seconds)",
+    "short_desc": "short descriptor of the code",
+    "long_desc": "long descriptor of the code",
+    "add_dt": "date the code was added (HCPCS Level II)",
+    "act_eff_dt": "date the code's current action took effect",
+    "term_dt": "date the code was terminated, if it was",
+    "obsolete": "whether the code is obsolete",
+    "is_noc": "whether the code is a 'not otherwise classified' code",
+    "basic": "NPPES basic record (names, credential, dates, status) as the API's JSON",
+    "addresses": "mailing and location addresses, API-shaped JSON",
+    "practice_locations": "other practice locations, API-shaped JSON",
+    "taxonomies": "provider taxonomies (specialties, licences), API-shaped JSON",
+    "identifiers": "other identifiers (e.g. state Medicaid IDs), API-shaped JSON",
+    "other_names": "other organisation or individual names, API-shaped JSON",
+    "endpoints": "electronic endpoints (Direct, FHIR), API-shaped JSON",
+    "url": "where the row came from: the request URL, or nppes_bulk:<monthly|weekly>:<file>, or the fallback file",
+    "error_message": "why the identifier is not resolved (empty when it is)",
+    "api_run_id": "the run of the lookup that answered",
+    "requested_at_utc": "when the request was made (UTC)",
+    "request_params": "the request's query parameters, JSON",
+    "results": "the API's results array, JSON",
+    "response_json": "the whole API answer, JSON",
+    "ef_short_desc": "short descriptors of every record of the code, JSON list",
+    "ef_long_desc": "long descriptors of every record of the code, JSON list",
+    "ef_add_dt": "add dates of every record, JSON list",
+    "ef_act_eff_dt": "action effective dates of every record, JSON list",
+    "ef_term_dt": "termination dates of every record, JSON list",
+    "ef_obsolete": "obsolete flags of every record, JSON list",
+    "ef_is_noc": "NOC flags of every record, JSON list",
+    "response_codes": "the codes the API answered, JSON list",
+    "response_display": "[code, display] pairs the API answered, JSON",
+    "response_extra_fields": "the API's extra fields, JSON",
+    "identifier_type": "npi or hcpcs",
+    "identifier": "the unresolved NPI or code",
+    "inferred_code_type": "what the identifier looks like (bad check digit, placeholder, CPT, revenue code, ...)",
+    "base_code": "the code without its suffix or modifier, when it has one",
+    "suffix_or_modifier": "the suffix or modifier found after the base code",
+    "identifier_norm": "the identifier trimmed and upper-cased, as the triage compared it",
+}
 TRIAGE_COLUMNS = (
     *UNRESOLVED_COLUMNS,
     "inferred_code_type",
@@ -188,17 +233,29 @@ def unresolved_rows(npi_lookups: Iterable[CacheLookup], hcpcs_lookups: Iterable[
     return _unresolved_block("npi", npi_lookups) + _unresolved_block("hcpcs", hcpcs_lookups)
 
 
-def preview(path: Path, n: int = 10) -> tuple[list[str], list[tuple]]:
-    """Column names and the first ``n`` rows of a written CSV or parquet, for the asset's preview."""
+PREVIEW_SCAN_ROWS = 10_000  # how far a preview looks for rows it prefers before it takes what it saw
+
+
+def preview(
+    path: Path, n: int = 10, prefer: Callable[[dict[str, object]], bool] | None = None
+) -> tuple[list[str], list[tuple]]:
+    """Column names and the first ``n`` rows of a written CSV or parquet, for the asset's preview.
+
+    ``prefer(row)``: the first ``n`` rows it accepts among the first :data:`PREVIEW_SCAN_ROWS` (topped up with the
+    others), so a file sorted by identifier does not open on its malformed ones."""
     if path.suffix == ".parquet":
         parquet = pq.ParquetFile(path)
         columns = parquet.schema_arrow.names
         rows: list[tuple] = []
-        for batch in parquet.iter_batches(batch_size=max(n, 1)):
-            rows.extend(zip(*(column.to_pylist() for column in batch.columns), strict=True))
-            if len(rows) >= n:
+        others: list[tuple] = []
+        scanned = 0
+        for batch in parquet.iter_batches(batch_size=max(n, 1) if prefer is None else 1000):
+            for row in batch.to_pylist():
+                (rows if prefer is None or prefer(row) else others).append(tuple(row.values()))
+            scanned += batch.num_rows
+            if len(rows) >= n or scanned >= PREVIEW_SCAN_ROWS:
                 break
-        return columns, rows[:n]
+        return columns, (rows + others)[:n]
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh)
         columns = next(reader, [])

@@ -383,3 +383,24 @@ def test_a_partial_run_leaves_outputs_that_agree_with_the_cache(data_dir, world_
     assert not any(r["url"].startswith("nppes_bulk") for r in npi if r["error_message"] == "missing_cache")
     share = checks["unresolved_statuses_and_share"]
     assert not share.passed and share.severity == dg.AssetCheckSeverity.WARN and "resume" in share.description
+
+
+def test_output_pages_describe_every_column_and_preview_resolved_rows(data_dir, world_server) -> None:
+    with dg.instance_for_test() as instance:
+        runner = Runner(build_definitions(_settings(data_dir, world_server), api=FAST_API), instance, quiet=True)
+        assert runner.run(main_job.name, DATASETS)
+        mats = {
+            e.asset_key.to_user_string(): e.materialization.metadata
+            for r in runner.results
+            for e in r.get_asset_materialization_events()
+        }
+    for key in ("npi_provider_mapping", "hcpcs_code_mapping", "npi_dataset", "hcpcs_dataset", "triage"):
+        columns = mats[f"outputs/{key}"]["dagster/column_schema"].value.columns
+        assert all(column.description for column in columns), (key, [c.name for c in columns if not c.description])
+    # The file is sorted by NPI, malformed ones first; the preview opens on answered rows.
+    first = pq.read_table(data_dir / "output/npi.parquet").slice(0, 1).to_pylist()[0]
+    preview = mats["outputs/npi_dataset"]["preview"].value.splitlines()
+    assert first["error_message"] and first["npi"] not in preview[2]
+    header = [cell.strip() for cell in preview[0].strip("|").split("|")]
+    row = [cell.strip() for cell in preview[2].strip("|").split("|")]
+    assert row[header.index("error_message")] == "" and is_valid_npi(row[0])
