@@ -116,8 +116,8 @@ def rollup(conn: Any, schema: str, table: str, by: Sequence[str], deviations: in
     """Distinct beneficiaries and records per ``by`` key, from the QC table's sketches alone."""
     groups: dict[tuple, list[bytes]] = {}
     records: dict[tuple, int] = {}
-    cols = ", ".join(by)
-    for *key, n, blob in conn.execute(f"SELECT {cols}, numrecords, bene_hll FROM {schema}.{table}").fetchall():
+    cols = ", ".join([*by, "numrecords", "bene_hll"])
+    for *key, n, blob in conn.execute(f"SELECT {cols} FROM {schema}.{table}").fetchall():
         groups.setdefault(tuple(key), []).append(blob)
         records[tuple(key)] = records.get(tuple(key), 0) + n
     out = {}

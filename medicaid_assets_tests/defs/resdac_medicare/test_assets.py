@@ -56,6 +56,7 @@ def _metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict:
     return {k: v.value for k, v in events[-1].materialization.metadata.items()}
 
 
+@pytest.mark.slow
 def test_planted_defects_land_in_the_audit_with_their_reasons_and_counts(tmp_path, delivery):
     input_dir, world = delivery
     expected = world["expected"]
@@ -92,10 +93,13 @@ def test_planted_defects_land_in_the_audit_with_their_reasons_and_counts(tmp_pat
         )
         # 2-digit years became 4-digit; 9-digit ZIPs were split into zip + zip4.
         assert _sql(settings, "SELECT count(*) FROM resdac_medicare.enrollments WHERE year < 1000")[0][0] == 0
-        assert _sql(settings, "SELECT count(*) FROM resdac_medicare.enrollments WHERE year = 2010")[0][0] == (
-            expected["two_digit_years"]
+        assert (
+            _sql(settings, "SELECT count(*) FROM resdac_medicare.enrollments WHERE year = 2010")[0][0]
+            == (expected["two_digit_years"])
         )
-        zip4 = "SELECT count(*) FROM (SELECT zip4 FROM resdac_medicare.adm UNION ALL SELECT zip4 FROM resdac_medicare.ps)"
+        zip4 = (
+            "SELECT count(*) FROM (SELECT zip4 FROM resdac_medicare.adm UNION ALL SELECT zip4 FROM resdac_medicare.ps)"
+        )
         assert _sql(settings, zip4 + " WHERE zip4 IS NOT NULL")[0][0] == expected["nine_digit_zips"]
         # Every raw row keeps its file and record number; the multi-part MBSF numbers each part from 1.
         parts = _sql(
@@ -140,6 +144,7 @@ def test_a_dat_disagreeing_with_its_fts_is_refused_and_the_previous_table_stays(
         failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
         message = failure.event_specific_data.error.cause.message
         assert dat.name in message and "row count expected" in message
-        assert _sql(
-            settings, "SELECT count(*) FROM resdac_medicare.raw_medpar_all_file_res000000000_req000000_2015"
-        ) == before
+        assert (
+            _sql(settings, "SELECT count(*) FROM resdac_medicare.raw_medpar_all_file_res000000000_req000000_2015")
+            == before
+        )
