@@ -9,31 +9,10 @@ import duckdb
 import pytest
 
 from medicaid_assets.definitions import build_resources
-from medicaid_assets.defs.resdac_medicare import assets, checks
 from medicaid_assets.defs.resdac_medicare.jobs import FULL_REFRESH_TAGS
 from medicaid_assets.defs.resdac_medicare.keys import ADMISSIONS, AUDIT, BENEFICIARIES, QC_ENROLLMENTS, RAW
-from medicaid_assets.sample_world.resdac import write_resdac_files
-from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.settings import Settings
-
-FAMILY = [
-    assets.resdac_raw,
-    assets.resdac_beneficiaries,
-    assets.resdac_admissions,
-    assets.resdac_qc_enrollments,
-    assets.resdac_qc_admissions,
-    assets.resdac_postgres_export,
-    checks.admissions_counts_add_up,
-    checks.enrollments_key_unique,
-    checks.beneficiaries_key_unique,
-    checks.qc_sketches_within_bounds,
-]
-
-
-@pytest.fixture(scope="module")
-def delivery(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("resdac")
-    return out, write_resdac_files(WorldSpec(scale=0.00002), out)
+from medicaid_assets_tests.defs.resdac_medicare.support import FAMILY
 
 
 def _settings(tmp_path: Path, input_dir: Path) -> Settings:
