@@ -25,7 +25,7 @@ import polars as pl
 import pyreadstat
 
 from medicaid_assets.core.atomic import atomic_path
-from medicaid_assets.defs.resdac_medicare.parse import Field, Layout, parse_fts
+from medicaid_assets.core.fts import Field, Layout, parse_fts
 from medicaid_assets.sample_world.spec import WorldSpec
 
 FORMATS = Path(__file__).resolve().parent.parent / "formats" / "resdac"

@@ -55,7 +55,7 @@ def _write_qc(conn: Any, schema: str, table: str, source_sql: str, dimensions: S
     reader = conn.execute(
         f"SELECT {dims}, count(*) AS numrecords, list(bene_id) FILTER (WHERE bene_id IS NOT NULL) AS benes "
         f"FROM ({source_sql}) GROUP BY ALL"
-    ).fetch_record_batch(50_000)
+    ).to_arrow_reader(50_000)
     batches = []
     for batch in reader:
         sketches = [sketch_of(ids or ()) for ids in batch.column("benes").to_pylist()]

@@ -22,8 +22,8 @@ from typing import Any
 import polars as pl
 import pyreadstat
 
+from medicaid_assets.core.fts import Layout, LayoutError, check_data_file, read_fts
 from medicaid_assets.core.values import sql_string
-from medicaid_assets.defs.resdac_medicare.parse import Layout, LayoutError, check_data_file, read_fts
 
 # The contract's synonym lists (dorieh's), plus ``zip_cd``: the 2016 MBSF layout names its ZIP field ZIP_CD.
 SYNONYMS: dict[str, tuple[str, ...]] = {

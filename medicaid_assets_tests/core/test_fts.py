@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from medicaid_assets.defs.resdac_medicare.parse import (
+from medicaid_assets.core.fts import (
     LayoutError,
     check_data_file,
     consistency_errors,
@@ -13,7 +13,7 @@ from medicaid_assets.defs.resdac_medicare.parse import (
     read_fts,
 )
 
-REFERENCE = Path(__file__).parents[2] / "data" / "reference" / "resdac"
+REFERENCE = Path(__file__).parents[1] / "data" / "reference" / "resdac"
 
 
 def test_the_complete_mbsf_layout_has_185_fields_chained_to_record_length_526():
