@@ -35,6 +35,9 @@ NO_SHORT_FTS = FORMATS / "resdac_fts_bene_xwalk_noshortname.txt"
 MULTI_PART_FTS = FORMATS / "resdac_fts_bcarrier_line_multifile_header.txt"
 
 REAL_BENEFICIARIES = 60_000_000  # Medicare enrollment, the scale 1.0 size
+# The world's delivery stops growing here (~100 MB per MBSF year): bigger inputs, as the benchmark's 1 GB and 5 GB
+# files, ask for a beneficiary count of their own (``write_resdac_files(..., beneficiaries=n)``).
+WORLD_MAX_BENEFICIARIES = 200_000
 FIXED_WIDTH_YEARS = (2014, 2015, 2016)
 SAS_YEAR = 2010
 MULTI_PART_YEAR = 2016  # the MBSF of this year comes in two parts
@@ -171,13 +174,16 @@ class _Writer:
 
 
 def beneficiary_count(spec: WorldSpec) -> int:
-    return max(300, round(REAL_BENEFICIARIES * spec.scale))
+    return min(WORLD_MAX_BENEFICIARIES, max(300, round(REAL_BENEFICIARIES * spec.scale)))
 
 
-def write_resdac_files(spec: WorldSpec, out: Path) -> dict:
-    """Write the delivery under ``out/<family>/<year>/`` and return what was planted, with expected counts."""
+def write_resdac_files(spec: WorldSpec, out: Path, beneficiaries: int | None = None) -> dict:
+    """Write the delivery under ``out/<family>/<year>/`` and return what was planted, with expected counts.
+
+    ``beneficiaries`` overrides the count the scale gives (an MBSF year is ~530 bytes per beneficiary).
+    """
     rng = np.random.default_rng([spec.seed, 16])
-    n = beneficiary_count(spec)
+    n = beneficiaries or beneficiary_count(spec)
     years = (SAS_YEAR, *FIXED_WIDTH_YEARS)
     ssa = list(SSA_TO_FIPS)
     states = rng.choice(len(ssa), n)
@@ -366,3 +372,23 @@ def write_resdac_files(spec: WorldSpec, out: Path) -> dict:
     expected["beneficiaries"] = len({i for y in years for i in enrolled[y]})
     expected["movers"] = len(movers)
     return {"beneficiaries": n, "years": list(years), "files": files, "expected": expected}
+
+
+def write_large_mbsf(spec: WorldSpec, out: Path, target_bytes: int) -> tuple[Path, int]:
+    """An MBSF FTS + ``.dat`` of about ``target_bytes`` (the benchmark's 1 GB and 5 GB inputs), in bounded memory:
+    one year of a small delivery written again and again. Returns the FTS and its row count."""
+    small = out / "small"
+    write_resdac_files(spec, small, beneficiaries=20_000)
+    block = next((small / "mbsf" / "2015").glob("*.dat")).read_bytes()
+    line = block.index(b"\n") + 1
+    repeats = max(1, target_bytes // len(block))
+    base = out / "mbsf" / "2015"
+    base.mkdir(parents=True, exist_ok=True)
+    stem = "mbsf_abcd_summary_res000000000_req000000_2015"
+    with atomic_path(base / f"{stem}.dat") as tmp, tmp.open("wb") as handle:
+        for _ in range(repeats):
+            handle.write(block)
+    rows = repeats * (len(block) // line)
+    with atomic_path(base / f"{stem}.fts") as tmp:
+        tmp.write_text(mbsf_fts([(f"{stem}.dat", rows)]), encoding="latin-1")
+    return base / f"{stem}.fts", rows
