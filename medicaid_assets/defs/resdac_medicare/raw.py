@@ -95,6 +95,11 @@ def find_deliveries(input_dir: Path) -> list[Delivery]:
             continue
         if path.suffix.lower() == ".fts":
             layout = read_fts(path)
+            if not layout.parts and not layout.fields:
+                raise LayoutError(f"{path}: not a File Transfer Summary (no file names, no column table)")
+            escaping = [p.name for p in layout.parts if Path(p.name).name != p.name or p.name.startswith(".")]
+            if escaping:  # a part name is a file beside the FTS, never a path out of the delivery
+                raise LayoutError(f"{path}: data file name(s) {escaping} are not plain file names; refused")
             parts = tuple(path.parent / p.name for p in layout.parts)
             missing = [p.name for p in parts if not p.is_file()]
             if not parts or missing:
@@ -169,20 +174,23 @@ def _read_sas(path: Path, **kwargs: Any):
 
 
 def _stage_sas(delivery: Delivery, staging: Path) -> tuple[list[Path], dict[str, str | None]]:
-    """Chunks of the SAS file as parquet; column names lower-cased (SAS names are case-insensitive)."""
+    """Chunks of the SAS file as parquet, one at a time (bounded memory); names lower-cased (SAS ignores case)."""
     path = delivery.files[0]
     outputs, offset = [], 1
-    for k, (frame, _meta) in enumerate(_read_sas(path)):
-        frame = frame.rename({c: c.lower() for c in frame.columns})
-        frame = frame.select(
-            pl.lit(path.name).alias("source_file"),
-            pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias("record_number"),
-            pl.all(),
-        )
-        offset += frame.height
-        out = staging / f"{path.stem}_{k:05d}.parquet"
-        frame.write_parquet(out, compression="zstd")
-        outputs.append(out)
+    try:
+        for k, (frame, _meta) in enumerate(_read_sas(path)):
+            frame = frame.rename({c: c.lower() for c in frame.columns})
+            frame = frame.select(
+                pl.lit(path.name).alias("source_file"),
+                pl.int_range(offset, offset + frame.height, dtype=pl.Int64).alias("record_number"),
+                pl.all(),
+            )
+            offset += frame.height
+            out = staging / f"{path.stem}_{k:05d}.parquet"
+            frame.write_parquet(out, compression="zstd")
+            outputs.append(out)
+    except pyreadstat.ReadstatError as error:
+        raise LayoutError(f"{path}: not a readable SAS file ({error}); replace it with the delivered file") from None
     if not outputs:
         raise LayoutError(f"{path}: no rows")
     return outputs, {c: None for c in pl.read_parquet_schema(outputs[0]) if c not in ("source_file", "record_number")}
