@@ -153,6 +153,16 @@ def mbsf_fts(parts: list[tuple[str, int]]) -> str:
     return _with_header(real, parts, sum(r for _, r in parts), layout.record_length, len(layout.fields))
 
 
+XPORT_STAMP = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
+XPORT_DATA = b"HEADER RECORD*******OBS"
+
+
+def _fixed_stamps(xport: bytes) -> bytes:
+    """The XPORT headers' creation and modification times set to one fixed time: a spec gives the same bytes."""
+    end = xport.index(XPORT_DATA)
+    return XPORT_STAMP.sub(b"01JAN11:00:00:00", xport[:end]) + xport[end:]
+
+
 class _Writer:
     """Fixed-width records of a layout: a blank template with named fields spliced in."""
 
@@ -366,6 +376,7 @@ def write_resdac_files(spec: WorldSpec, out: Path, beneficiaries: int | None = N
         name = f"{family}_{SAS_YEAR}.xpt"
         with atomic_path(base / name) as tmp:
             pyreadstat.write_xport(frame, str(tmp), file_format_version=8, table_name=family[:8].upper())
+            tmp.write_bytes(_fixed_stamps(tmp.read_bytes()))
         files[f"{family}/{SAS_YEAR}"] = [name]
     # The 2010 denominator's ZIPs and every admission's (MedPAR's mailing ZIP is 9 digits).
     expected["nine_digit_zips"] = len(rows) + expected["admission_rows"]
