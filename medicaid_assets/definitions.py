@@ -27,6 +27,7 @@ from medicaid_assets.defs.publish.storage import with_object_store
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
 from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource, NpiRegistryResource
+from medicaid_assets.defs.resdac_medicare import keys as resdac
 from medicaid_assets.defs.resdac_medicare.resources import ResdacDeliveryResource, ResdacPostgresResource
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.settings import HF_TOKEN_VAR, RESDAC_POSTGRES_PASSWORD_VAR, Settings
@@ -47,6 +48,8 @@ SOURCE_FRESHNESS = {
     nppes.WEEKLY_BUNDLE: _days(9, 8),
     code_sets.ARCHIVES: _days(100, 92),
     code_sets.FALLBACK: _days(100, 92),
+    # ResDAC delivers each year's MBSF and MedPAR once, some months after the year ends: a year and a quarter.
+    resdac.RAW: _days(460, 430),
 }
 
 
