@@ -446,6 +446,95 @@ def stage_outputs(ctx: Context, m: Measure) -> None:
     )
 
 
+def stage_resdac_fixed_width(ctx: Context, m: Measure) -> None:
+    """ResDAC MBSF `.dat` (185 fields, 526 bytes a record) into DuckDB by the family's loader (polars line slicing,
+    staged parquet, one CTAS with the uniform columns) against a bare DuckDB ``substr`` CTAS over the same lines.
+
+    The loader is the function the raw asset calls, measured without a Dagster run around it.
+    """
+    import duckdb
+
+    from medicaid_assets.core.fts import read_fts
+    from medicaid_assets.defs.resdac_medicare.raw import ensure_loads_table, find_deliveries, load_delivery
+    from medicaid_assets.sample_world.resdac import write_large_mbsf
+    from medicaid_assets.sample_world.spec import WorldSpec
+
+    target = int(ctx.plan.get("resdac_dat_bytes", 200_000_000))
+    folder = ctx.scratch / "resdac"
+    shutil.rmtree(folder, ignore_errors=True)
+    with m.timed("generate"):
+        fts, rows = write_large_mbsf(WorldSpec(), folder, target)
+    shutil.rmtree(folder / "small")
+    delivery = next(d for d in find_deliveries(folder) if d.kind == "fixed")
+    layout = read_fts(fts)
+    dat = delivery.files[1]
+    database = ctx.scratch / "resdac.duckdb"
+    database.unlink(missing_ok=True)
+    reset_peak_rss()
+    with duckdb.connect(str(database)) as conn:
+        conn.execute(f"SET temp_directory = '{ctx.scratch / 'duckdb_tmp'}'")
+        ensure_loads_table(conn, "resdac_medicare")
+        with m.timed("wall"):
+            load_delivery(conn, "resdac_medicare", delivery, ctx.scratch / "staging")
+        m.figures["loader_peak_rss_bytes"] = peak_rss_bytes()
+        conn.execute("DROP TABLE resdac_medicare." + delivery.table)
+        reset_peak_rss()
+        cols = ", ".join(f"substr(line, {f.start}, {f.length}) AS c{i}" for i, f in enumerate(layout.fields))
+        with m.timed("floor"):
+            conn.execute(
+                f"CREATE TABLE floor AS SELECT {cols} FROM read_csv('{dat}', columns={{'line': 'VARCHAR'}}, "
+                "header=false, delim='\x1f', quote='', escape='', auto_detect=false)"
+            )
+        m.figures["floor_peak_rss_bytes"] = peak_rss_bytes()
+    database.unlink(missing_ok=True)
+    size = dat.stat().st_size
+    shutil.rmtree(folder, ignore_errors=True)
+    m.figures.update(
+        rows=rows,
+        bytes=size,
+        mb_per_second=round(size / 1e6 / m.figures["wall"], 1),
+        floor_mb_per_second=round(size / 1e6 / m.figures["floor"], 1),
+        throughput_vs_floor=round(m.figures["floor"] / m.figures["wall"], 2),
+    )
+
+
+def stage_resdac_sketches(ctx: Context, m: Measure) -> None:
+    """Distinct beneficiaries per year from the QC table's HLL sketches (union) against the exact recount over
+    the enrollments they summarize; the HLL error is reported beside the exact counts."""
+    import duckdb
+
+    from medicaid_assets.defs.resdac_medicare import qc
+
+    rows = int(ctx.plan.get("resdac_enrollment_rows", 5_000_000))
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA s")
+        conn.execute(
+            "CREATE TABLE s.enrollments AS SELECT 'B' || lpad(CAST(hash(i // 3) % 100000000 AS VARCHAR), 9, '0') "
+            "AS bene_id, 2014 + i % 3 AS year, 'S' || (i // 3) % 50 AS state, 10000 + (i // 3) % 400 AS zip, "
+            "'001' AS fips3, 'S' || (i // 3) % 50 AS state_iso, false AS fips3_is_approximated, "
+            f"true AS fips3_validated FROM range({rows}) t(i)"
+        )
+        conn.execute(
+            "CREATE TABLE s.beneficiaries AS SELECT DISTINCT bene_id, DATE '1940-01-01' AS dob, NULL::DATE AS "
+            "dob_latest, NULL::DATE AS dod, NULL::DATE AS dod_earliest, '1' AS sex, '1' AS race FROM s.enrollments"
+        )
+        with m.timed("qc_build"):
+            groups = qc.build_qc_enrollments(conn, "s")
+        with m.timed("wall"):
+            rolled = qc.rollup(conn, "s", "qc_enrollments", ["year"])
+        with m.timed("floor"):
+            exact = qc.exact_distinct(conn, "s", "enrollments", ["year"])
+    errors = {str(k[0]): round((r["estimate"] - exact[k]) / exact[k], 5) for k, r in rolled.items()}
+    m.figures.update(
+        enrollment_rows=rows,
+        qc_rows=groups,
+        exact=dict((str(k[0]), v) for k, v in exact.items()),
+        estimate={str(k[0]): round(r["estimate"]) for k, r in rolled.items()},
+        relative_error=errors,
+        speedup=round(m.figures["floor"] / m.figures["wall"], 2),
+    )
+
+
 def _main_job(ctx: Context, m: Measure) -> None:
     from medicaid_assets.cli.runner import full_range_tags
 
@@ -475,6 +564,8 @@ STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "outputs": stage_outputs,
     "main_cold": stage_main_cold,
     "main_warm": stage_main_warm,
+    "resdac_fixed_width": stage_resdac_fixed_width,
+    "resdac_sketches": stage_resdac_sketches,
 }
 
 

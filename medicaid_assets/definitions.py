@@ -27,8 +27,10 @@ from medicaid_assets.defs.publish.storage import with_object_store
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
 from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource, NpiRegistryResource
+from medicaid_assets.defs.resdac_medicare import keys as resdac
+from medicaid_assets.defs.resdac_medicare.resources import ResdacDeliveryResource, ResdacPostgresResource
 from medicaid_assets.layout import DataLayout
-from medicaid_assets.settings import HF_TOKEN_VAR, Settings
+from medicaid_assets.settings import HF_TOKEN_VAR, RESDAC_POSTGRES_PASSWORD_VAR, Settings
 
 DEFS_FOLDER = Path(__file__).parent / "defs"
 
@@ -46,6 +48,8 @@ SOURCE_FRESHNESS = {
     nppes.WEEKLY_BUNDLE: _days(9, 8),
     code_sets.ARCHIVES: _days(100, 92),
     code_sets.FALLBACK: _days(100, 92),
+    # ResDAC delivers each year's MBSF and MedPAR once, some months after the year ends: a year and a quarter.
+    resdac.RAW: _days(460, 430),
 }
 
 
@@ -96,6 +100,14 @@ def build_resources(
             repo_id=settings.hf_repo_id,
             # The value stays in the environment: run config and the UI show only the variable's name.
             token=dg.EnvVar(HF_TOKEN_VAR) if settings.hf_token else None,
+        ),
+        "resdac_delivery": ResdacDeliveryResource(
+            input_dir=settings.resdac_input_dir or str(DataLayout(settings.data_dir).raw_resdac)
+        ),
+        "resdac_postgres": ResdacPostgresResource(
+            url=settings.resdac_postgres_url,
+            password=dg.EnvVar(RESDAC_POSTGRES_PASSWORD_VAR) if settings.resdac_postgres_password else None,
+            read_role=settings.resdac_read_role,
         ),
     }
     resources["io_manager"] = io_manager_from_settings(

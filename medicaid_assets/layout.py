@@ -39,6 +39,16 @@ class DataLayout:
         return self.fallback_csv or self.cpt_root / "cpt_hcpcs_fallback.csv"
 
     @property
+    def raw_resdac(self) -> Path:
+        """The ResDAC delivery, when ``MEDICAID_RESDAC_INPUT_DIR`` does not name another folder."""
+        return self.root / "raw" / "resdac"
+
+    @property
+    def resdac_staging(self) -> Path:
+        """Parquet slices of `.dat` and SAS files on their way into DuckDB (removed after each load)."""
+        return self.root / "tmp" / "resdac"
+
+    @property
     def duckdb_temp(self) -> Path:
         """Where DuckDB spills when a load passes its memory limit."""
         return self.root / "tmp" / "duckdb"

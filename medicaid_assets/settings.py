@@ -30,7 +30,8 @@ DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 # resources receive them as dg.EnvVar(<name>), which Dagster resolves at run time and displays by name only.
 HF_TOKEN_VAR = "HF_TOKEN"
 WAREHOUSE_CATALOG_PASSWORD_VAR = "MEDICAID_WAREHOUSE_CATALOG_PASSWORD"
-SECRET_VARS = frozenset({HF_TOKEN_VAR, WAREHOUSE_CATALOG_PASSWORD_VAR})
+RESDAC_POSTGRES_PASSWORD_VAR = "MEDICAID_RESDAC_POSTGRES_PASSWORD"
+SECRET_VARS = frozenset({HF_TOKEN_VAR, WAREHOUSE_CATALOG_PASSWORD_VAR, RESDAC_POSTGRES_PASSWORD_VAR})
 
 # Environment variable -> (Settings field, what it means). The README's table is generated from this.
 ENV_VARS: dict[str, tuple[str, str]] = {
@@ -100,6 +101,24 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "warehouse_catalog_password",
         "password of the DuckLake catalog's PostgreSQL user (secret; unset = libpq's `PGPASSWORD` or `~/.pgpass`)",
     ),
+    # ResDAC Medicare (defs/resdac_medicare): the delivery on disk, and the optional PostgreSQL target.
+    "MEDICAID_RESDAC_INPUT_DIR": (
+        "resdac_input_dir",
+        "folder of the ResDAC delivery (FTS + `.dat` pairs, SAS files; any depth) (default `<data dir>/raw/resdac`)",
+    ),
+    "MEDICAID_RESDAC_POSTGRES_URL": (
+        "resdac_postgres_url",
+        "`postgresql://user@host:port/dbname` (no password): export the ResDAC Medicare tables there; unset = "
+        "DuckDB only",
+    ),
+    RESDAC_POSTGRES_PASSWORD_VAR: (
+        "resdac_postgres_password",
+        "password of that PostgreSQL user (secret; unset = libpq's `PGPASSWORD` or `~/.pgpass`)",
+    ),
+    "MEDICAID_RESDAC_READ_ROLE": (
+        "resdac_read_role",
+        "PostgreSQL role granted `SELECT` on every exported ResDAC Medicare table (the original's grant step)",
+    ),
 }
 
 
@@ -130,6 +149,10 @@ class Settings:
     warehouse_catalog_url: str | None = None
     warehouse_data_url: str | None = None
     warehouse_catalog_password: str | None = dataclass_field(default=None, repr=False)
+    resdac_input_dir: str | None = None
+    resdac_postgres_url: str | None = None
+    resdac_postgres_password: str | None = dataclass_field(default=None, repr=False)
+    resdac_read_role: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

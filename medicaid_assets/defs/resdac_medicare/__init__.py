@@ -1,0 +1,1 @@
+"""ResDAC Medicare research files: FTS layouts, fixed-width and SAS ingestion, beneficiaries, enrollments, admissions, QC."""
