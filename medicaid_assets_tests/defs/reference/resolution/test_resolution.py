@@ -385,6 +385,7 @@ def test_a_partial_run_leaves_outputs_that_agree_with_the_cache(data_dir, world_
     assert not share.passed and share.severity == dg.AssetCheckSeverity.WARN and "resume" in share.description
 
 
+@pytest.mark.slow
 def test_output_pages_describe_every_column_and_preview_resolved_rows(data_dir, world_server) -> None:
     with dg.instance_for_test() as instance:
         runner = Runner(build_definitions(_settings(data_dir, world_server), api=FAST_API), instance, quiet=True)
