@@ -86,6 +86,7 @@ def build_resources(
             cpt_index_url=settings.cpt_index_url,
             cpt_zip_urls=list(settings.cpt_zip_urls),
             pfs_index_url=settings.pfs_index_url,
+            nucc_page_url=settings.nucc_page_url,
         ),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
         "npi_registry": NpiRegistryResource(base_url=settings.npi_api_url, **api),

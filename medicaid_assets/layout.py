@@ -39,6 +39,11 @@ class DataLayout:
         return self.fallback_csv or self.cpt_root / "cpt_hcpcs_fallback.csv"
 
     @property
+    def nucc(self) -> Path:
+        """The NUCC taxonomy CSVs as downloaded."""
+        return self.root / "raw" / "nucc"
+
+    @property
     def pfs_releases(self) -> Path:
         """One folder per physician fee schedule release (``<release>/``: the zip and its extraction)."""
         return self.root / "raw" / "pfs"

@@ -13,7 +13,7 @@ from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
 from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.settings import Settings
 
-FLOW = ("medicaid_spending", "nppes", "code_sets", "resolution", "resolved_outputs", "fee_schedules")
+FLOW = ("medicaid_spending", "nppes", "code_sets", "resolution", "resolved_outputs", "fee_schedules", "medicaid_marts")
 SOURCES = (
     spending.SPENDING_FILE,
     nppes.MONTHLY_BUNDLE,

@@ -29,3 +29,11 @@ def table_state(conn: Any) -> str | None:
         f"SELECT month, fingerprint, rows, total_paid, loaded_at FROM {LOADS_TABLE} ORDER BY month"
     ).fetchall()
     return hashlib.sha256(repr(rows).encode()).hexdigest() if rows else None
+
+
+# ---- Analysis marts (group medicaid_marts; DuckDB schema medicaid_spending, written in place) ----------------------
+MARTS_GROUP = "medicaid_marts"
+MARTS_SCHEMA = "medicaid_spending"
+SPENDING_ENRICHED = dg.AssetKey(["marts", "spending_enriched"])
+SPENDING_ENRICHED_WEEKLY = dg.AssetKey(["marts", "spending_enriched_npi_refresh"])
+SPENDING_ENRICHED_TABLE = f"{MARTS_SCHEMA}.spending_enriched"  # one row per spending row, column claim_month
