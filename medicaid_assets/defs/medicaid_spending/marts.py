@@ -227,6 +227,8 @@ def spending_enriched_npi_refresh(
 
 marts_job = dg.define_asset_job(
     "medicaid_marts_job",
-    selection=dg.AssetSelection.assets(SPENDING_ENRICHED),
-    description="The Medicaid analysis marts over the months of the run (all months in one run for a full refresh).",
+    # The weekly refresh belongs to nppes_weekly_job (its partitions are the weekly bundles).
+    selection=dg.AssetSelection.groups(MARTS_GROUP) - dg.AssetSelection.assets(SPENDING_ENRICHED_WEEKLY),
+    description="The Medicaid analysis marts: the enriched table over the months of the run (all months in one run "
+    "for a full refresh), then the rollups, the fee index (needs a PFS release) and provider screening.",
 )

@@ -7,6 +7,9 @@ from its stored value) and ``codes`` (one row per resolved code: ``hcpcs_code``,
 
 from __future__ import annotations
 
+import duckdb
+import pyarrow as pa
+
 from medicaid_assets.defs.medicaid_spending.keys import SPENDING_TABLE
 from medicaid_assets.defs.reference.nppes.keys import PROVIDER_TABLE
 
@@ -151,3 +154,143 @@ FULL JOIN (SELECT claim_month AS m, count(*) AS rows, sum(paid) AS paid FROM {{t
       WHERE claim_month >= $start AND claim_month < $end GROUP BY ALL) e USING (m)
 ORDER BY m
 """
+
+
+# ---- Rollups (over the enriched table, named by ``{table}``) --------------------------------------------------------
+STATE_MONTH_KIND_SQL = """
+SELECT billing_state AS state, claim_month, code_kind, count(*) AS rows, sum(claims) AS claims,
+       sum(beneficiaries) AS beneficiaries, sum(paid) AS paid
+FROM {table} GROUP BY ALL ORDER BY ALL
+"""
+
+PROVIDER_TOTALS_SQL = """
+SELECT trim(billing_npi) AS billing_npi, any_value(billing_provider_name) AS provider_name,
+       any_value(billing_entity_type) AS entity_type, any_value(billing_npi_status) AS npi_status,
+       any_value(billing_taxonomy_code) AS taxonomy_code,
+       any_value(billing_taxonomy_classification) AS taxonomy_classification,
+       any_value(billing_state) AS state, count(*) AS rows, sum(claims) AS claims,
+       sum(beneficiaries) AS beneficiaries, sum(paid) AS paid,
+       sum(paid) / nullif(sum(claims), 0) AS paid_per_claim,
+       sum(paid) / nullif(sum(beneficiaries), 0) AS paid_per_beneficiary,
+       count(DISTINCT claim_month) AS months_active, count(DISTINCT trim(hcpcs_code)) AS distinct_codes,
+       min(claim_month) AS first_month, max(claim_month) AS last_month
+FROM {table} GROUP BY 1 ORDER BY paid DESC
+"""
+
+NATIONAL_STATE = "US"
+# Per code: one row per billing state (``??`` when unknown) and one national row (state ``US``).
+CODE_TOTALS_SQL = f"""
+SELECT hcpcs_code,
+       CASE WHEN grouping(billing_state) = 1 THEN '{NATIONAL_STATE}' ELSE coalesce(billing_state, '??') END AS state,
+       any_value(code_description) AS description, any_value(code_kind) AS code_kind,
+       count(*) AS rows, sum(claims) AS claims, sum(beneficiaries) AS beneficiaries, sum(paid) AS paid,
+       sum(paid) / nullif(sum(claims), 0) AS paid_per_claim, count(DISTINCT billing_npi) AS billing_providers
+FROM (SELECT * REPLACE (trim(hcpcs_code) AS hcpcs_code, trim(billing_npi) AS billing_npi) FROM {{table}})
+GROUP BY GROUPING SETS ((hcpcs_code, billing_state), (hcpcs_code))
+ORDER BY paid DESC
+"""
+
+
+# ---- Medicaid-to-Medicare fee index -----------------------------------------------------------------------------
+FEE_INDEX_SQL = """
+WITH medicaid AS (
+    SELECT trim(hcpcs_code) AS hcpcs_code, billing_state AS state, year(claim_month) AS year,
+           count(*) AS rows, sum(claims) AS claims, sum(paid) AS paid
+    FROM {table}
+    WHERE billing_state IS NOT NULL
+    GROUP BY ALL HAVING sum(claims) > 0
+), medicare AS (
+    SELECT hcpcs_code, state, non_facility_amount, facility_amount, release
+    FROM pfs WHERE modifier = '' AND release = (SELECT max(release) FROM pfs)
+)
+SELECT m.hcpcs_code, m.state, m.year, m.rows, m.claims, round(m.paid, 2) AS paid,
+       round(m.paid / m.claims, 2) AS medicaid_paid_per_claim,
+       p.non_facility_amount::DOUBLE AS medicare_non_facility, p.facility_amount::DOUBLE AS medicare_facility,
+       round(m.paid / m.claims / nullif(p.non_facility_amount::DOUBLE, 0), 4) AS index_non_facility,
+       round(m.paid / m.claims / nullif(p.facility_amount::DOUBLE, 0), 4) AS index_facility,
+       p.release AS pfs_release
+FROM medicaid m JOIN medicare p USING (hcpcs_code, state)
+ORDER BY m.claims DESC, m.hcpcs_code, m.state, m.year
+"""
+
+# ---- Provider screening -------------------------------------------------------------------------------------------
+SCREENING_METRICS = (
+    "paid_per_beneficiary",
+    "claims_per_beneficiary",
+    "paid_per_claim",
+    "high_level_em_share",
+    "yoy_growth",
+)
+MIN_CLAIMS = 50  # providers billing fewer claims are too noisy to compare
+MIN_PEERS = 5  # a peer group smaller than this falls back to the taxonomy nationally, then to every provider
+Z_FLAG = 3.5  # |robust z| above this is a reason (Iglewicz and Hoaglin's cut-off for modified z-scores)
+HIGH_LEVEL_EM = ("99204", "99205", "99214", "99215")
+OFFICE_EM = r"992(0[2-5]|1[1-5])"
+
+
+def screening_sql(table: str) -> str:
+    """One row per active billing provider with its metrics, robust z-scores within its peer group, and reasons."""
+    metrics_long = " UNION ALL ".join(
+        f"SELECT npi, peer_group, '{m}' AS metric, {m} AS value FROM grouped" for m in SCREENING_METRICS
+    )
+    pivot = ", ".join(f"max(z) FILTER (WHERE metric = '{m}') AS z_{m}" for m in SCREENING_METRICS)
+    high = ", ".join(f"'{c}'" for c in HIGH_LEVEL_EM)
+    return f"""
+WITH years AS (SELECT max(year(claim_month)) AS last FROM {table}),
+base AS (
+    SELECT trim(billing_npi) AS npi, any_value(billing_provider_name) AS provider_name,
+           any_value(billing_taxonomy_code) AS taxonomy_code, any_value(billing_state) AS state,
+           sum(paid) AS paid, sum(claims) AS claims, sum(beneficiaries) AS beneficiaries,
+           sum(claims) FILTER (WHERE trim(hcpcs_code) IN ({high})) AS high_em,
+           sum(claims) FILTER (WHERE regexp_full_match(trim(hcpcs_code), '{OFFICE_EM}')) AS em,
+           sum(paid) FILTER (WHERE year(claim_month) = (SELECT last FROM years)) AS paid_last,
+           sum(paid) FILTER (WHERE year(claim_month) = (SELECT last FROM years) - 1) AS paid_prior
+    FROM {table} WHERE billing_npi_status = 'active' GROUP BY 1 HAVING sum(claims) >= {MIN_CLAIMS}
+), metrics AS (
+    SELECT *, paid / nullif(beneficiaries, 0) AS paid_per_beneficiary,
+           claims / nullif(beneficiaries, 0) AS claims_per_beneficiary, paid / nullif(claims, 0) AS paid_per_claim,
+           high_em / nullif(em, 0) AS high_level_em_share,
+           CASE WHEN paid_prior > 0 THEN paid_last / paid_prior - 1 END AS yoy_growth,
+           count(*) OVER (PARTITION BY taxonomy_code, state) AS n_state,
+           count(*) OVER (PARTITION BY taxonomy_code) AS n_taxonomy
+    FROM base
+), grouped AS (
+    SELECT *, CASE WHEN n_state >= {MIN_PEERS} THEN coalesce(taxonomy_code, '?') || ' in ' || coalesce(state, '?')
+                   WHEN n_taxonomy >= {MIN_PEERS} THEN coalesce(taxonomy_code, '?') || ' nationally'
+                   ELSE 'all providers' END AS peer_group
+    FROM metrics
+), long AS ({metrics_long}),
+stats AS (
+    SELECT peer_group, metric, median(value) AS med, count(value) AS peers FROM long GROUP BY ALL
+), mad AS (
+    SELECT l.peer_group, l.metric, any_value(s.med) AS med, any_value(s.peers) AS peers,
+           median(abs(l.value - s.med)) AS mad
+    FROM long l JOIN stats s USING (peer_group, metric) GROUP BY ALL
+), z AS (
+    SELECT l.npi, l.metric, l.value,
+           CASE WHEN m.mad > 0 THEN 0.6745 * (l.value - m.med) / m.mad END AS z
+    FROM long l JOIN mad m USING (peer_group, metric)
+), scored AS (
+    SELECT npi, {pivot},
+           max(abs(z)) AS score,
+           list(metric || ' ' || CASE WHEN z > 0 THEN 'high' ELSE 'low' END || ' (z ' || round(z, 1) || ')'
+                ORDER BY abs(z) DESC) FILTER (WHERE abs(z) >= {Z_FLAG}) AS reasons
+    FROM z GROUP BY npi
+)
+SELECT row_number() OVER (ORDER BY s.score DESC NULLS LAST, g.npi) AS rank, g.npi AS billing_npi, g.provider_name,
+       g.taxonomy_code, g.state, g.peer_group,
+       count(*) OVER (PARTITION BY g.peer_group) AS peer_group_size, g.claims, g.beneficiaries, round(g.paid, 2) AS paid,
+       {", ".join(f"g.{m}" for m in SCREENING_METRICS)}, {", ".join(f"s.z_{m}" for m in SCREENING_METRICS)},
+       round(s.score, 2) AS score, coalesce(s.reasons, []) AS reasons, len(coalesce(s.reasons, [])) > 0 AS flagged
+FROM grouped g JOIN scored s USING (npi)
+ORDER BY rank
+"""
+
+
+def fee_index_table(conn: duckdb.DuckDBPyConnection, table: str, pfs: pa.Table) -> pa.Table:
+    """The fee index of ``table`` (enriched rows) against ``pfs`` (pfs_state_amounts rows) on ``conn``."""
+    conn.register("pfs", pfs)
+    try:
+        return conn.execute(FEE_INDEX_SQL.format(table=table)).to_arrow_table()
+    finally:
+        conn.unregister("pfs")

@@ -9,13 +9,27 @@ import pytest
 from medicaid_assets.cli.runner import full_range_tags
 from medicaid_assets.definitions import build_definitions, build_resources
 from medicaid_assets.defs.medicaid_spending.keys import (
+    CODE_TOTALS,
+    FEE_INDEX,
+    MARTS_SCHEMA,
+    PROVIDER_TOTALS,
+    SCREENING,
     SPENDING,
     SPENDING_ENRICHED,
     SPENDING_ENRICHED_TABLE,
     SPENDING_ENRICHED_WEEKLY,
     SPENDING_FILE,
+    STATE_MONTH_KIND,
 )
 from medicaid_assets.defs.reference.code_sets.keys import TAXONOMY
+from medicaid_assets.defs.reference.fee_schedules.keys import (
+    PFS_AMOUNTS,
+    PFS_LOCALITIES,
+    PFS_RELEASE,
+    PFS_RVUS,
+    PFS_STATE_AMOUNTS,
+    pfs_release_partitions,
+)
 from medicaid_assets.defs.reference.nppes.bundles import bundle_key
 from medicaid_assets.defs.reference.nppes.keys import (
     MONTHLY_BUNDLE,
@@ -24,8 +38,10 @@ from medicaid_assets.defs.reference.nppes.keys import (
     WEEKLY_UPDATE,
     nppes_weekly_partitions,
 )
+from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.providers import weekly_bundles
 from medicaid_assets.sample_world.server import WorldControl
+from medicaid_assets.sample_world.spending import planted_outlier
 from medicaid_assets.sample_world.world import world_spec
 from medicaid_assets.settings import Settings
 from medicaid_assets_tests.support.pipeline import QUICK_RETRY_FILES
@@ -39,6 +55,10 @@ def _materialize(settings: Settings, instance: dg.DagsterInstance, keys: list[dg
     return dg.materialize(
         list(defs.assets or []), selection=keys, resources=resources, instance=instance, raise_on_error=False, **kwargs
     )
+
+
+def _stored(settings: Settings, key: dg.AssetKey) -> str:
+    return str(DataLayout(settings.data_dir).assets / MARTS_SCHEMA / f"{key.path[-1]}.parquet")
 
 
 def _query(settings: Settings, sql: str) -> list[tuple]:
@@ -80,6 +100,36 @@ def test_enriched_matches_the_source_per_month_and_a_weekly_moves_only_its_npis(
         assert 0 < named[0] == named[1]  # every active provider's taxonomy is in the NUCC code set
         kinds = {k for (k,) in _query(settings, f"SELECT DISTINCT code_kind FROM {SPENDING_ENRICHED_TABLE}")}
         assert {"CPT", "Level II", "junk"} <= kinds
+
+        # Rollups, fee index (against a PFS release of the world) and screening.
+        instance.add_dynamic_partitions(pfs_release_partitions.name, ["2026Q4"])
+        pfs = [PFS_RELEASE, PFS_RVUS, PFS_LOCALITIES, PFS_AMOUNTS, PFS_STATE_AMOUNTS]
+        assert _materialize(settings, instance, pfs, partition_key="2026Q4").success
+        rollups = _materialize(
+            settings, instance, [STATE_MONTH_KIND, PROVIDER_TOTALS, CODE_TOTALS, FEE_INDEX, SCREENING]
+        )
+        assert rollups.success
+        stored = {k: _stored(settings, k) for k in (PROVIDER_TOTALS, CODE_TOTALS, FEE_INDEX, SCREENING)}
+        (total,) = _query(settings, f"SELECT round(sum(paid), 2) FROM {SPENDING_ENRICHED_TABLE}")
+        assert duckdb.sql(f"SELECT round(sum(paid), 2) FROM '{stored[PROVIDER_TOTALS]}'").fetchone() == total
+        national, states = duckdb.sql(
+            f"SELECT round(sum(paid) FILTER (WHERE state = 'US'), 2), round(sum(paid) FILTER (WHERE state <> 'US'), 2) "
+            f"FROM '{stored[CODE_TOTALS]}'"
+        ).fetchone()
+        assert national == states == total[0]
+        (indexed,) = duckdb.sql(f"SELECT count(*) FROM '{stored[FEE_INDEX]}' WHERE index_non_facility > 0").fetchone()
+        assert indexed > 0
+        _, outlier = planted_outlier(world_spec(world_dir))
+        screened = {
+            r[0]: r
+            for r in duckdb.sql(
+                f"SELECT billing_npi, rank, peer_group, reasons, z_paid_per_claim FROM '{stored[SCREENING]}'"
+            ).fetchall()
+        }
+        _, rank, group, reasons, _ = screened[outlier]
+        assert rank == 1 and any(r.startswith("paid_per_claim high") for r in reasons)
+        peers = [r for npi, r in screened.items() if r[2] == group and npi != outlier]
+        assert len(peers) >= 4 and all(abs(r[4] or 0) < 3.5 for r in peers)
 
         # A weekly bundle: its NPIs' rows take the new NPPES values, every other row stays as it was.
         key = bundle_key(weekly_bundles(world_spec(world_dir))[0].zip_name)
