@@ -131,6 +131,18 @@ def test_enriched_matches_the_source_per_month_and_a_weekly_moves_only_its_npis(
         peers = [r for npi, r in screened.items() if r[2] == group and npi != outlier]
         assert len(peers) >= 4 and all(abs(r[4] or 0) < 3.5 for r in peers)
 
+        # A new (re-loaded) month rebuilds its partition only: a marked row of another month survives it.
+        with duckdb.connect(str(settings.warehouse_path)) as conn:
+            conn.execute(
+                f"UPDATE {SPENDING_ENRICHED_TABLE} SET billing_provider_name = 'MARKED' WHERE rowid = "
+                f"(SELECT min(rowid) FROM {SPENDING_ENRICHED_TABLE} WHERE claim_month = DATE '2019-07-01')"
+            )
+        assert _materialize(settings, instance, [SPENDING_ENRICHED], partition_key="2024-12-01").success
+        marked = f"SELECT count(*) FROM {SPENDING_ENRICHED_TABLE} WHERE billing_provider_name = 'MARKED'"
+        assert _query(settings, marked) == [(1,)]
+        assert _materialize(settings, instance, [SPENDING_ENRICHED], partition_key="2019-07-01").success
+        assert _query(settings, marked) == [(0,)]
+
         # A weekly bundle: its NPIs' rows take the new NPPES values, every other row stays as it was.
         key = bundle_key(weekly_bundles(world_spec(world_dir))[0].zip_name)
         columns = ", ".join(f"{role}_{c}" for role in ("billing", "servicing") for c in PROVIDER_COLUMNS)

@@ -3,16 +3,14 @@
 Non-facility = [(work RVU x work GPCI) + (non-facility PE RVU x PE GPCI) + (MP RVU x MP GPCI)] x CF, facility
 the same with the facility PE RVU, both rounded half up to the cent. For the imaging services the Deficit
 Reduction Act caps (OPPS RVUs present), the same formula with the OPPS PE and MP RVUs gives the cap and the lower
-amount wins. Limiting charge = amount x 1.0925. Only statuses A, R and T are paid. DuckDB DECIMAL arithmetic is
-exact, so the amounts reproduce CMS's published payment file to the cent (the golden test) at any size.
+amount wins. Limiting charge = amount x 1.0925, to the cent. Only statuses A, R and T are paid. The arithmetic is
+exact (scaled integers), so the amounts reproduce CMS's published payment file to the cent (the golden test).
 """
 
 from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
-
-LIMITING_FACTOR = "1.0925"
 
 AMOUNT_COLUMNS: dict[str, str] = {
     "release": "VARCHAR",
@@ -77,66 +75,79 @@ STATE_DESCRIPTIONS: dict[str, str] = {
     "facility_limiting_charge": "facility amount x 1.0925",
 }
 
+# Exact integer arithmetic (BIGINT, fast): RVUs in hundredths, GPCIs and the CF in ten-thousandths, so the formula's
+# value is in 1e-10 dollars (at most ~6e15, far inside BIGINT) and rounds half up to the cent by integer division.
+_CENTS = "(({w} * wg + {pe} * pg + {mp} * mg) * cf + 50000000) // 100000000"
+_DOLLARS = "CAST(CAST({cents} AS DECIMAL(14, 0)) * 0.01 AS DECIMAL(12, 2))"
+_LIMITING = "CAST(CAST(({cents} * 10925 + 5000) // 10000 AS DECIMAL(14, 0)) * 0.01 AS DECIMAL(12, 2))"  # x 1.0925
+
 _AMOUNTS_SQL = f"""
 WITH paid AS (
-    SELECT *, (opps_non_facility_pe_rvu + opps_facility_pe_rvu + opps_mp_rvu) > 0 AS has_opps
+    SELECT hcpcs_code, modifier, status, description, conversion_factor, non_facility_na, facility_na,
+        (work_rvu * 100)::BIGINT AS w, (non_facility_pe_rvu * 100)::BIGINT AS nfpe,
+        (facility_pe_rvu * 100)::BIGINT AS fpe, (mp_rvu * 100)::BIGINT AS mp,
+        (opps_non_facility_pe_rvu * 100)::BIGINT AS onfpe, (opps_facility_pe_rvu * 100)::BIGINT AS ofpe,
+        (opps_mp_rvu * 100)::BIGINT AS omp, (conversion_factor * 10000)::BIGINT AS cf
     FROM rvus WHERE status IN ('A', 'R', 'T')
+), gpci AS (
+    SELECT carrier, locality, state, locality_name, (work_gpci * 10000)::BIGINT AS wg,
+        (pe_gpci * 10000)::BIGINT AS pg, (mp_gpci * 10000)::BIGINT AS mg
+    FROM localities
 ), priced AS (
-    SELECT p.*, l.carrier, l.locality, l.state, l.locality_name,
-        round((work_rvu * work_gpci + non_facility_pe_rvu * pe_gpci + mp_rvu * mp_gpci) * conversion_factor, 2) AS nf,
-        round((work_rvu * work_gpci + facility_pe_rvu * pe_gpci + mp_rvu * mp_gpci) * conversion_factor, 2) AS f,
-        CASE WHEN has_opps THEN round((work_rvu * work_gpci + opps_non_facility_pe_rvu * pe_gpci
-            + opps_mp_rvu * mp_gpci) * conversion_factor, 2) END AS opps_nf,
-        CASE WHEN has_opps THEN round((work_rvu * work_gpci + opps_facility_pe_rvu * pe_gpci
-            + opps_mp_rvu * mp_gpci) * conversion_factor, 2) END AS opps_f
-    FROM paid p CROSS JOIN localities l
+    SELECT p.*, g.carrier, g.locality, g.state, g.locality_name,
+        {_CENTS.format(w="w", pe="nfpe", mp="mp")} AS nf,
+        {_CENTS.format(w="w", pe="fpe", mp="mp")} AS f,
+        CASE WHEN onfpe + ofpe + omp > 0 THEN {_CENTS.format(w="w", pe="onfpe", mp="omp")} END AS opps_nf,
+        CASE WHEN onfpe + ofpe + omp > 0 THEN {_CENTS.format(w="w", pe="ofpe", mp="omp")} END AS opps_f
+    FROM paid p CROSS JOIN gpci g
 ), capped AS (
-    SELECT *, CAST(least(nf, coalesce(opps_nf, nf)) AS DECIMAL(12, 2)) AS nfa,
-        CAST(least(f, coalesce(opps_f, f)) AS DECIMAL(12, 2)) AS fa
-    FROM priced
+    SELECT *, least(nf, coalesce(opps_nf, nf)) AS nfa, least(f, coalesce(opps_f, f)) AS fa FROM priced
 )
 SELECT $release AS release, hcpcs_code, modifier, carrier, locality, state, locality_name, status, description,
-    nfa AS non_facility_amount, fa AS facility_amount,
-    CAST(round(nfa * {LIMITING_FACTOR}, 2) AS DECIMAL(12, 2)) AS non_facility_limiting_charge,
-    CAST(round(fa * {LIMITING_FACTOR}, 2) AS DECIMAL(12, 2)) AS facility_limiting_charge,
+    {_DOLLARS.format(cents="nfa")} AS non_facility_amount, {_DOLLARS.format(cents="fa")} AS facility_amount,
+    {_LIMITING.format(cents="nfa")} AS non_facility_limiting_charge,
+    {_LIMITING.format(cents="fa")} AS facility_limiting_charge,
     coalesce(opps_nf < nf OR opps_f < f, false) AS opps_capped,
     non_facility_na = 'NA' AS non_facility_na, facility_na = 'NA' AS facility_na,
     CAST(conversion_factor AS DECIMAL(9, 4)) AS conversion_factor
-FROM capped ORDER BY hcpcs_code, modifier, carrier, locality
+FROM capped
 """
 
 _STATE_SQL = f"""
 WITH states AS (
     SELECT hcpcs_code, modifier, state, count(*) AS localities, any_value(status) AS status,
-        CAST(round(avg(non_facility_amount), 2) AS DECIMAL(12, 2)) AS nfa,
-        CAST(round(avg(facility_amount), 2) AS DECIMAL(12, 2)) AS fa
+        round(avg((non_facility_amount * 100)::BIGINT))::BIGINT AS nfa,
+        round(avg((facility_amount * 100)::BIGINT))::BIGINT AS fa
     FROM amounts GROUP BY ALL
 ), national AS (
     SELECT hcpcs_code, modifier, $national AS state, 0 AS localities, status,
-        CAST(round((work_rvu + non_facility_pe_rvu + mp_rvu) * conversion_factor, 2) AS DECIMAL(12, 2)) AS nfa,
-        CAST(round((work_rvu + facility_pe_rvu + mp_rvu) * conversion_factor, 2) AS DECIMAL(12, 2)) AS fa
+        (((work_rvu + non_facility_pe_rvu + mp_rvu) * 100)::BIGINT * (conversion_factor * 10000)::BIGINT
+            + 5000) // 10000 AS nfa,
+        (((work_rvu + facility_pe_rvu + mp_rvu) * 100)::BIGINT * (conversion_factor * 10000)::BIGINT
+            + 5000) // 10000 AS fa
     FROM rvus WHERE status IN ('A', 'R', 'T')
 )
 SELECT $release AS release, hcpcs_code, modifier, state, CAST(localities AS BIGINT) AS localities, status,
-    nfa AS non_facility_amount, fa AS facility_amount,
-    CAST(round(nfa * {LIMITING_FACTOR}, 2) AS DECIMAL(12, 2)) AS non_facility_limiting_charge,
-    CAST(round(fa * {LIMITING_FACTOR}, 2) AS DECIMAL(12, 2)) AS facility_limiting_charge
+    {_DOLLARS.format(cents="nfa")} AS non_facility_amount, {_DOLLARS.format(cents="fa")} AS facility_amount,
+    {_LIMITING.format(cents="nfa")} AS non_facility_limiting_charge,
+    {_LIMITING.format(cents="fa")} AS facility_limiting_charge
 FROM (SELECT * FROM states UNION ALL SELECT * FROM national)
-ORDER BY hcpcs_code, modifier, state
 """
 
 
 def price_localities(release: str, rvus: pa.Table, localities: pa.Table) -> pa.Table:
     """One row per paid code x modifier x locality (``rvus``: pfs_parse.RVU_SCHEMA; ``localities``: its GPCIs)."""
     with duckdb.connect() as conn:
-        conn.register("rvus", rvus)
-        conn.register("localities", localities)
+        # One chunk per input: DuckDB scans an Arrow table chunk by chunk, and thousands of small chunks (a table
+        # concatenated from many reads) cost more than the whole computation.
+        conn.register("rvus", rvus.combine_chunks())
+        conn.register("localities", localities.combine_chunks())
         return conn.execute(_AMOUNTS_SQL, {"release": release}).to_arrow_table()
 
 
 def state_amounts(release: str, rvus: pa.Table, amounts: pa.Table, national: str) -> pa.Table:
     """Per code x modifier: each state's unweighted locality average, and a ``national`` row (GPCIs 1.0)."""
     with duckdb.connect() as conn:
-        conn.register("rvus", rvus)
-        conn.register("amounts", amounts)
+        conn.register("rvus", rvus.combine_chunks())
+        conn.register("amounts", amounts.combine_chunks())
         return conn.execute(_STATE_SQL, {"release": release, "national": national}).to_arrow_table()
