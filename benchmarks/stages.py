@@ -462,36 +462,48 @@ def _main_job(ctx: Context, m: Measure) -> None:
 
 
 REAL_PPRRVU_ROWS = 19_000  # code x modifier rows of a real PPRRVU file (RVU25D: about 19k)
+REAL_PAID_ROWS = 11_000  # of which paid (status A, R, T): about 11k, each priced in every locality
 PFS_SAMPLES = ("pfs_pprrvu2025_oct_selected_codes.csv", "pfs_pprrvu2025_oct_head70.csv", "pprrvu_sample.csv")
+
+
+def _repeated(rows: Any, count: int) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables([rows] * math.ceil(count / rows.num_rows)).slice(0, count)
 
 
 def stage_pfs_amounts(ctx: Context, m: Measure) -> None:
     """PFS amounts for every code x modifier x locality at real size (the target is absolute: 2 s).
 
-    The real PPRRVU sample rows, repeated under fresh codes up to a real file's row count, priced in the 109 real
-    localities (the real GPCI file), then the state averages and national rows: the functions the assets call.
+    The real PPRRVU sample rows, paid and unpaid repeated under fresh codes up to a real file's counts, priced in
+    the 109 real localities (the real GPCI file), then the state averages and national rows: the functions the
+    assets call.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from medicaid_assets.defs.reference.fee_schedules.keys import PFS_NATIONAL
+    from medicaid_assets.defs.reference.fee_schedules.keys import PFS_NATIONAL, PFS_PAID_STATUSES
     from medicaid_assets.defs.reference.fee_schedules.pfs_parse import parse_gpci, parse_pprrvu_csv
     from medicaid_assets.defs.reference.fee_schedules.pfs_pricing import price_localities, state_amounts
 
     formats = PROJECT_ROOT / "medicaid_assets" / "formats"
     sample = pa.concat_tables([parse_pprrvu_csv(formats / name) for name in PFS_SAMPLES])
-    repeats = math.ceil(REAL_PPRRVU_ROWS / sample.num_rows)
-    rvus = pa.concat_tables([sample] * repeats).slice(0, REAL_PPRRVU_ROWS)
+    paid = pc.is_in(sample.column("status"), pa.array(PFS_PAID_STATUSES))
+    rvus = pa.concat_tables(
+        [
+            _repeated(sample.filter(paid), REAL_PAID_ROWS),
+            _repeated(sample.filter(pc.invert(paid)), REAL_PPRRVU_ROWS - REAL_PAID_ROWS),
+        ]
+    )
     codes = pa.array([f"{i:05d}" for i in range(rvus.num_rows)])  # one code per row keeps keys unique
     rvus = rvus.set_column(rvus.schema.get_field_index("hcpcs_code"), "hcpcs_code", codes).combine_chunks()
     localities = parse_gpci(formats / "pfs_gpci2025.csv")
     with m.timed("wall"):
         amounts = price_localities("bench", rvus, localities)
         states = state_amounts("bench", rvus, amounts, PFS_NATIONAL)
-    paid = pc.sum(pc.is_in(rvus.column("status"), pa.array(["A", "R", "T"]))).as_py()
     m.figures.update(
         pprrvu_rows=rvus.num_rows,
-        paid_rows=paid,
+        paid_rows=REAL_PAID_ROWS,
         localities=localities.num_rows,
         amount_rows=amounts.num_rows,
         state_rows=states.num_rows,

@@ -108,8 +108,16 @@ def _provider_columns(role: str, alias: str, npi: str) -> list[tuple[str, str]]:
     ]
 
 
+PROVIDER_SUFFIXES = tuple(name.removeprefix("x_") for _, name in _provider_columns("x", "p", "npi"))
+
+
 def enriched_select_sql() -> str:
-    """SELECT the mart's rows for the months in ``[$start, $end)``, one per spending row, in table column order."""
+    """SELECT the mart's rows for the months in ``[$start, $end)``, one per spending row, in table column order.
+
+    Who an NPI is and what a code is are worked out once per distinct value of the months (a few hundred thousand
+    NPIs, a few thousand codes), not once per row, then joined on the raw values.
+    """
+    who = ", ".join(f"{expr} AS {name.removeprefix('x_')}" for expr, name in _provider_columns("x", "p", "i.raw"))
     columns = [
         "s.CLAIM_FROM_MONTH AS claim_month",
         "s.BILLING_PROVIDER_NPI_NUM AS billing_npi",
@@ -118,21 +126,36 @@ def enriched_select_sql() -> str:
         "s.TOTAL_UNIQUE_BENEFICIARIES AS beneficiaries",
         "s.TOTAL_CLAIMS AS claims",
         "s.TOTAL_PAID AS paid",
-        *(f"{expr} AS {name}" for expr, name in _provider_columns("billing", "b", "s.BILLING_PROVIDER_NPI_NUM")),
-        *(f"{expr} AS {name}" for expr, name in _provider_columns("servicing", "v", "s.SERVICING_PROVIDER_NPI_NUM")),
-        "c.description AS code_description",
-        f"{code_kind_sql('s.HCPCS_CODE')} AS code_kind",
-        "c.hcpcs_code IS NOT NULL AS code_resolved",
+        *(
+            f"{alias}.{suffix} AS {role}_{suffix}"
+            for role, alias in (("billing", "b"), ("servicing", "v"))
+            for suffix in PROVIDER_SUFFIXES
+        ),
+        "k.code_description",
+        "k.code_kind",
+        "k.code_resolved",
     ]
-    return (
-        f"WITH pt AS ({PROVIDERS_SQL.format(providers=PROVIDER_TABLE, where='')})\n"
-        "SELECT " + ",\n       ".join(columns) + "\n"
-        f"FROM {SPENDING_TABLE} s\n"
-        "LEFT JOIN pt b ON b.npi = trim(s.BILLING_PROVIDER_NPI_NUM)\n"
-        "LEFT JOIN pt v ON v.npi = trim(s.SERVICING_PROVIDER_NPI_NUM)\n"
-        "LEFT JOIN codes c ON c.hcpcs_code = trim(s.HCPCS_CODE)\n"
-        "WHERE s.CLAIM_FROM_MONTH >= $start AND s.CLAIM_FROM_MONTH < $end"
-    )
+    return f"""
+WITH s AS (
+    SELECT * FROM {SPENDING_TABLE} WHERE CLAIM_FROM_MONTH >= $start AND CLAIM_FROM_MONTH < $end
+), ids AS (
+    SELECT DISTINCT raw FROM (SELECT BILLING_PROVIDER_NPI_NUM AS raw FROM s
+                              UNION ALL SELECT SERVICING_PROVIDER_NPI_NUM FROM s) WHERE raw IS NOT NULL
+), p AS ({PROVIDERS_SQL.format(providers=PROVIDER_TABLE, where="WHERE npi IN (SELECT trim(raw) FROM ids)")}
+), who AS (
+    SELECT i.raw, {who} FROM ids i LEFT JOIN p ON p.npi = trim(i.raw)
+), kinds AS (
+    SELECT r.raw, c.description AS code_description, {code_kind_sql("r.raw")} AS code_kind,
+           c.hcpcs_code IS NOT NULL AS code_resolved
+    FROM (SELECT DISTINCT HCPCS_CODE AS raw FROM s WHERE HCPCS_CODE IS NOT NULL) r
+    LEFT JOIN codes c ON c.hcpcs_code = trim(r.raw)
+)
+SELECT {", ".join(columns)}
+FROM s
+LEFT JOIN who b ON b.raw = s.BILLING_PROVIDER_NPI_NUM
+LEFT JOIN who v ON v.raw = s.SERVICING_PROVIDER_NPI_NUM
+LEFT JOIN kinds k ON k.raw = s.HCPCS_CODE
+"""
 
 
 def refresh_npis_sql(table: str, role: str) -> str:
