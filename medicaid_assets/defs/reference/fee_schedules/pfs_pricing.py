@@ -10,6 +10,7 @@ exact (scaled integers), so the amounts reproduce CMS's published payment file t
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 AMOUNT_COLUMNS: dict[str, str] = {
@@ -78,8 +79,16 @@ STATE_DESCRIPTIONS: dict[str, str] = {
 # Exact integer arithmetic (BIGINT, fast): RVUs in hundredths, GPCIs and the CF in ten-thousandths, so the formula's
 # value is in 1e-10 dollars (at most ~6e15, far inside BIGINT) and rounds half up to the cent by integer division.
 _CENTS = "(({w} * wg + {pe} * pg + {mp} * mg) * cf + 50000000) // 100000000"
-_DOLLARS = "CAST(CAST({cents} AS DECIMAL(14, 0)) * 0.01 AS DECIMAL(12, 2))"
-_LIMITING = "CAST(CAST(({cents} * 10925 + 5000) // 10000 AS DECIMAL(14, 0)) * 0.01 AS DECIMAL(12, 2))"  # x 1.0925
+# Money leaves DuckDB as whole cents (BIGINT) and becomes DECIMAL(12,2) in Arrow by reinterpreting the integers
+# (see _with_money): DuckDB's own DECIMAL-to-Arrow export cost more than the whole computation.
+_DOLLARS = "{cents}"
+_LIMITING = "({cents} * 10925 + 5000) // 10000"  # x 1.0925, half up
+MONEY_COLUMNS = (
+    "non_facility_amount",
+    "facility_amount",
+    "non_facility_limiting_charge",
+    "facility_limiting_charge",
+)
 
 _AMOUNTS_SQL = f"""
 WITH paid AS (
@@ -116,8 +125,7 @@ FROM capped
 _STATE_SQL = f"""
 WITH states AS (
     SELECT hcpcs_code, modifier, state, count(*) AS localities, any_value(status) AS status,
-        round(avg((non_facility_amount * 100)::BIGINT))::BIGINT AS nfa,
-        round(avg((facility_amount * 100)::BIGINT))::BIGINT AS fa
+        round(avg(non_facility_amount))::BIGINT AS nfa, round(avg(facility_amount))::BIGINT AS fa
     FROM amounts GROUP BY ALL
 ), national AS (
     SELECT hcpcs_code, modifier, $national AS state, 0 AS localities, status,
@@ -135,6 +143,33 @@ FROM (SELECT * FROM states UNION ALL SELECT * FROM national)
 """
 
 
+def _with_money(table: pa.Table) -> pa.Table:
+    """The cents columns as DECIMAL(12,2): a decimal128 is a 16-byte two's-complement integer of the unscaled value,
+    so the cents (never NULL, within int64) are written into the low word and their sign into the high word."""
+    for name in MONEY_COLUMNS:
+        cents = table.column(name).combine_chunks().to_numpy(zero_copy_only=False).astype(np.int64)
+        words = np.empty((len(cents), 2), dtype=np.int64)
+        words[:, 0], words[:, 1] = cents, np.where(cents < 0, -1, 0)
+        money = pa.Array.from_buffers(pa.decimal128(12, 2), len(cents), [None, pa.py_buffer(words.tobytes())])
+        table = table.set_column(table.schema.get_field_index(name), name, money)
+    return table
+
+
+def _as_cents(table: pa.Table) -> pa.Table:
+    """The inverse of _with_money: DECIMAL(12,2) money columns as int64 cents (the low word of each value)."""
+    for name in MONEY_COLUMNS:
+        if name not in table.column_names:
+            continue
+        array = table.column(name).combine_chunks()
+        if array.null_count:
+            raise ValueError(f"{name} has missing amounts")
+        words = np.frombuffer(array.buffers()[1], dtype=np.int64).reshape(-1, 2)[
+            array.offset : array.offset + len(array)
+        ]
+        table = table.set_column(table.schema.get_field_index(name), name, pa.array(words[:, 0].copy()))
+    return table
+
+
 def price_localities(release: str, rvus: pa.Table, localities: pa.Table) -> pa.Table:
     """One row per paid code x modifier x locality (``rvus``: pfs_parse.RVU_SCHEMA; ``localities``: its GPCIs)."""
     with duckdb.connect() as conn:
@@ -142,12 +177,14 @@ def price_localities(release: str, rvus: pa.Table, localities: pa.Table) -> pa.T
         # concatenated from many reads) cost more than the whole computation.
         conn.register("rvus", rvus.combine_chunks())
         conn.register("localities", localities.combine_chunks())
-        return conn.execute(_AMOUNTS_SQL, {"release": release}).to_arrow_table()
+        return _with_money(conn.execute(_AMOUNTS_SQL, {"release": release}).to_arrow_table())
 
 
 def state_amounts(release: str, rvus: pa.Table, amounts: pa.Table, national: str) -> pa.Table:
     """Per code x modifier: each state's unweighted locality average, and a ``national`` row (GPCIs 1.0)."""
     with duckdb.connect() as conn:
         conn.register("rvus", rvus.combine_chunks())
-        conn.register("amounts", amounts.combine_chunks())
-        return conn.execute(_STATE_SQL, {"release": release, "national": national}).to_arrow_table()
+        conn.register(
+            "amounts", _as_cents(amounts.select(["hcpcs_code", "modifier", "state", "status", *MONEY_COLUMNS[:2]]))
+        )
+        return _with_money(conn.execute(_STATE_SQL, {"release": release, "national": national}).to_arrow_table())
