@@ -39,6 +39,7 @@ GROUPS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("nppes",), "stages"),
     (("nppes_floor",), "stages"),
     (("weekly", "resolution", "outputs"), "stages"),
+    (("pfs_amounts", "marts"), "stages"),
     (("main_cold",), "main"),
     (("main_warm",), "main"),
     (("resdac_fixed_width",), "stages"),
@@ -200,6 +201,41 @@ def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
             "ratio": ratio,
             "target": "≤ 2×",
             "met": ratio is not None and ratio <= 2,
+        }
+    )
+    p = stages.get("pfs_amounts", {})
+    rows.append(
+        {
+            "stage": "PFS amounts, every code × modifier × locality, real size",
+            "figure": f"{_fmt_s(p.get('wall'))} for {p.get('amount_rows') or 0:,} amounts "
+            f"({p.get('pprrvu_rows') or 0:,} PPRRVU rows × {p.get('localities')} localities) + state averages",
+            "floor": "—",
+            "ratio": None,
+            "target": "≤ 2 s",
+            "met": p.get("wall") is not None and p["wall"] <= 2,
+        }
+    )
+    k = stages.get("marts", {})
+    ratio = _ratio(k.get("wall"), k.get("floor"))
+    rows.append(
+        {
+            "stage": "spending_enriched, every month",
+            "figure": f"{_fmt_s(k.get('wall'))}, {k.get('rows_per_second') or 0:,} rows/s",
+            "floor": f"bare DuckDB join into a table {_fmt_s(k.get('floor'))}",
+            "ratio": ratio,
+            "target": "≤ 1.5×",
+            "met": ratio is not None and ratio <= 1.5,
+        }
+    )
+    ratio = _ratio(k.get("month_wall"), k.get("wall"))
+    rows.append(
+        {
+            "stage": "spending_enriched, one new month",
+            "figure": _fmt_s(k.get("month_wall")),
+            "floor": f"full build {_fmt_s(k.get('wall'))}",
+            "ratio": ratio,
+            "target": "≤ 0.05×",
+            "met": ratio is not None and ratio <= 0.05,
         }
     )
     c = stages.get("main_cold", {})

@@ -550,6 +550,93 @@ def _main_job(ctx: Context, m: Measure) -> None:
     )
 
 
+REAL_PPRRVU_ROWS = 19_000  # code x modifier rows of a real PPRRVU file (RVU25D: about 19k)
+REAL_PAID_ROWS = 11_000  # of which paid (status A, R, T): about 11k, each priced in every locality
+PFS_SAMPLES = ("pfs_pprrvu2025_oct_selected_codes.csv", "pfs_pprrvu2025_oct_head70.csv", "pprrvu_sample.csv")
+
+
+def _repeated(rows: Any, count: int) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables([rows] * math.ceil(count / rows.num_rows)).slice(0, count)
+
+
+def stage_pfs_amounts(ctx: Context, m: Measure) -> None:
+    """PFS amounts for every code x modifier x locality at real size (the target is absolute: 2 s).
+
+    The real PPRRVU sample rows, paid and unpaid repeated under fresh codes up to a real file's counts, priced in
+    the 109 real localities (the real GPCI file), then the state averages and national rows: the functions the
+    assets call.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from medicaid_assets.defs.reference.fee_schedules.keys import PFS_NATIONAL, PFS_PAID_STATUSES
+    from medicaid_assets.defs.reference.fee_schedules.pfs_parse import parse_gpci, parse_pprrvu_csv
+    from medicaid_assets.defs.reference.fee_schedules.pfs_pricing import price_localities, state_amounts
+
+    formats = PROJECT_ROOT / "medicaid_assets" / "formats"
+    sample = pa.concat_tables([parse_pprrvu_csv(formats / name) for name in PFS_SAMPLES])
+    paid = pc.is_in(sample.column("status"), pa.array(PFS_PAID_STATUSES))
+    rvus = pa.concat_tables(
+        [
+            _repeated(sample.filter(paid), REAL_PAID_ROWS),
+            _repeated(sample.filter(pc.invert(paid)), REAL_PPRRVU_ROWS - REAL_PAID_ROWS),
+        ]
+    )
+    codes = pa.array([f"{i:05d}" for i in range(rvus.num_rows)])  # one code per row keeps keys unique
+    rvus = rvus.set_column(rvus.schema.get_field_index("hcpcs_code"), "hcpcs_code", codes).combine_chunks()
+    localities = parse_gpci(formats / "pfs_gpci2025.csv")
+    with m.timed("wall"):
+        amounts = price_localities("bench", rvus, localities)
+        states = state_amounts("bench", rvus, amounts, PFS_NATIONAL)
+    m.figures.update(
+        pprrvu_rows=rvus.num_rows,
+        paid_rows=REAL_PAID_ROWS,
+        localities=localities.num_rows,
+        amount_rows=amounts.num_rows,
+        state_rows=states.num_rows,
+    )
+
+
+def stage_marts(ctx: Context, m: Measure) -> None:
+    """spending_enriched over every month (one run) against a bare DuckDB join of the same inputs into a table of the
+    same warehouse; then one month again (the incremental case) against the full build."""
+    import duckdb
+
+    from medicaid_assets.cli.runner import full_range_tags
+    from medicaid_assets.defs.medicaid_spending.keys import SPENDING_ENRICHED_TABLE, monthly_partitions
+    from medicaid_assets.defs.medicaid_spending.marts import marts_job
+
+    ctx.run(keys=[["code_sets", "nucc_taxonomy"]])  # an input, untimed
+    step = "marts__spending_enriched"
+    wall, steps = ctx.run(marts_job.name, keys=[["marts", "spending_enriched"]], tags=full_range_tags())
+    full = steps[step]
+    with duckdb.connect(str(ctx.settings.warehouse_path)) as conn:
+        rows = conn.execute(f"SELECT count(*) FROM {SPENDING_ENRICHED_TABLE}").fetchone()[0]
+        with m.timed("floor"):
+            conn.execute(
+                "CREATE OR REPLACE TABLE floor_enriched AS SELECT s.*, b.provider_name, b.entity_type, b.status, "
+                "b.location_state, b.location_postal_code, b.taxonomies, v.provider_name AS s_name, "
+                "v.entity_type AS s_type, v.status AS s_status, v.location_state AS s_state, "
+                "v.location_postal_code AS s_zip, v.taxonomies AS s_taxonomies "
+                "FROM spending s LEFT JOIN nppes_providers b ON b.npi = trim(s.BILLING_PROVIDER_NPI_NUM) "
+                "LEFT JOIN nppes_providers v ON v.npi = trim(s.SERVICING_PROVIDER_NPI_NUM)"
+            )
+        conn.execute("DROP TABLE floor_enriched")
+    _, month_steps = ctx.run(
+        marts_job.name, keys=[["marts", "spending_enriched"]], partition_key=monthly_partitions.get_last_partition_key()
+    )
+    m.figures.update(
+        wall=full,
+        compute=ctx.compute.get(step),
+        run_wall=wall,
+        rows=rows,
+        month_wall=month_steps[step],
+        rows_per_second=round(rows / full),
+    )
+
+
 stage_main_cold = _main_job
 stage_main_warm = _main_job
 
@@ -562,6 +649,8 @@ STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "weekly": stage_weekly,
     "resolution": stage_resolution,
     "outputs": stage_outputs,
+    "pfs_amounts": stage_pfs_amounts,
+    "marts": stage_marts,
     "main_cold": stage_main_cold,
     "main_warm": stage_main_warm,
     "resdac_fixed_width": stage_resdac_fixed_width,

@@ -25,6 +25,7 @@ from medicaid_assets.defs.medicaid_spending import keys as spending
 from medicaid_assets.defs.publish.resources import HuggingFaceResource
 from medicaid_assets.defs.publish.storage import with_object_store
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
+from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
 from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource, NpiRegistryResource
 from medicaid_assets.defs.resdac_medicare import keys as resdac
@@ -50,6 +51,7 @@ SOURCE_FRESHNESS = {
     code_sets.FALLBACK: _days(100, 92),
     # ResDAC delivers each year's MBSF and MedPAR once, some months after the year ends: a year and a quarter.
     resdac.RAW: _days(460, 430),
+    fee_schedules.PFS_RELEASE: _days(100, 92),  # quarterly releases
 }
 
 
@@ -87,6 +89,8 @@ def build_resources(
             nppes_weekly_url=settings.nppes_weekly_url,
             cpt_index_url=settings.cpt_index_url,
             cpt_zip_urls=list(settings.cpt_zip_urls),
+            pfs_index_url=settings.pfs_index_url,
+            nucc_page_url=settings.nucc_page_url,
         ),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
         "npi_registry": NpiRegistryResource(base_url=settings.npi_api_url, **api),

@@ -49,6 +49,16 @@ class DataLayout:
         return self.root / "tmp" / "resdac"
 
     @property
+    def nucc(self) -> Path:
+        """The NUCC taxonomy CSVs as downloaded."""
+        return self.root / "raw" / "nucc"
+
+    @property
+    def pfs_releases(self) -> Path:
+        """One folder per physician fee schedule release (``<release>/``: the zip and its extraction)."""
+        return self.root / "raw" / "pfs"
+
+    @property
     def duckdb_temp(self) -> Path:
         """Where DuckDB spills when a load passes its memory limit."""
         return self.root / "tmp" / "duckdb"

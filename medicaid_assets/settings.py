@@ -24,6 +24,12 @@ DEFAULT_CPT_INDEX_URL = (
     "https://www.cms.gov/medicare/payment/fee-schedules/physician/national-payment-amount-file/pfrev26a"
 )
 DEFAULT_NPI_API_URL = "https://npiregistry.cms.hhs.gov/api/"
+# CMS "PFS Relative Value Files": links every quarterly RVU release zip (the physician fee schedule).
+DEFAULT_PFS_INDEX_URL = "https://www.cms.gov/medicare/payment/fee-schedules/physician/pfs-relative-value-files"
+# NUCC's page linking every nucc_taxonomy_<version>.csv (the provider taxonomy code set).
+DEFAULT_NUCC_PAGE_URL = (
+    "https://www.nucc.org/index.php/code-sets-mainmenu-41/provider-taxonomy-mainmenu-40/csv-mainmenu-57"
+)
 DEFAULT_HCPCS_API_URL = "https://clinicaltables.nlm.nih.gov/api/hcpcs/v3/search"
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 # Secrets: read here like every other variable, but never shown (Settings repr), logged, or put in run config;
@@ -45,6 +51,14 @@ ENV_VARS: dict[str, tuple[str, str]] = {
     ),
     "MEDICAID_NPPES_WEEKLY_URL": ("nppes_weekly_url", "pin one weekly V2 zip instead of discovering weeklies"),
     "MEDICAID_CPT_INDEX_URL": ("cpt_index_url", "CMS PFS page linking the CPT/HCPCS fee-schedule zip"),
+    "MEDICAID_PFS_INDEX_URL": (
+        "pfs_index_url",
+        "CMS PFS Relative Value Files page; every RVU release zip it links becomes a partition of `raw/pfs_release`",
+    ),
+    "MEDICAID_NUCC_PAGE_URL": (
+        "nucc_page_url",
+        "NUCC CSV page; the newest `nucc_taxonomy_<version>.csv` it links is the taxonomy code set",
+    ),
     "MEDICAID_NPI_API_URL": ("npi_api_url", "NPPES NPI Registry API base URL (version 2.1)"),
     "MEDICAID_HCPCS_API_URL": ("hcpcs_api_url", "NLM Clinical Tables HCPCS v3 search URL"),
     "MEDICAID_CPT_ZIP_URLS": (
@@ -131,6 +145,8 @@ class Settings:
     spending_url: str = DEFAULT_SPENDING_URL
     nppes_files_page_url: str = DEFAULT_NPPES_FILES_PAGE_URL
     cpt_index_url: str = DEFAULT_CPT_INDEX_URL
+    pfs_index_url: str = DEFAULT_PFS_INDEX_URL
+    nucc_page_url: str = DEFAULT_NUCC_PAGE_URL
     nppes_monthly_url: str | None = None
     nppes_weekly_url: str | None = None
     npi_api_url: str = DEFAULT_NPI_API_URL

@@ -25,6 +25,14 @@ class _Links(HTMLParser):
             self.hrefs.extend(value.strip() for name, value in attrs if name == "href" and value)
 
 
+def page_hrefs(html: str) -> list[str]:
+    """Every link of the page as written, in page order."""
+    parser = _Links()
+    parser.feed(html)
+    parser.close()
+    return parser.hrefs
+
+
 def zip_hrefs(html: str) -> list[str]:
     """The page's ``.zip`` links as written, in page order, without duplicates."""
     parser = _Links()

@@ -109,3 +109,23 @@ def image_metadata(png: bytes, alt: str) -> dg.MetadataValue:
     """Markdown metadata showing ``png`` inline (a data URI: the picture travels with the event, no file to serve)."""
     encoded = base64.b64encode(png).decode("ascii")
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
+
+
+def labelled_values_png(values: Mapping[str, float], title: str, money: bool = True) -> bytes:
+    """One vertical bar per label (e.g. a state) in the caller's order; dollar or plain axis labels."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    labels = list(values)
+    figure = Figure(figsize=(WIDTH_INCHES * 1.4, 3.0), layout="constrained")
+    axes = figure.add_subplot()
+    axes.bar(labels, [values[label] for label in labels], color=BAR_COLOR)
+    axes.tick_params(axis="x", labelsize=7, rotation=90)
+    if money:
+        axes.yaxis.set_major_formatter(FuncFormatter(_money))
+    axes.set_title(title, loc="left", fontsize=11)
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.grid(axis="y", alpha=0.3)
+    if not labels:
+        axes.text(0.5, 0.5, "no rows", transform=axes.transAxes, ha="center", va="center", color="#8a8a8a")
+    return _png(figure)

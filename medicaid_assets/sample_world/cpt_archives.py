@@ -213,13 +213,13 @@ January release, updated 01/09/2026.</p>
 """
 
 
-def _format_bytes(name: str) -> bytes:
+def format_bytes(name: str) -> bytes:
     """A real sample shipped in ``medicaid_assets.formats``."""
     return resources.files("medicaid_assets.formats").joinpath(name).read_bytes()
 
 
 def _format_lines(name: str) -> list[str]:
-    return _format_bytes(name).decode("latin-1").splitlines()
+    return format_bytes(name).decode("latin-1").splitlines()
 
 
 def _csv_line(fields: list[str]) -> str:
@@ -309,7 +309,7 @@ def pprrvu_rows(spec: WorldSpec) -> list[tuple[str, list[str]]]:
     return rows
 
 
-def _pprrvu_csv(rows: list[tuple[str, list[str]]]) -> bytes:
+def pprrvu_csv(rows: list[tuple[str, list[str]]]) -> bytes:
     preamble = _format_lines(PREAMBLE_SAMPLE)[:PREAMBLE_LINES]
     for old, new in PREAMBLE_YEARS:
         preamble = [line.replace(old, new) for line in preamble]
@@ -327,7 +327,7 @@ def fixed_width_line(fields: list[str]) -> str:
     return "".join(out)
 
 
-def _pprrvu_txt(rows: list[tuple[str, list[str]]]) -> bytes:
+def pprrvu_txt(rows: list[tuple[str, list[str]]]) -> bytes:
     header = [line for line in _format_lines(FIXED_WIDTH_SAMPLE) if line.startswith("HDR")]
     body = [fixed_width_line(fields) for _, fields in rows]
     return "".join(line + CRLF for line in (*header, *body)).encode("latin-1")
@@ -435,7 +435,7 @@ def _level2_csv(spec: WorldSpec) -> bytes:
     return buf.getvalue().encode("latin-1")
 
 
-def _zip(members: list[tuple[str, bytes]]) -> bytes:
+def deterministic_zip(members: list[tuple[str, bytes]]) -> bytes:
     """A zip with fixed dates, modes and order (names ending in ``/`` are folders)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -456,18 +456,18 @@ def write_cpt_files(spec: WorldSpec, files_dir: Path) -> dict:
     rows = pprrvu_rows(spec)
     level2 = _level2_csv(spec)
     rvu_members = [
-        (PPRRVU_CSV, _pprrvu_csv(rows)),
-        (PPRRVU_TXT, _pprrvu_txt(rows)),
-        (LEVEL2_ZIP, _zip([(LEVEL2_CSV, level2)])),
+        (PPRRVU_CSV, pprrvu_csv(rows)),
+        (PPRRVU_TXT, pprrvu_txt(rows)),
+        (LEVEL2_ZIP, deterministic_zip([(LEVEL2_CSV, level2)])),
     ]
     members = [
         (TOP_DIR, b""),
         (OVERLAY_DIR, b""),
         (OVERLAY_DIR + PFALL_NAME, _pfall(rows)),
-        (OVERLAY_DIR + STATUS_NAME, _format_bytes(STATUS_SAMPLE)),
-        (RVU_ZIP, _zip(rvu_members)),
+        (OVERLAY_DIR + STATUS_NAME, format_bytes(STATUS_SAMPLE)),
+        (RVU_ZIP, deterministic_zip(rvu_members)),
     ]
-    written = {CPT_ZIP_URL: _zip(members), CPT_INDEX_URL: INDEX_HTML.encode()}
+    written = {CPT_ZIP_URL: deterministic_zip(members), CPT_INDEX_URL: INDEX_HTML.encode()}
     for url, data in written.items():
         with atomic_write(files_dir / disk_path(url)) as fh:
             fh.write(data)

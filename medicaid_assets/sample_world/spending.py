@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from medicaid_assets.core.npi import is_valid_npi, make_npi
 from medicaid_assets.sample_world.code_universe import code_universe
-from medicaid_assets.sample_world.providers import npi_for_index
+from medicaid_assets.sample_world.providers import current_provider, index_for_npi, npi_for_index
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.urls import SPENDING_V2_URL, disk_path
 from medicaid_assets.settings import DEFAULT_SPENDING_URL
@@ -144,6 +144,30 @@ def dataset_npi_pool(spec: WorldSpec) -> tuple[tuple[str, ...], tuple[str, ...]]
     return tuple(billing + junk[::3]), tuple(servicing + [v for k, v in enumerate(junk) if k % 3])
 
 
+# A planted screening outlier: one busy, active, registered billing provider is paid this many times the world's
+# prices on every row, so the marts' screening table has a known provider to flag (and peers that stay unflagged).
+OUTLIER_FACTOR = 6.0
+OUTLIER_MIN_RANK = 2  # the most frequent billers dominate their peer groups' medians; start a little lower
+
+
+def planted_outlier(spec: WorldSpec) -> tuple[int, str]:
+    """(billing rank, NPI) of the planted outlier: the first registered, never deactivated NPI from rank 2 on."""
+    billing, _ = dataset_npi_pool(spec)
+    for rank in range(OUTLIER_MIN_RANK, len(billing)):
+        index = index_for_npi(spec, billing[rank])
+        if index is None or index not in spec.range_registered():
+            continue
+        provider = current_provider(spec, index)
+        if (
+            provider is not None
+            and not provider.deactivated
+            and provider.location
+            and provider.location.country == "US"
+        ):
+            return rank, billing[rank]
+    raise ValueError("no registered, active billing NPI to plant as an outlier")
+
+
 def _zipf_cdf(n: int, exponent: float) -> np.ndarray:
     cdf = np.cumsum(1.0 / np.arange(1, n + 1, dtype=np.float64) ** exponent)
     return cdf / cdf[-1]
@@ -165,6 +189,7 @@ class _Tables:
     code_of: np.ndarray  # by spelling: rank of its code in the universe
     code_cdf: np.ndarray  # over spellings
     log_price: np.ndarray  # by spelling: mean log unit price of its code
+    outlier_rank: int  # billing rank of the planted outlier
 
 
 def _tables(spec: WorldSpec) -> _Tables:
@@ -206,6 +231,7 @@ def _tables(spec: WorldSpec) -> _Tables:
         code_of=code_of_arr,
         code_cdf=code_cdf / code_cdf[-1],
         log_price=_rng(spec, _CODE_STREAM).normal(3.6, 0.9, code_of_arr.max() + 1)[code_of_arr],
+        outlier_rank=planted_outlier(spec)[0],
     )
 
 
@@ -276,6 +302,7 @@ def _chunk(
     claims = MIN_CLAIMS + np.floor(rng.lognormal(3.0, 1.2, m)).astype(np.int64)
     beneficiaries = np.clip(np.rint(claims * rng.beta(1.5, 3.0, m)), 1, claims).astype(np.int64)
     amount = np.round(claims * np.exp(t.log_price[spelling] + rng.normal(0.0, 0.6, m)), 2)
+    amount = np.where(billing_rank == t.outlier_rank, np.round(amount * OUTLIER_FACTOR, 2), amount)
     zero = rng.random(m) < ZERO_PAID
     negative = ~zero & (rng.random(m) < NEGATIVE_PAID)
     if first:  # at least one negative amount in any file

@@ -16,6 +16,8 @@ from medicaid_assets.settings import (
     DEFAULT_HCPCS_API_URL,
     DEFAULT_NPI_API_URL,
     DEFAULT_NPPES_FILES_PAGE_URL,
+    DEFAULT_NUCC_PAGE_URL,
+    DEFAULT_PFS_INDEX_URL,
     DEFAULT_SPENDING_URL,
     ENV_VARS,
     Settings,
@@ -55,6 +57,8 @@ def world_env(base_url: str) -> dict[str, str]:
         "MEDICAID_CPT_INDEX_URL": local_url(base_url, DEFAULT_CPT_INDEX_URL),
         "MEDICAID_NPI_API_URL": local_url(base_url, DEFAULT_NPI_API_URL),
         "MEDICAID_HCPCS_API_URL": local_url(base_url, DEFAULT_HCPCS_API_URL),
+        "MEDICAID_PFS_INDEX_URL": local_url(base_url, DEFAULT_PFS_INDEX_URL),
+        "MEDICAID_NUCC_PAGE_URL": local_url(base_url, DEFAULT_NUCC_PAGE_URL),
     }
 
 

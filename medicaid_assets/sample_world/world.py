@@ -10,6 +10,8 @@ from pathlib import Path
 from medicaid_assets.core.download import sha256_file
 from medicaid_assets.sample_world.cpt_archives import write_cpt_files
 from medicaid_assets.sample_world.nppes_files import write_nppes_files
+from medicaid_assets.sample_world.nucc_taxonomy import write_nucc_files
+from medicaid_assets.sample_world.pfs_release import write_pfs_files
 from medicaid_assets.sample_world.resdac import write_resdac_files
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.spending import write_spending_files
@@ -61,6 +63,8 @@ def generate_world(out_dir: Path, spec: WorldSpec, force: bool = False) -> dict:
         "nppes": write_nppes_files(spec, files),
         "cpt": write_cpt_files(spec, files),
         "resdac_medicare": write_resdac_files(spec, files / "resdac"),  # files on disk: ResDAC does not serve HTTP
+        "pfs": write_pfs_files(spec, files),
+        "nucc": write_nucc_files(files),
     }
     listing = {
         str(p.relative_to(files)): {"size": p.stat().st_size, "sha256": sha256_file(p)}

@@ -9,11 +9,19 @@ from medicaid_assets.defs.medicaid_spending import keys as spending
 from medicaid_assets.defs.medicaid_spending.jobs import main_job, medicaid_pipeline_schedule
 from medicaid_assets.defs.medicaid_spending.keys import monthly_partitions
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
+from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
 from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.settings import Settings
 
-FLOW = ("medicaid_spending", "nppes", "code_sets", "resolution", "resolved_outputs")
-SOURCES = (spending.SPENDING_FILE, nppes.MONTHLY_BUNDLE, nppes.WEEKLY_BUNDLE, code_sets.ARCHIVES, code_sets.FALLBACK)
+FLOW = ("medicaid_spending", "nppes", "code_sets", "resolution", "resolved_outputs", "fee_schedules", "medicaid_marts")
+SOURCES = (
+    spending.SPENDING_FILE,
+    nppes.MONTHLY_BUNDLE,
+    nppes.WEEKLY_BUNDLE,
+    code_sets.ARCHIVES,
+    code_sets.FALLBACK,
+    fee_schedules.PFS_RELEASE,
+)
 
 
 def test_every_asset_of_the_flow_has_what_its_page_shows(settings: Settings) -> None:

@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from medicaid_assets.layout import DataLayout
+from medicaid_assets.settings import DEFAULT_NUCC_PAGE_URL, DEFAULT_PFS_INDEX_URL
 
 
 class DataDirResource(dg.ConfigurableResource):
@@ -32,3 +33,5 @@ class SourcesResource(dg.ConfigurableResource):
     nppes_weekly_url: str | None = None
     cpt_index_url: str
     cpt_zip_urls: list[str] = Field(default_factory=list)
+    pfs_index_url: str = DEFAULT_PFS_INDEX_URL
+    nucc_page_url: str = DEFAULT_NUCC_PAGE_URL

@@ -29,3 +29,16 @@ def table_state(conn: Any) -> str | None:
         f"SELECT month, fingerprint, rows, total_paid, loaded_at FROM {LOADS_TABLE} ORDER BY month"
     ).fetchall()
     return hashlib.sha256(repr(rows).encode()).hexdigest() if rows else None
+
+
+# ---- Analysis marts (group medicaid_marts; DuckDB schema medicaid_spending, written in place) ----------------------
+MARTS_GROUP = "medicaid_marts"
+MARTS_SCHEMA = "medicaid_spending"
+SPENDING_ENRICHED = dg.AssetKey(["marts", "spending_enriched"])
+SPENDING_ENRICHED_WEEKLY = dg.AssetKey(["marts", "spending_enriched_npi_refresh"])
+SPENDING_ENRICHED_TABLE = f"{MARTS_SCHEMA}.spending_enriched"  # one row per spending row, column claim_month
+STATE_MONTH_KIND = dg.AssetKey(["marts", "spending_by_state_month_kind"])
+PROVIDER_TOTALS = dg.AssetKey(["marts", "spending_by_provider"])
+CODE_TOTALS = dg.AssetKey(["marts", "spending_by_code"])
+FEE_INDEX = dg.AssetKey(["marts", "medicaid_medicare_fee_index"])
+SCREENING = dg.AssetKey(["marts", "provider_screening"])

@@ -13,5 +13,7 @@ PROVIDER_TABLE = "nppes_providers"
 OTHER_NAMES_TABLE = "nppes_other_names"
 PRACTICE_LOCATIONS_TABLE = "nppes_practice_locations"
 ENDPOINTS_TABLE = "nppes_endpoints"
+# One row per bundle applied to the provider tables (bundle_key, kind, source_file = the npidata CSV, source_date, …).
+APPLIED_BUNDLES_TABLE = "nppes_applied_bundles"
 
 nppes_weekly_partitions = dg.DynamicPartitionsDefinition(name="nppes_weekly")

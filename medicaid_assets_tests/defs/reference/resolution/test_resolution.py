@@ -215,7 +215,7 @@ def test_hand_offs_on_object_storage(tmp_path, sourced, world_server, s3_server,
     assert _build(settings)
     listed = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
     assert sorted(o["Key"] for o in listed) == [f"assets/resolution/{name}.parquet" for name in HAND_OFFS]
-    assert not (data / "assets").exists()
+    assert not (data / "assets" / "resolution").exists()  # (assets/code_sets/ holds the NUCC code set of the sources)
     assert _outputs(data) == _outputs(local)
 
 
