@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
 from medicaid_assets.core.object_store import parse_object_store_url
 from medicaid_assets.dagster_kit.io_managers import io_manager_from_settings
@@ -27,6 +28,10 @@ from medicaid_assets.defs.publish.storage import with_object_store
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
 from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource, NpiRegistryResource
+from medicaid_assets.defs.synthetic_medicare import keys as synthetic_medicare
+from medicaid_assets.defs.synthetic_medicare.models import PROJECT_DIR as SYNTHETIC_MEDICARE_DBT_DIR
+from medicaid_assets.defs.synthetic_medicare.models import dbt_executable
+from medicaid_assets.defs.synthetic_medicare.resources import SyntheticMedicareSourcesResource
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.settings import HF_TOKEN_VAR, Settings
 
@@ -46,6 +51,7 @@ SOURCE_FRESHNESS = {
     nppes.WEEKLY_BUNDLE: _days(9, 8),
     code_sets.ARCHIVES: _days(100, 92),
     code_sets.FALLBACK: _days(100, 92),
+    synthetic_medicare.DOWNLOADS: _days(800, 740),  # a one-off 2023 release: warn only after about two years
 }
 
 
@@ -88,6 +94,16 @@ def build_resources(
         "npi_registry": NpiRegistryResource(base_url=settings.npi_api_url, **api),
         "clinical_tables_api": ClinicalTablesResource(
             base_url=settings.hcpcs_api_url, batch_size=hcpcs_batch_size, **api
+        ),
+        "synthetic_medicare_sources": SyntheticMedicareSourcesResource(
+            beneficiary_url=settings.synthetic_medicare_beneficiary_url,
+            claims_url=settings.synthetic_medicare_claims_url,
+            pde_url=settings.synthetic_medicare_pde_url,
+        ),
+        "synthetic_medicare_dbt": DbtCliResource(
+            project_dir=str(SYNTHETIC_MEDICARE_DBT_DIR),
+            profiles_dir=str(SYNTHETIC_MEDICARE_DBT_DIR),
+            dbt_executable=dbt_executable(),
         ),
         "run_control": RunControlResource(),
         "progress": progress if progress_sink is None else progress.with_sink(progress_sink),

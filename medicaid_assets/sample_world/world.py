@@ -12,6 +12,7 @@ from medicaid_assets.sample_world.cpt_archives import write_cpt_files
 from medicaid_assets.sample_world.nppes_files import write_nppes_files
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.spending import write_spending_files
+from medicaid_assets.sample_world.synthetic_medicare import write_synthetic_medicare_files
 
 WORLD_JSON = "world.json"
 
@@ -59,6 +60,7 @@ def generate_world(out_dir: Path, spec: WorldSpec, force: bool = False) -> dict:
         "spending": write_spending_files(spec, files),
         "nppes": write_nppes_files(spec, files),
         "cpt": write_cpt_files(spec, files),
+        "synthetic_medicare": write_synthetic_medicare_files(spec, files),
     }
     listing = {
         str(p.relative_to(files)): {"size": p.stat().st_size, "sha256": sha256_file(p)}

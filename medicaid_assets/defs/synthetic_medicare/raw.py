@@ -1,0 +1,184 @@
+"""The release downloaded and extracted (``raw/…_downloads``), then landed as parquet per file type × year.
+
+Both write files in place (decision 0001: raw downloads): the download helper and the extraction are atomic, and
+a landing swaps a file type's whole folder in at the end (:mod:`landing`).
+"""
+
+import hashlib
+from pathlib import Path
+
+import dagster as dg
+import pyarrow.parquet as pq
+
+from medicaid_assets.core.download import file_name_from_url
+from medicaid_assets.core.safe_zip import extract_zip
+from medicaid_assets.core.stamps import Stamp, current_extraction, extraction_stamp, files_identity
+from medicaid_assets.dagster_kit.metadata import OWNERS, table_metadata
+from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
+from medicaid_assets.dagster_kit.resources.storage import DataDirResource
+from medicaid_assets.defs.synthetic_medicare.keys import DOWNLOADS, GROUP, LANDED, YEARS, file_type_partitions
+from medicaid_assets.defs.synthetic_medicare.landing import land
+from medicaid_assets.defs.synthetic_medicare.parse import LayoutError, SourceFile, classify, read_header
+from medicaid_assets.defs.synthetic_medicare.resources import SyntheticMedicareSourcesResource
+from medicaid_assets.layout import DataLayout
+
+PARSER_VERSION = 1  # bump when parse/landing change what a landed file holds: every type is landed again
+TAGS = {"source": "cms_synthetic_medicare"}
+
+
+def source_files(layout: DataLayout) -> list[SourceFile]:
+    """Every release file under the raw folder (extracted zips and the plain PDE file), by type and name."""
+    root = layout.synthetic_medicare_raw
+    found = (
+        classify(p)
+        for p in sorted(root.rglob("*.csv"))
+        if not any(part.endswith((".partial", ".old")) for part in p.relative_to(root).parts)
+    )
+    return [s for s in found if s is not None]
+
+
+def _check_delimited(path: Path) -> None:
+    """A plain download (pde.csv) must be the release's pipe-delimited file: refuse anything else before rename."""
+    if path.suffix.lower() != ".zip":
+        read_header(path)
+
+
+@dg.asset(
+    key=DOWNLOADS,
+    group_name=GROUP,
+    kinds={"http", "csv"},
+    owners=OWNERS,
+    tags=TAGS,
+    description=(
+        "The CMS synthetic Medicare release (data.cms.gov, 2023): `All Beneficiary Years.zip`, `All FFS Claims.zip` "
+        "and `pde.csv`, downloaded to raw/synthetic_medicare/ (resumed, verified, atomic) and each zip extracted "
+        "beside it (size-bounded, no path escape). Unchanged files are neither fetched nor extracted again."
+    ),
+)
+def synthetic_medicare_downloads(
+    context: dg.AssetExecutionContext,
+    files: HttpFilesResource,
+    data: DataDirResource,
+    synthetic_medicare_sources: SyntheticMedicareSourcesResource,
+) -> dg.MaterializeResult:
+    root = data.layout.synthetic_medicare_raw
+    shas, reused, sizes = [], 0, 0
+    for url in synthetic_medicare_sources.urls:
+        dest = root / file_name_from_url(url)
+        result = files.download(url, dest, log=context.log, validate=_check_delimited)
+        shas.append(result.sha256)
+        reused += result.reused
+        sizes += result.size
+        if dest.suffix.lower() == ".zip":
+            folder = root / dest.stem
+            built_from = {"sha256": result.sha256}
+            if current_extraction(folder, built_from) is None:
+                report = extract_zip(dest, folder, max_bytes=data.max_extract_bytes)
+                extraction_stamp(folder).record(built_from, files=[str(p.relative_to(folder)) for p in report.files])
+    sources = source_files(data.layout)
+    counts = {t: sum(1 for s in sources if s.file_type == t) for t in file_type_partitions.get_partition_keys()}
+    missing = [t for t, n in counts.items() if not n]
+    if missing:
+        raise LayoutError(
+            f"the release has no file for {', '.join(missing)} under {root}; check the three URLs "
+            "(MEDICAID_SYNTHETIC_MEDICARE_*_URL) point at the release's downloads"
+        )
+    rows = [[s.file_type, s.year or "", s.path.name, s.path.stat().st_size] for s in sources]
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(
+                len(rows),
+                {"file_type": "VARCHAR", "year": "INTEGER", "file": "VARCHAR", "bytes": "BIGINT"},
+                ["file_type", "year", "file", "bytes"],
+                rows,
+            ),
+            "path": dg.MetadataValue.path(str(root)),
+            "bytes_downloaded_or_reused": sizes,
+            "files_reused": reused,
+            "files_per_type": dg.MetadataValue.json(counts),
+        },
+        data_version=dg.DataVersion(hashlib.sha256("".join(shas).encode()).hexdigest()[:24]),
+    )
+
+
+@dg.asset(
+    key=LANDED,
+    deps=[DOWNLOADS],
+    partitions_def=file_type_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    group_name=GROUP,
+    kinds={"parquet", "duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    description=(
+        "The release as parquet, one partition per file type (beneficiary, the seven claim types, pde), one file per "
+        "year inside it (landed/synthetic_medicare/<type>/year=YYYY/). Every column is read as text, then typed by "
+        "name (dates `14-Aug-1990` → DATE, amounts DECIMAL, ids BIGINT, codes stay text with leading zeros); `NA` → "
+        "null; public-release and BFD RIF header spellings are normalized by one synonym map."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "rows_landed",
+            asset=LANDED,
+            blocking=True,
+            description="Every file type of the run landed rows (an empty landing would empty the models).",
+        ),
+        dg.AssetCheckSpec(
+            "years_in_release",
+            asset=LANDED,
+            description="Share of rows whose year falls outside the release's 2015–2025 (warns above 1%).",
+        ),
+    ],
+)
+def synthetic_medicare_landed(context: dg.AssetExecutionContext, data: DataDirResource) -> dg.MaterializeResult:
+    """Land each file type of the run unless its stamp says it was landed from these very files."""
+    layout = data.layout
+    sources = source_files(layout)
+    landed_rows: dict[str, dict[int, int]] = {}
+    columns: dict[str, dict[str, str]] = {}
+    relanded = []
+    for file_type in context.partition_keys:
+        chosen = [s for s in sources if s.file_type == file_type]
+        out_dir = layout.synthetic_medicare_landed / file_type
+        stamp = Stamp.in_folder(layout.synthetic_medicare_landed / "_stamps", file_type)
+        built_from = {"files": files_identity([s.path for s in chosen]), "parser": PARSER_VERSION}
+        facts = stamp.current(built_from) if out_dir.is_dir() else None
+        if facts is None:
+            result = land(chosen, out_dir, temp_dir=layout.duckdb_temp)
+            facts = stamp.record(
+                built_from, rows_per_year={str(y): n for y, n in result.rows_per_year.items()}, columns=result.columns
+            )
+            relanded.append(file_type)
+        landed_rows[file_type] = {int(y): int(n) for y, n in facts["rows_per_year"].items()}
+        columns[file_type] = facts["columns"]
+    context.log.info(f"landed {', '.join(relanded) or 'nothing'}; current: {len(landed_rows) - len(relanded)} type(s)")
+    total = sum(sum(v.values()) for v in landed_rows.values())
+    outside = sum(n for v in landed_rows.values() for y, n in v.items() if y not in YEARS)
+    preview_rows: list[list[object]] = []
+    preview_columns: list[str] = []
+    first = next((t for t in context.partition_keys if landed_rows.get(t)), None)
+    if first is not None:
+        part = next((layout.synthetic_medicare_landed / first).glob("*/*.parquet"))
+        table = next(pq.ParquetFile(part).iter_batches(batch_size=5)).to_pylist()
+        preview_columns = list(table[0])[:12] if table else []
+        preview_rows = [[row[c] for c in preview_columns] for row in table]
+    empty = [t for t, v in landed_rows.items() if not sum(v.values())]
+    return dg.MaterializeResult(
+        metadata={
+            **table_metadata(total, columns.get(first or "", {}), preview_columns, preview_rows),
+            "rows_per_type_and_year": dg.MetadataValue.json(
+                {t: {str(y): n for y, n in sorted(v.items())} for t, v in landed_rows.items()}
+            ),
+            "types_relanded": ", ".join(relanded) or "none (all current)",
+            "path": dg.MetadataValue.path(str(layout.synthetic_medicare_landed)),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="rows_landed", passed=not empty, metadata={"empty_types": ", ".join(empty)}),
+            dg.AssetCheckResult(
+                check_name="years_in_release",
+                passed=outside <= 0.01 * max(total, 1),
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"rows_outside_2015_2025": outside},
+            ),
+        ],
+    )

@@ -1,0 +1,123 @@
+"""The dbt models (dimensions, facts, marts) as Dagster assets, built by ``dbt build``; dbt tests are asset checks.
+
+Each run passes dbt the warehouse file and the landed folder (``--vars``). After dbt finishes, every built model
+gets the platform's metadata (row count, column schema, a preview; a chart for each mart) from the warehouse.
+A run whose inputs are those of the last successful build (landed files, the project, the NPPES table) skips dbt
+and reports the models as current: a warm re-run costs a few queries, not a dbt start.
+"""
+
+import json
+from collections.abc import Iterator
+from graphlib import TopologicalSorter
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DbtCliResource, dbt_assets
+
+from medicaid_assets.core.stamps import Stamp, files_identity
+from medicaid_assets.dagster_kit.metadata import table_metadata
+from medicaid_assets.dagster_kit.resources.storage import DataDirResource
+from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
+from medicaid_assets.defs.reference.nppes.keys import PROVIDER_TABLE
+from medicaid_assets.defs.synthetic_medicare.charts import mart_chart
+from medicaid_assets.defs.synthetic_medicare.keys import SCHEMA
+from medicaid_assets.defs.synthetic_medicare.models import SyntheticMedicareTranslator, prepared_project, project_digest
+
+PROJECT = prepared_project()
+TRANSLATOR = SyntheticMedicareTranslator()
+
+
+def _nppes_state(conn: Any) -> list[Any] | None:
+    """Rows and newest source of the shared NPPES table, when present (dim_provider joins it)."""
+    present = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?", [PROVIDER_TABLE]
+    ).fetchone()[0]
+    if not present:
+        return None
+    return list(conn.execute(f"SELECT count(*), max(source_date)::VARCHAR FROM main.{PROVIDER_TABLE}").fetchone())
+
+
+def _model_metadata(conn: Any, name: str) -> dict[str, Any]:
+    table = f"{SCHEMA}.{name}"
+    exists = conn.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [SCHEMA, name]
+    ).fetchone()[0]
+    if not exists:
+        return {}
+    rows = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    columns = {n: t for n, t, *_ in conn.execute(f"DESCRIBE {table}").fetchall()}
+    preview = conn.execute(f"SELECT * FROM {table} LIMIT 10")
+    names = [d[0] for d in preview.description]
+    return {**table_metadata(rows, columns, names, preview.fetchall()), "table": table, **mart_chart(conn, name)}
+
+
+def _current_outputs(context: dg.AssetExecutionContext) -> Iterator[dg.Output | dg.AssetCheckResult]:
+    """Every selected model and check as of the last build, which was made from these very inputs (models in
+    dependency order, as Dagster requires of a multi-asset)."""
+    selected = context.selected_asset_keys
+    deps = context.assets_def.asset_deps
+    order = TopologicalSorter({key: deps.get(key, set()) & selected for key in selected}).static_order()
+    for key in order:
+        yield dg.Output(
+            None,
+            output_name=context.assets_def.get_output_name_for_asset_key(key),
+            metadata={"dbt_build": "skipped: inputs unchanged since the last successful build"},
+        )
+    for check in sorted(context.selected_asset_check_keys, key=lambda k: k.to_user_string()):
+        yield dg.AssetCheckResult(
+            asset_key=check.asset_key,
+            check_name=check.name,
+            passed=True,
+            metadata={"result": "carried over: the last build ran this test on the same inputs and it passed"},
+        )
+
+
+@dbt_assets(
+    manifest=PROJECT.manifest_path,
+    project=PROJECT,
+    dagster_dbt_translator=TRANSLATOR,
+    name="synthetic_medicare_dbt",
+    pool="duckdb",
+)
+def synthetic_medicare_models(
+    context: dg.AssetExecutionContext,
+    synthetic_medicare_dbt: DbtCliResource,
+    data: DataDirResource,
+    warehouse: WarehouseResource,
+) -> Iterator[Any]:
+    """``dbt build`` of the selected models (and their tests) into the family's schema of the warehouse."""
+    layout = data.layout
+    landed_stamps = sorted((layout.synthetic_medicare_landed / "_stamps").glob("*.json"))
+    with warehouse.get_connection() as conn:
+        nppes = _nppes_state(conn)
+    built_from = {
+        "landed": files_identity(landed_stamps),
+        "project": project_digest(),
+        "nppes": nppes,
+        "warehouse": warehouse.database,
+        "selection": sorted(k.to_user_string() for k in context.selected_asset_keys),
+        "checks": sorted(k.to_user_string() for k in context.selected_asset_check_keys),
+    }
+    stamp = Stamp.in_folder(layout.synthetic_medicare_dbt, "last_build")
+    if stamp.current(built_from) is not None:
+        context.log.info("dbt build skipped: landed files, project and NPPES table unchanged since the last build")
+        yield from _current_outputs(context)
+        return
+    stamp.clear()
+    dbt_vars = {"landed_dir": str(layout.synthetic_medicare_landed), "warehouse_path": warehouse.database}
+    invocation = synthetic_medicare_dbt.cli(
+        ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
+    )
+    events = list(invocation.stream())
+    with warehouse.get_connection() as conn:
+        for event in events:
+            if isinstance(event, dg.Output):
+                name = context.assets_def.keys_by_output_name[event.output_name].path[-1]
+                extra = _model_metadata(conn, name.removeprefix("synthetic_medicare_"))
+                yield event.with_metadata({**event.metadata, **extra})
+            else:
+                yield event
+    error = invocation.get_error()
+    if error is not None:  # after the events: failed tests are recorded as failed checks first
+        raise dg.Failure(description=f"dbt build failed (failed models and checks are on this run): {error}")
+    stamp.record(built_from)
