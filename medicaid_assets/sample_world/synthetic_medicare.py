@@ -80,7 +80,7 @@ def rif_date(day: date) -> str:
     return f"{day.day:02d}-{MONTH_NAMES[day.month - 1]}-{day.year}"
 
 
-def _sample(name: str) -> tuple[list[str], list[dict[str, str]]]:
+def sample_layout(name: str) -> tuple[list[str], list[dict[str, str]]]:
     """Header (BOM and ``DML_IND`` dropped) and rows of a real sample in ``formats/``."""
     lines = (FORMATS / name).read_text(encoding="utf-8-sig").splitlines()
     header = lines[0].split("|")
@@ -225,7 +225,7 @@ def _pde_rows(rng: random.Random, people: list[Beneficiary], template: list[dict
                 yield row
 
 
-def _write_csv(out: io.TextIOBase, header: list[str], rows: Iterator[dict]) -> int:
+def write_rows(out: io.TextIOBase, header: list[str], rows: Iterator[dict]) -> int:
     """Pipe-delimited lines; values the world does not set keep the real row's (blanks and ``NA`` included)."""
     out.write("|".join(header) + "\n")
     count = 0
@@ -256,20 +256,20 @@ def write_synthetic_medicare_files(
     rng = random.Random(spec.seed * 31 + 17)
     people = _beneficiaries(rng, beneficiaries or synthetic_beneficiaries(spec))
     rows: dict[str, int] = {}
-    header, template = _sample(BENEFICIARY_SAMPLE)
+    header, template = sample_layout(BENEFICIARY_SAMPLE)
     with zipfile.ZipFile(_path_for(files_dir, urls["beneficiary"]), "w", zipfile.ZIP_DEFLATED) as zf:
         for year in YEARS:
             with zf.open(f"beneficiary_{year}.csv", "w") as raw, io.TextIOWrapper(raw, "utf-8", newline="") as out:
-                rows[f"beneficiary_{year}"] = _write_csv(out, header, _beneficiary_rows(people, year, template))
+                rows[f"beneficiary_{year}"] = write_rows(out, header, _beneficiary_rows(people, year, template))
     ids = iter(range(-100000000, -(10**12), -1))
     with zipfile.ZipFile(_path_for(files_dir, urls["claims"]), "w", zipfile.ZIP_DEFLATED) as zf:
         for claim_type, sample in CLAIM_SAMPLES.items():
-            header, template = _sample(sample)
+            header, template = sample_layout(sample)
             with zf.open(f"{claim_type}.csv", "w") as raw, io.TextIOWrapper(raw, "utf-8", newline="") as out:
-                rows[claim_type] = _write_csv(out, header, _claim_rows(rng, people, claim_type, template, ids))
-    header, template = _sample(PDE_SAMPLE)
+                rows[claim_type] = write_rows(out, header, _claim_rows(rng, people, claim_type, template, ids))
+    header, template = sample_layout(PDE_SAMPLE)
     with _path_for(files_dir, urls["pde"]).open("w", encoding="utf-8", newline="") as out:
-        rows["pde"] = _write_csv(out, header, _pde_rows(rng, people, template))
+        rows["pde"] = write_rows(out, header, _pde_rows(rng, people, template))
     return {
         "beneficiaries": len(people),
         "diabetic_beneficiaries": sum(p.diabetic for p in people),

@@ -87,11 +87,11 @@ def synthetic_medicare_models(
 ) -> Iterator[Any]:
     """``dbt build`` of the selected models (and their tests) into the family's schema of the warehouse."""
     layout = data.layout
-    landed_stamps = sorted((layout.synthetic_medicare_landed / "_stamps").glob("*.json"))
+    landed_files = sorted(layout.synthetic_medicare_landed.glob("*/year=*/*.parquet"))
     with warehouse.get_connection() as conn:
         nppes = _nppes_state(conn)
     built_from = {
-        "landed": files_identity(landed_stamps),
+        "landed": files_identity(landed_files),
         "project": project_digest(),
         "nppes": nppes,
         "warehouse": warehouse.database,
