@@ -10,10 +10,12 @@ from medicaid_assets.defs.medicaid_spending.jobs import main_job, medicaid_pipel
 from medicaid_assets.defs.medicaid_spending.keys import monthly_partitions
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
 from medicaid_assets.defs.reference.nppes import keys as nppes
+from medicaid_assets.defs.synthetic_medicare import keys as synthetic_medicare
 from medicaid_assets.settings import Settings
 
-FLOW = ("medicaid_spending", "nppes", "code_sets", "resolution", "resolved_outputs")
+FLOW = ("medicaid_spending", "nppes", "code_sets", "resolution", "resolved_outputs", "synthetic_medicare")
 SOURCES = (spending.SPENDING_FILE, nppes.MONTHLY_BUNDLE, nppes.WEEKLY_BUNDLE, code_sets.ARCHIVES, code_sets.FALLBACK)
+SOURCES += (synthetic_medicare.DOWNLOADS,)
 
 
 def test_every_asset_of_the_flow_has_what_its_page_shows(settings: Settings) -> None:

@@ -1,6 +1,6 @@
--- SCREENING DEMO ON SYNTHETIC DATA, not a finding about any real provider. Providers whose claim volume or paid per
--- claim is at least 3x the median of their claim type's providers, with fraud-style indicators (lines per claim,
--- claims per beneficiary). Synthea's claim mix differs from reality (carrier ~13% of claims vs ~31% in real
+-- SCREENING DEMO ON SYNTHETIC DATA, not a finding about any real provider. Providers with at least 10 claims whose
+-- claim volume or paid per claim is at least 3x the median of their claim type's providers, with fraud-style
+-- indicators (lines per claim, claims per beneficiary); below 10 claims a ratio says nothing (3 claims vs 1). Synthea's claim mix differs from reality (carrier ~13% of claims vs ~31% in real
 -- Medicare; SNF ~104 lines per claim vs ~8), so peer medians here do not transfer to real claims.
 with per_provider as (
     select
@@ -33,5 +33,6 @@ select
     round(claims / beneficiaries, 2) as claims_per_beneficiary,
     round(claims / peer_median_claims, 2) as volume_ratio,
     round(paid_per_claim / nullif(peer_median_paid_per_claim, 0), 2) as cost_ratio,
-    (claims >= 3 * peer_median_claims or paid_per_claim >= 3 * peer_median_paid_per_claim) as screening_flag
+    claims >= 10
+        and (claims >= 3 * peer_median_claims or paid_per_claim >= 3 * peer_median_paid_per_claim) as screening_flag
 from peers
