@@ -230,8 +230,8 @@ def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
     rows.append(
         {
             "stage": "synthetic Medicare landing (all file types → parquet per year)",
-            "figure": f"{_fmt_s(sm.get('wall'))}, {sm.get('mb_per_second') or 0} MB/s; dbt build "
-            f"{_fmt_s(sm.get('dbt_build'))}",
+            "figure": f"{_fmt_s(sm.get('wall'))} (step {_fmt_s(sm.get('step_wall'))}), {sm.get('mb_per_second') or 0} "
+            f"MB/s; dbt build {_fmt_s(sm.get('dbt_build'))}",
             "floor": f"DuckDB read_csv→parquet {_fmt_s(sm.get('floor'))}, {sm.get('floor_mb_per_second') or 0} MB/s",
             "ratio": throughput,
             "target": "throughput ≥ 0.7× the floor's",

@@ -15,7 +15,14 @@ from pathlib import Path
 import duckdb
 
 from medicaid_assets.core.values import sql_string
-from medicaid_assets.defs.synthetic_medicare.parse import LayoutError, SourceFile, read_header, select_sql
+from medicaid_assets.defs.synthetic_medicare.parse import (
+    LayoutError,
+    SourceFile,
+    column_type,
+    normalize,
+    read_header,
+    select_sql,
+)
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,13 @@ def land(
         if temp_dir is not None:
             temp_dir.mkdir(parents=True, exist_ok=True)
             conn.execute(f"SET temp_directory = {sql_string(str(temp_dir))}")
+        sql = landing_sql(sources)
         try:
-            conn.execute(
-                f"COPY ({landing_sql(sources)}) TO {sql_string(str(partial))} "
-                "(FORMAT parquet, PARTITION_BY (year), COMPRESSION zstd, FILENAME_PATTERN 'part_{i}')"
-            )
+            # RETURN_STATS: rows per written file, so nothing is read twice.
+            written = conn.execute(
+                f"COPY ({sql}) TO {sql_string(str(partial))} "
+                "(FORMAT parquet, PARTITION_BY (year), COMPRESSION zstd, FILENAME_PATTERN 'part_{i}', RETURN_STATS)"
+            ).fetchall()
         except duckdb.Error as exc:
             shutil.rmtree(partial, ignore_errors=True)
             names = ", ".join(str(s.path) for s in sources)
@@ -64,16 +73,21 @@ def land(
                 f"{file_type}: could not read {names}: {exc}. The previous landing is kept; check the file is the "
                 "release's pipe-delimited CSV"
             ) from exc
-        partial.mkdir(exist_ok=True)  # a file of only a header writes no partition
-        per_year, described = [], []
-        if any(partial.glob("*/*.parquet")):
-            scan = f"read_parquet({sql_string(str(partial / '*' / '*.parquet'))}, hive_partitioning=true, union_by_name=true)"
-            per_year = conn.execute(f"SELECT year, count(*) FROM {scan} GROUP BY 1").fetchall()
-            described = conn.execute(f"DESCRIBE SELECT * EXCLUDE (year) FROM {scan}").fetchall()
+    partial.mkdir(exist_ok=True)  # a file of only a header writes no partition
+    per_year: dict[int, int] = {}
+    for _file, count, *_sizes, _stats, keys in written:
+        year = int(keys["year"])
+        per_year[year] = per_year.get(year, 0) + int(count)
+    columns = {
+        name: column_type(name)
+        for source in sources
+        for name in normalize(read_header(source.path))
+        if name is not None
+    }
     old = out_dir.with_name(out_dir.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if out_dir.exists():
         out_dir.rename(old)
     partial.rename(out_dir)
     shutil.rmtree(old, ignore_errors=True)
-    return Landed(file_type, {int(y): int(n) for y, n in per_year}, {name: type_ for name, type_, *_ in described})
+    return Landed(file_type, per_year, columns)

@@ -5,6 +5,7 @@ a landing swaps a file type's whole folder in at the end (:mod:`landing`).
 """
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +23,8 @@ from medicaid_assets.defs.synthetic_medicare.parse import LayoutError, SourceFil
 from medicaid_assets.defs.synthetic_medicare.resources import SyntheticMedicareSourcesResource
 from medicaid_assets.layout import DataLayout
 
+LANDING_THREADS = 2
+LANDING_MEMORY = "1GB"  # per landing connection: two at once stay within 2 GB, spilling to layout.duckdb_temp
 PARSER_VERSION = 1  # bump when parse/landing change what a landed file holds: every type is landed again
 TAGS = {"source": "cms_synthetic_medicare"}
 
@@ -134,23 +137,27 @@ def synthetic_medicare_landed(context: dg.AssetExecutionContext, data: DataDirRe
     """Land each file type of the run unless its stamp says it was landed from these very files."""
     layout = data.layout
     sources = source_files(layout)
-    landed_rows: dict[str, dict[int, int]] = {}
-    columns: dict[str, dict[str, str]] = {}
-    relanded = []
-    for file_type in context.partition_keys:
+    stamps = layout.synthetic_medicare_landed / "_stamps"
+
+    def land_type(file_type: str) -> tuple[dict, bool]:
+        """The type's landing facts, landing it first unless its stamp says these very files were landed."""
         chosen = [s for s in sources if s.file_type == file_type]
         out_dir = layout.synthetic_medicare_landed / file_type
-        stamp = Stamp.in_folder(layout.synthetic_medicare_landed / "_stamps", file_type)
+        stamp = Stamp.in_folder(stamps, file_type)
         built_from = {"files": files_identity([s.path for s in chosen]), "parser": PARSER_VERSION}
         facts = stamp.current(built_from) if out_dir.is_dir() else None
-        if facts is None:
-            result = land(chosen, out_dir, temp_dir=layout.duckdb_temp)
-            facts = stamp.record(
-                built_from, rows_per_year={str(y): n for y, n in result.rows_per_year.items()}, columns=result.columns
-            )
-            relanded.append(file_type)
-        landed_rows[file_type] = {int(y): int(n) for y, n in facts["rows_per_year"].items()}
-        columns[file_type] = facts["columns"]
+        if facts is not None:
+            return facts, False
+        result = land(chosen, out_dir, memory_limit=LANDING_MEMORY, temp_dir=layout.duckdb_temp)
+        rows = {str(y): n for y, n in result.rows_per_year.items()}
+        return stamp.record(built_from, rows_per_year=rows, columns=result.columns), True
+
+    # Two types at once: each file is small next to DuckDB's per-query start-up, so overlapping them fills the cores.
+    with ThreadPoolExecutor(max_workers=LANDING_THREADS) as pool:
+        outcomes = dict(zip(context.partition_keys, pool.map(land_type, context.partition_keys), strict=True))
+    landed_rows = {t: {int(y): int(n) for y, n in facts["rows_per_year"].items()} for t, (facts, _) in outcomes.items()}
+    columns = {t: facts["columns"] for t, (facts, _) in outcomes.items()}
+    relanded = [t for t, (_, fresh) in outcomes.items() if fresh]
     context.log.info(f"landed {', '.join(relanded) or 'nothing'}; current: {len(landed_rows) - len(relanded)} type(s)")
     total = sum(sum(v.values()) for v in landed_rows.values())
     outside = sum(n for v in landed_rows.values() for y, n in v.items() if y not in YEARS)
