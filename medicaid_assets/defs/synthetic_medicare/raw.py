@@ -5,6 +5,7 @@ a landing swaps a file type's whole folder in at the end (:mod:`landing`).
 """
 
 import hashlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from medicaid_assets.core.stamps import Stamp, current_extraction, extraction_st
 from medicaid_assets.dagster_kit.metadata import OWNERS, table_metadata
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
-from medicaid_assets.defs.synthetic_medicare.keys import DOWNLOADS, GROUP, LANDED, YEARS, file_type_partitions
+from medicaid_assets.defs.synthetic_medicare.keys import DOWNLOADS, GROUP, LANDED, file_type_partitions
 from medicaid_assets.defs.synthetic_medicare.landing import land
 from medicaid_assets.defs.synthetic_medicare.parse import LayoutError, SourceFile, classify, read_header
 from medicaid_assets.defs.synthetic_medicare.resources import SyntheticMedicareSourcesResource
@@ -40,10 +41,10 @@ def source_files(layout: DataLayout) -> list[SourceFile]:
     return [s for s in found if s is not None]
 
 
-def _check_delimited(path: Path) -> None:
-    """A plain download (pde.csv) must be the release's pipe-delimited file: refuse anything else before rename."""
-    if path.suffix.lower() != ".zip":
-        read_header(path)
+def _validator(dest: Path) -> Callable[[Path], object] | None:
+    """For a plain download (pde.csv): the downloaded bytes (a temp name) must be the release's pipe-delimited file,
+    refused before they replace anything. Zips are checked when extracted."""
+    return None if dest.suffix.lower() == ".zip" else read_header
 
 
 @dg.asset(
@@ -68,7 +69,7 @@ def synthetic_medicare_downloads(
     shas, reused, sizes = [], 0, 0
     for url in synthetic_medicare_sources.urls:
         dest = root / file_name_from_url(url)
-        result = files.download(url, dest, log=context.log, validate=_check_delimited)
+        result = files.download(url, dest, log=context.log, validate=_validator(dest))
         shas.append(result.sha256)
         reused += result.reused
         sizes += result.size
@@ -104,9 +105,20 @@ def synthetic_medicare_downloads(
     )
 
 
+def stamps_folder(layout: DataLayout) -> Path:
+    return layout.synthetic_medicare_landed / "_stamps"
+
+
+def landed_rows(layout: DataLayout) -> dict[str, dict[int, int]]:
+    """Rows per year of every file type landed so far, from the landing stamps (no parquet read)."""
+    kept = {t: Stamp.in_folder(stamps_folder(layout), t).kept() for t in file_type_partitions.get_partition_keys()}
+    return {t: {int(y): int(n) for y, n in f["rows_per_year"].items()} for t, f in kept.items() if f}
+
+
 @dg.asset(
     key=LANDED,
     deps=[DOWNLOADS],
+    output_required=False,
     partitions_def=file_type_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
@@ -119,25 +131,15 @@ def synthetic_medicare_downloads(
         "name (dates `14-Aug-1990` → DATE, amounts DECIMAL, ids BIGINT, codes stay text with leading zeros); `NA` → "
         "null; public-release and BFD RIF header spellings are normalized by one synonym map."
     ),
-    check_specs=[
-        dg.AssetCheckSpec(
-            "rows_landed",
-            asset=LANDED,
-            blocking=True,
-            description="Every file type of the run landed rows (an empty landing would empty the models).",
-        ),
-        dg.AssetCheckSpec(
-            "years_in_release",
-            asset=LANDED,
-            description="Share of rows whose year falls outside the release's 2015–2025 (warns above 1%).",
-        ),
-    ],
 )
-def synthetic_medicare_landed(context: dg.AssetExecutionContext, data: DataDirResource) -> dg.MaterializeResult:
-    """Land each file type of the run unless its stamp says it was landed from these very files."""
+def synthetic_medicare_landed(
+    context: dg.AssetExecutionContext, data: DataDirResource
+) -> Iterator[dg.MaterializeResult]:
+    """Land each file type of the run unless its stamp says it was landed from these very files. When every type
+    is current the step records nothing (no new materialization): the last one still describes the files."""
     layout = data.layout
     sources = source_files(layout)
-    stamps = layout.synthetic_medicare_landed / "_stamps"
+    stamps = stamps_folder(layout)
 
     def land_type(file_type: str) -> tuple[dict, bool]:
         """The type's landing facts, landing it first unless its stamp says these very files were landed."""
@@ -155,37 +157,28 @@ def synthetic_medicare_landed(context: dg.AssetExecutionContext, data: DataDirRe
     # Two types at once: each file is small next to DuckDB's per-query start-up, so overlapping them fills the cores.
     with ThreadPoolExecutor(max_workers=LANDING_THREADS) as pool:
         outcomes = dict(zip(context.partition_keys, pool.map(land_type, context.partition_keys), strict=True))
-    landed_rows = {t: {int(y): int(n) for y, n in facts["rows_per_year"].items()} for t, (facts, _) in outcomes.items()}
+    rows_now = {t: {int(y): int(n) for y, n in facts["rows_per_year"].items()} for t, (facts, _) in outcomes.items()}
     columns = {t: facts["columns"] for t, (facts, _) in outcomes.items()}
     relanded = [t for t, (_, fresh) in outcomes.items() if fresh]
-    context.log.info(f"landed {', '.join(relanded) or 'nothing'}; current: {len(landed_rows) - len(relanded)} type(s)")
-    total = sum(sum(v.values()) for v in landed_rows.values())
-    outside = sum(n for v in landed_rows.values() for y, n in v.items() if y not in YEARS)
+    context.log.info(f"landed {', '.join(relanded) or 'nothing'}; current: {len(rows_now) - len(relanded)} type(s)")
+    if not relanded:
+        return
+    total = sum(sum(v.values()) for v in rows_now.values())
     preview_rows: list[list[object]] = []
     preview_columns: list[str] = []
-    first = next((t for t in context.partition_keys if landed_rows.get(t)), None)
+    first = next((t for t in context.partition_keys if rows_now.get(t)), None)
     if first is not None:
         part = next((layout.synthetic_medicare_landed / first).glob("*/*.parquet"))
         table = next(pq.ParquetFile(part).iter_batches(batch_size=5)).to_pylist()
         preview_columns = list(table[0])[:12] if table else []
         preview_rows = [[row[c] for c in preview_columns] for row in table]
-    empty = [t for t, v in landed_rows.items() if not sum(v.values())]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         metadata={
             **table_metadata(total, columns.get(first or "", {}), preview_columns, preview_rows),
             "rows_per_type_and_year": dg.MetadataValue.json(
-                {t: {str(y): n for y, n in sorted(v.items())} for t, v in landed_rows.items()}
+                {t: {str(y): n for y, n in sorted(v.items())} for t, v in rows_now.items()}
             ),
-            "types_relanded": ", ".join(relanded) or "none (all current)",
+            "types_relanded": ", ".join(relanded),
             "path": dg.MetadataValue.path(str(layout.synthetic_medicare_landed)),
         },
-        check_results=[
-            dg.AssetCheckResult(check_name="rows_landed", passed=not empty, metadata={"empty_types": ", ".join(empty)}),
-            dg.AssetCheckResult(
-                check_name="years_in_release",
-                passed=outside <= 0.01 * max(total, 1),
-                severity=dg.AssetCheckSeverity.WARN,
-                metadata={"rows_outside_2015_2025": outside},
-            ),
-        ],
     )
