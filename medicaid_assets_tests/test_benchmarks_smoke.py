@@ -33,10 +33,10 @@ def test_benchmark_command_runs_every_stage_at_tiny_scale(tmp_path: Path) -> Non
     [written] = results.glob("*-scale0.0001.json")
     report = json.loads(written.read_text())
     assert report["scale"] == 0.0001 and report["machine"]["cores"] >= 1
-    for stage in (*STAGES, "main_cold", "main_warm"):
+    for stage in (*STAGES, "main_cold", "main_warm", "synthetic_medicare"):
         assert "error" not in report["stages"][stage], report["stages"][stage].get("error")
     assert report["stages"]["spending"]["rows"] == report["world"]["spending_rows"]
     assert report["stages"]["main_warm"]["requests"] == 0  # nothing new: no request (a behaviour, not a time)
-    assert len(report["table"]) == 8 and all(row["figure"] for row in report["table"])
+    assert len(report["table"]) == 10 and all(row["figure"] for row in report["table"])
     assert "| stage | figure | floor, same run |" in done.stdout
     assert list((tmp_path / "work").iterdir()) == []  # work files are removed unless --keep
