@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from medicaid_assets.definitions import build_resources
+from medicaid_assets.defs.reference.nppes.keys import PROVIDER_TABLE
 from medicaid_assets.defs.synthetic_medicare.keys import CLAIM_TYPES, model_key
 from medicaid_assets.defs.synthetic_medicare.landing import land
 from medicaid_assets.defs.synthetic_medicare.parse import SourceFile
@@ -123,6 +124,14 @@ def query(settings: Settings, sql: str) -> list[tuple]:
 
 def test_models_and_marts_match_the_hand_count_and_a_broken_key_fails_its_check(tmp_path: Path) -> None:
     settings = Settings.from_env({"MEDICAID_DATA_DIR": str(tmp_path / "data")})
+    settings.data_dir.mkdir(parents=True)
+    with duckdb.connect(
+        str(settings.warehouse_path)
+    ) as conn:  # the shared NPPES table, as the reference family makes it
+        conn.execute(
+            f"CREATE TABLE main.{PROVIDER_TABLE} AS SELECT '1000000001' AS npi, '2' AS entity_type, "
+            "'HAND CLINIC LLC' AS provider_name, DATE '2026-11-01' AS source_date"
+        )
     with dg.instance_for_test() as instance:
         result = build(settings, CLAIMS, instance)
         assert result.success
@@ -135,6 +144,10 @@ def test_models_and_marts_match_the_hand_count_and_a_broken_key_fails_its_check(
             Decimal("1390.00"),
         )
         assert query(settings, "SELECT count(*) FROM synthetic_medicare.dim_provider")[0][0] == 8
+        named = query(
+            settings, "SELECT provider_npi, provider_name FROM synthetic_medicare.dim_provider WHERE in_nppes"
+        )
+        assert named == [("1000000001", "HAND CLINIC LLC")]
 
         demo = query(
             settings,
