@@ -7,6 +7,7 @@ and records nothing: a warm re-run costs a few queries, not a dbt start.
 """
 
 import json
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -83,8 +84,10 @@ def synthetic_medicare_models(
         return
     stamp.clear()
     dbt_vars = {"landed_dir": str(layout.synthetic_medicare_landed), "warehouse_path": warehouse.database}
+    # dbt's artifacts and log for this run go to the data directory (not the package), removed once it succeeds.
+    target = layout.synthetic_medicare_dbt / "runs" / context.run_id
     invocation = synthetic_medicare_dbt.cli(
-        ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False
+        ["build", "--vars", json.dumps(dbt_vars)], context=context, raise_on_error=False, target_path=target
     )
     events = list(invocation.stream())
     with warehouse.get_connection() as conn:
@@ -99,3 +102,4 @@ def synthetic_medicare_models(
     if error is not None:  # after the events: failed tests are recorded as failed checks first
         raise dg.Failure(description=f"dbt build failed (failed models and checks are on this run): {error}")
     stamp.record(built_from)
+    shutil.rmtree(target, ignore_errors=True)
