@@ -640,6 +640,50 @@ def stage_marts(ctx: Context, m: Measure) -> None:
 stage_main_cold = _main_job
 stage_main_warm = _main_job
 
+
+def stage_synthetic_medicare(ctx: Context, m: Measure) -> None:
+    """Synthetic Medicare: the landing (every file type, one run) against a bare DuckDB ``read_csv`` → parquet of
+    the same files; the dbt build (cold) beside it; the family's job again with nothing new against its cold run."""
+    import duckdb
+
+    from medicaid_assets.core.values import sql_string
+    from medicaid_assets.defs.synthetic_medicare.jobs import ALL_FILE_TYPES_TAGS, synthetic_medicare_job
+    from medicaid_assets.defs.synthetic_medicare.keys import DOWNLOADS
+    from medicaid_assets.defs.synthetic_medicare.raw import source_files
+
+    ctx.runner.split_ranges = False  # the family's job is one run (its range is file types, not spending months)
+    ctx.run(synthetic_medicare_job.name, keys=[DOWNLOADS.path])  # downloads and extraction: not timed
+    sources = source_files(ctx.layout)
+    size = sum(s.path.stat().st_size for s in sources)
+    floor_dir = ctx.scratch / "synthetic_medicare_floor"
+    shutil.rmtree(floor_dir, ignore_errors=True)
+    floor_dir.mkdir(parents=True)
+    with duckdb.connect() as conn, m.timed("floor"):
+        for i, source in enumerate(sources):
+            target = sql_string(str(floor_dir / f"{i}.parquet"))
+            conn.execute(
+                f"COPY (SELECT * FROM read_csv({sql_string(str(source.path))}, delim='|', header=true)) "
+                f"TO {target} (FORMAT parquet, COMPRESSION zstd)"
+            )
+    cold, steps = ctx.run(synthetic_medicare_job.name, tags=ALL_FILE_TYPES_TAGS)
+    compute = dict(ctx.compute)
+    warm, _ = ctx.run(synthetic_medicare_job.name, tags=ALL_FILE_TYPES_TAGS)
+    # The landing's own work (step start to its first event); the step's wall adds Dagster recording 9 partitions.
+    landing = compute.get("raw__synthetic_medicare_landed") or steps["raw__synthetic_medicare_landed"]
+    m.figures.update(
+        bytes=size,
+        files=len(sources),
+        wall=landing,
+        step_wall=steps["raw__synthetic_medicare_landed"],
+        mb_per_second=round(size / 1e6 / landing, 2),
+        floor_mb_per_second=round(size / 1e6 / m.figures["floor"], 2),
+        dbt_build=steps["synthetic_medicare_dbt"],
+        job_cold=cold,
+        job_warm=warm,
+        steps=steps,
+    )
+
+
 STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "prepare": stage_prepare,
     "spending": stage_spending,
@@ -655,6 +699,7 @@ STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "main_warm": stage_main_warm,
     "resdac_fixed_width": stage_resdac_fixed_width,
     "resdac_sketches": stage_resdac_sketches,
+    "synthetic_medicare": stage_synthetic_medicare,
 }
 
 

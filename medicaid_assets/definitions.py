@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
+from dagster_dbt import DbtCliResource
 
 from medicaid_assets.core.object_store import parse_object_store_url
 from medicaid_assets.dagster_kit.io_managers import io_manager_from_settings
@@ -30,6 +31,10 @@ from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource, NpiRegistryResource
 from medicaid_assets.defs.resdac_medicare import keys as resdac
 from medicaid_assets.defs.resdac_medicare.resources import ResdacDeliveryResource, ResdacPostgresResource
+from medicaid_assets.defs.synthetic_medicare import keys as synthetic_medicare
+from medicaid_assets.defs.synthetic_medicare.models import PROJECT_DIR as SYNTHETIC_MEDICARE_DBT_DIR
+from medicaid_assets.defs.synthetic_medicare.models import dbt_executable
+from medicaid_assets.defs.synthetic_medicare.resources import SyntheticMedicareSourcesResource
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.settings import HF_TOKEN_VAR, RESDAC_POSTGRES_PASSWORD_VAR, Settings
 
@@ -52,6 +57,7 @@ SOURCE_FRESHNESS = {
     # ResDAC delivers each year's MBSF and MedPAR once, some months after the year ends: a year and a quarter.
     resdac.RAW: _days(460, 430),
     fee_schedules.PFS_RELEASE: _days(100, 92),  # quarterly releases
+    synthetic_medicare.DOWNLOADS: _days(800, 740),  # a one-off 2023 release: warn only after about two years
 }
 
 
@@ -96,6 +102,16 @@ def build_resources(
         "npi_registry": NpiRegistryResource(base_url=settings.npi_api_url, **api),
         "clinical_tables_api": ClinicalTablesResource(
             base_url=settings.hcpcs_api_url, batch_size=hcpcs_batch_size, **api
+        ),
+        "synthetic_medicare_sources": SyntheticMedicareSourcesResource(
+            beneficiary_url=settings.synthetic_medicare_beneficiary_url,
+            claims_url=settings.synthetic_medicare_claims_url,
+            pde_url=settings.synthetic_medicare_pde_url,
+        ),
+        "synthetic_medicare_dbt": DbtCliResource(
+            project_dir=str(SYNTHETIC_MEDICARE_DBT_DIR),
+            profiles_dir=str(SYNTHETIC_MEDICARE_DBT_DIR),
+            dbt_executable=dbt_executable(),
         ),
         "run_control": RunControlResource(),
         "progress": progress if progress_sink is None else progress.with_sink(progress_sink),

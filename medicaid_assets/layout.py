@@ -103,3 +103,18 @@ class DataLayout:
     @property
     def unresolved_report(self) -> Path:
         return self.root / "unresolved_identifiers.csv"
+
+    @property
+    def synthetic_medicare_raw(self) -> Path:
+        """The synthetic Medicare release's downloads, and each zip extracted beside it."""
+        return self.root / "raw" / "synthetic_medicare"
+
+    @property
+    def synthetic_medicare_landed(self) -> Path:
+        """Its files as parquet: ``<type>/year=YYYY/part_0.parquet`` (what the dbt models read)."""
+        return self.root / "landed" / "synthetic_medicare"
+
+    @property
+    def synthetic_medicare_dbt(self) -> Path:
+        """dbt's run artifacts for the family (target folders, logs); the project itself is in the package."""
+        return self.root / "dbt" / "synthetic_medicare"

@@ -32,6 +32,14 @@ DEFAULT_NUCC_PAGE_URL = (
 )
 DEFAULT_HCPCS_API_URL = "https://clinicaltables.nlm.nih.gov/api/hcpcs/v3/search"
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+# CMS synthetic Medicare release (data.cms.gov, 2023): the three downloads of the dataset page.
+DEFAULT_SYNTHETIC_MEDICARE_BENEFICIARY_URL = "https://data.cms.gov/sites/default/files/2023-04/250e6ca0-3515-4767-957c-5528bfcee75c/All%20Beneficiary%20Years.zip"
+DEFAULT_SYNTHETIC_MEDICARE_CLAIMS_URL = (
+    "https://data.cms.gov/sites/default/files/2023-04/f67c2406-4413-4ace-817d-b170cbdd0a3e/All%20FFS%20Claims.zip"
+)
+DEFAULT_SYNTHETIC_MEDICARE_PDE_URL = (
+    "https://data.cms.gov/sites/default/files/2023-04/a3969dcf-0799-49fe-8380-9eef788d5ac4/pde.csv"
+)
 # Secrets: read here like every other variable, but never shown (Settings repr), logged, or put in run config;
 # resources receive them as dg.EnvVar(<name>), which Dagster resolves at run time and displays by name only.
 HF_TOKEN_VAR = "HF_TOKEN"
@@ -133,6 +141,18 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "resdac_read_role",
         "PostgreSQL role granted `SELECT` on every exported ResDAC Medicare table (the original's grant step)",
     ),
+    "MEDICAID_SYNTHETIC_MEDICARE_BENEFICIARY_URL": (
+        "synthetic_medicare_beneficiary_url",
+        "CMS synthetic Medicare release: `All Beneficiary Years.zip` (pipe-delimited `beneficiary_YYYY.csv` files)",
+    ),
+    "MEDICAID_SYNTHETIC_MEDICARE_CLAIMS_URL": (
+        "synthetic_medicare_claims_url",
+        "CMS synthetic Medicare release: `All FFS Claims.zip` (the seven claim-type files)",
+    ),
+    "MEDICAID_SYNTHETIC_MEDICARE_PDE_URL": (
+        "synthetic_medicare_pde_url",
+        "CMS synthetic Medicare release: `pde.csv` (Part D events)",
+    ),
 }
 
 
@@ -169,6 +189,9 @@ class Settings:
     resdac_postgres_url: str | None = None
     resdac_postgres_password: str | None = dataclass_field(default=None, repr=False)
     resdac_read_role: str | None = None
+    synthetic_medicare_beneficiary_url: str = DEFAULT_SYNTHETIC_MEDICARE_BENEFICIARY_URL
+    synthetic_medicare_claims_url: str = DEFAULT_SYNTHETIC_MEDICARE_CLAIMS_URL
+    synthetic_medicare_pde_url: str = DEFAULT_SYNTHETIC_MEDICARE_PDE_URL
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -15,6 +15,7 @@ from medicaid_assets.sample_world.pfs_release import write_pfs_files
 from medicaid_assets.sample_world.resdac import write_resdac_files
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.spending import write_spending_files
+from medicaid_assets.sample_world.synthetic_medicare import write_synthetic_medicare_files
 
 WORLD_JSON = "world.json"
 
@@ -65,6 +66,7 @@ def generate_world(out_dir: Path, spec: WorldSpec, force: bool = False) -> dict:
         "resdac_medicare": write_resdac_files(spec, files / "resdac"),  # files on disk: ResDAC does not serve HTTP
         "pfs": write_pfs_files(spec, files),
         "nucc": write_nucc_files(files),
+        "synthetic_medicare": write_synthetic_medicare_files(spec, files),
     }
     listing = {
         str(p.relative_to(files)): {"size": p.stat().st_size, "sha256": sha256_file(p)}

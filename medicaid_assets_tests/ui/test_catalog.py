@@ -11,9 +11,19 @@ from medicaid_assets.defs.medicaid_spending.keys import monthly_partitions
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
 from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
 from medicaid_assets.defs.reference.nppes import keys as nppes
+from medicaid_assets.defs.synthetic_medicare import keys as synthetic_medicare
 from medicaid_assets.settings import Settings
 
-FLOW = ("medicaid_spending", "nppes", "code_sets", "resolution", "resolved_outputs", "fee_schedules", "medicaid_marts")
+FLOW = (
+    "medicaid_spending",
+    "nppes",
+    "code_sets",
+    "resolution",
+    "resolved_outputs",
+    "fee_schedules",
+    "medicaid_marts",
+    "synthetic_medicare",
+)
 SOURCES = (
     spending.SPENDING_FILE,
     nppes.MONTHLY_BUNDLE,
@@ -21,6 +31,7 @@ SOURCES = (
     code_sets.ARCHIVES,
     code_sets.FALLBACK,
     fee_schedules.PFS_RELEASE,
+    synthetic_medicare.DOWNLOADS,
 )
 
 
