@@ -22,6 +22,7 @@ from medicaid_assets.dagster_kit.resources.storage import DataDirResource, Sourc
 from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
 from medicaid_assets.dagster_kit.run_control import ProgressResource, RunControlResource
 from medicaid_assets.defs.medicaid_spending import keys as spending
+from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
 from medicaid_assets.defs.publish.resources import HuggingFaceResource
 from medicaid_assets.defs.publish.storage import with_object_store
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
@@ -98,6 +99,10 @@ def build_resources(
             token=dg.EnvVar(HF_TOKEN_VAR) if settings.hf_token else None,
         ),
     }
+    resources["price_transparency"] = PriceTransparencyResource(
+        allow_private_urls=settings.pt_allow_private_urls,
+        **({"catalog_path": str(settings.pt_catalog)} if settings.pt_catalog else {}),
+    )
     resources["io_manager"] = io_manager_from_settings(
         settings.io_manager,
         database=settings.warehouse_path,

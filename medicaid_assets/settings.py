@@ -100,6 +100,16 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "warehouse_catalog_password",
         "password of the DuckLake catalog's PostgreSQL user (secret; unset = libpq's `PGPASSWORD` or `~/.pgpass`)",
     ),
+    # Price transparency (defs/price_transparency)
+    "MEDICAID_PT_CATALOG": (
+        "pt_catalog",
+        "payer catalog YAML for price transparency (payer → ToC URL, handler, whitelist; default the repo's "
+        "`defs/price_transparency/payers.yaml`)",
+    ),
+    "MEDICAID_PT_ALLOW_PRIVATE_URLS": (
+        "pt_allow_private_urls",
+        "`1`: let ToCs and reference files point at private/loopback addresses (the sample world only; default `0`)",
+    ),
 }
 
 
@@ -130,6 +140,8 @@ class Settings:
     warehouse_catalog_url: str | None = None
     warehouse_data_url: str | None = None
     warehouse_catalog_password: str | None = dataclass_field(default=None, repr=False)
+    pt_catalog: Path | None = None
+    pt_allow_private_urls: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -149,6 +161,10 @@ class Settings:
             values["overlays_dir"] = Path(values["overlays_dir"]).expanduser().resolve()
         if "max_extract_bytes" in values:
             values["max_extract_bytes"] = int(values["max_extract_bytes"])
+        if "pt_catalog" in values:
+            values["pt_catalog"] = Path(values["pt_catalog"]).expanduser().resolve()
+        if "pt_allow_private_urls" in values:
+            values["pt_allow_private_urls"] = values["pt_allow_private_urls"].lower() in ("1", "true", "yes")
         known = {f.name for f in fields(cls)}
         return cls(data_dir=data_dir, warehouse_path=warehouse_path, **{k: v for k, v in values.items() if k in known})
 

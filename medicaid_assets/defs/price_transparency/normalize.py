@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from urllib.parse import urljoin
 
 import msgspec
 import numpy as np
@@ -341,7 +342,8 @@ class Normalizer:
                 self.registry.refs[rid] = ([self.registry.add(g) for g in ref.provider_groups], IN_FILE)
             elif ref.location:
                 self.summary.remote_references += 1
-                self._pending_remote.append((rid, ref.location))
+                # relative locations (rare, the sample world's) resolve against the in-network file's URL
+                self._pending_remote.append((rid, urljoin(self.config.url, ref.location)))
             else:
                 self.registry.refs[rid] = ([], IN_FILE)
 
