@@ -33,7 +33,13 @@ import pyarrow.compute as pc
 from medicaid_assets.core.npi import is_valid_npi
 from medicaid_assets.defs.price_transparency import ids
 from medicaid_assets.defs.price_transparency.handlers import PayerHandler, get_handler
-from medicaid_assets.defs.price_transparency.model import Item, ProviderGroup, ProviderReference, RemoteReference
+from medicaid_assets.defs.price_transparency.model import (
+    Item,
+    Price,
+    ProviderGroup,
+    ProviderReference,
+    RemoteReference,
+)
 from medicaid_assets.defs.price_transparency.stream import ArrayStart, Elements, Header, split_document
 from medicaid_assets.defs.price_transparency.whitelist import CODE_BYTES, Whitelist
 
@@ -110,6 +116,7 @@ _HEADER_TEXT = msgspec.json.Decoder(str | int | float | None)
 _NEGOTIATED_RATE = b'"negotiated_rate"'
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m-%d-%Y")
 _SPOOL_LEN = struct.Struct("<q")
+_PAIR_CACHE_MAX = 1 << 20  # distinct reference lists remembered (memory stays bounded on odd files)
 
 
 def parse_date(text: str | None) -> date | None:
@@ -268,44 +275,61 @@ class _Registry:
 
 
 class _Rows:
-    """Column lists at the price level, and per price the (reference, group) pairs it expands to."""
+    """One batch's kept items: item columns, the negotiated rates' price lists, and the (reference, group) sets
+    each negotiated rate expands to (a set shared by every rate that names the same references)."""
 
     def __init__(self) -> None:
-        self.item_cols: dict[str, list] = {
-            k: []
-            for k in (
-                "item_index",
-                "negotiation_arrangement",
-                "name",
-                "billing_code_type",
-                "billing_code_type_version",
-                "billing_code",
-                "description",
-            )
-        }
-        self.price_item: list[int] = []
-        self.price_cols: dict[str, list] = {
-            k: []
-            for k in (
-                "negotiated_type",
-                "negotiated_rate",
-                "expiration_date",
-                "billing_class",
-                "setting",
-                "service_codes",
-                "billing_code_modifiers",
-                "additional_information",
-            )
-        }
-        self.price_set: list[int] = []  # index into the reference sets below
+        self.item_cols: dict[str, list] = {k: [] for k in _ITEM_COLUMNS}
+        self.nr_item: list[int] = []
+        self.nr_prices: list[list[Price]] = []
+        self.nr_set: list[int] = []
+        self.sets: dict[object, int] = {}  # set key -> set id (this batch)
         self.set_start: list[int] = []
         self.set_len: list[int] = []
-        self.pair_group: list[int] = []  # -1: no provider group (unresolved reference or none given)
+        self.pair_group: list[int] = []  # -1: no provider group (unresolved reference, or none given)
         self.pair_ref: list[str | None] = []
         self.pair_how: list[str] = []
 
     def __len__(self) -> int:
-        return len(self.price_item)
+        return len(self.nr_item)
+
+    def add_set(self, pairs: Iterable[tuple[int, str | None, str]]) -> int:
+        set_id = len(self.set_start)
+        self.set_start.append(len(self.pair_group))
+        for group, ref, how in pairs:
+            self.pair_group.append(group)
+            self.pair_ref.append(ref)
+            self.pair_how.append(how)
+        self.set_len.append(len(self.pair_group) - self.set_start[-1])
+        return set_id
+
+
+_ITEM_COLUMNS = (
+    "item_index",
+    "negotiation_arrangement",
+    "name",
+    "billing_code_type",
+    "billing_code_type_version",
+    "billing_code",
+    "description",
+)
+_PRICE_COLUMNS = (
+    ("negotiated_type", "negotiated_type", pa.string()),
+    ("expiration_date", "expiration_date", pa.string()),
+    ("billing_class", "billing_class", pa.string()),
+    ("setting", "setting", pa.string()),
+    ("service_codes", "service_code", _LIST_STR),
+    ("billing_code_modifiers", "billing_code_modifier", _LIST_STR),
+    ("additional_information", "additional_information", pa.string()),
+)
+
+
+def _rate_values(prices: list[Price]) -> pa.Array:
+    values = [p.negotiated_rate for p in prices]
+    try:
+        return pa.array(values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a payer wrote some rates as text
+        return pa.array([_rate_value(v) for v in values], pa.float64())
 
 
 def _rate_value(value: float | str | None) -> float | None:
@@ -330,6 +354,7 @@ class Normalizer:
         wl = config.whitelist
         self._tokens = wl.tokens if wl is not None else None
         self._pending_remote: list[tuple[str, str]] = []  # (reference id, url)
+        self._pair_cache: dict[tuple[bytes, ...], tuple[tuple[int, str | None, str], ...]] = {}
 
     # -- references ----------------------------------------------------------------------------------------------
     def _add_references(self, batch: Elements) -> None:
@@ -398,11 +423,31 @@ class Normalizer:
         self.summary.prices_dropped += dropped_prices
         return kept
 
+    def _reference_pairs(self, raws: list[msgspec.Raw]) -> tuple[tuple[int, str | None, str], ...]:
+        """The (group, reference id, resolution) pairs of a list of reference ids (cached by their bytes)."""
+        key = tuple(bytes(r) for r in raws)
+        found = self._pair_cache.get(key)
+        if found is not None:
+            return found
+        pairs: list[tuple[int, str | None, str]] = []
+        for raw in raws:
+            rid = token_text(raw)
+            hit = self.registry.refs.get(rid)
+            if hit is None:
+                pairs.append((-1, rid, UNKNOWN_REF))
+                continue
+            groups, how = hit
+            pairs.extend([(g, rid, how) for g in groups] or [(-1, rid, how)])
+        if len(self._pair_cache) < _PAIR_CACHE_MAX:
+            self._pair_cache[key] = tuple(pairs)
+        return tuple(pairs)
+
     def _add_item(self, rows: _Rows, index: int, item: Item) -> None:
         item = self.handler.item(item)
         code = "" if item.billing_code is None else str(item.billing_code)
+        rates = item.negotiated_rates or ()
+        prices_here = sum(len(nr.negotiated_prices or ()) for nr in rates)
         wl = self.config.whitelist
-        prices_here = sum(len(nr.negotiated_prices or ()) for nr in item.negotiated_rates or ())
         if wl is not None and not wl.keeps(item.billing_code_type, code):
             self.summary.prices_dropped += prices_here
             return
@@ -414,81 +459,57 @@ class Normalizer:
         ic["negotiation_arrangement"].append(item.negotiation_arrangement)
         ic["name"].append(item.name)
         ic["billing_code_type"].append(item.billing_code_type)
-        ic["billing_code_type_version"].append(
-            None if item.billing_code_type_version is None else str(item.billing_code_type_version)
-        )
+        version = item.billing_code_type_version
+        ic["billing_code_type_version"].append(None if version is None else str(version))
         ic["billing_code"].append(code)
         ic["description"].append(item.description)
-        refs = self.registry.refs
-        pc_ = rows.price_cols
-        for nr in item.negotiated_rates or ():
+        sets, registry = rows.sets, self.registry
+        # The hot loop: per negotiated rate a dictionary lookup and three appends; prices are not touched here.
+        for nr in rates:
             prices = nr.negotiated_prices
             if not prices:
                 continue
-            set_index = len(rows.set_start)
-            start = len(rows.pair_group)
-            for raw in nr.provider_references or ():
-                rid = token_text(raw)
-                found = refs.get(rid)
-                if found is None:
-                    rows.pair_group.append(-1)
-                    rows.pair_ref.append(rid)
-                    rows.pair_how.append(UNKNOWN_REF)
-                    continue
-                groups, how = found
-                if not groups:
-                    rows.pair_group.append(-1)
-                    rows.pair_ref.append(rid)
-                    rows.pair_how.append(how)
-                for g in groups:
-                    rows.pair_group.append(g)
-                    rows.pair_ref.append(rid)
-                    rows.pair_how.append(how)
-            for group in nr.provider_groups or ():
-                rows.pair_group.append(self.registry.add(group))
-                rows.pair_ref.append(None)
-                rows.pair_how.append(INLINE)
-            if len(rows.pair_group) == start:
-                rows.pair_group.append(-1)
-                rows.pair_ref.append(None)
-                rows.pair_how.append(NONE)
-            rows.set_start.append(start)
-            rows.set_len.append(len(rows.pair_group) - start)
-            for p in prices:
-                rows.price_item.append(at)
-                rows.price_set.append(set_index)
-                pc_["negotiated_type"].append(p.negotiated_type)
-                pc_["negotiated_rate"].append(_rate_value(p.negotiated_rate))
-                pc_["expiration_date"].append(p.expiration_date)
-                pc_["billing_class"].append(p.billing_class)
-                pc_["setting"].append(p.setting)
-                pc_["service_codes"].append(p.service_code)
-                pc_["billing_code_modifiers"].append(p.billing_code_modifier)
-                pc_["additional_information"].append(p.additional_information)
+            raws, inline = nr.provider_references, nr.provider_groups
+            if inline:
+                pairs = [(registry.add(g), None, INLINE) for g in inline]
+                set_id = rows.add_set(list(self._reference_pairs(raws)) + pairs if raws else pairs)
+            elif raws:
+                key = raws[0] if len(raws) == 1 else tuple(raws)
+                set_key = bytes(key) if len(raws) == 1 else tuple(bytes(r) for r in raws)
+                set_id = sets.get(set_key)
+                if set_id is None:
+                    set_id = sets[set_key] = rows.add_set(self._reference_pairs(raws))
+            else:
+                set_id = sets.get(None)
+                if set_id is None:
+                    set_id = sets[None] = rows.add_set([(-1, None, NONE)])
+            rows.nr_item.append(at)
+            rows.nr_prices.append(prices)
+            rows.nr_set.append(set_id)
 
     def _rates_table(self, rows: _Rows) -> pa.Table | None:
         if not len(rows):
             return None
-        price_set = np.asarray(rows.price_set, dtype=np.int64)
+        per_nr = np.fromiter(map(len, rows.nr_prices), dtype=np.int64, count=len(rows.nr_prices))
+        prices = [p for ps in rows.nr_prices for p in ps]
+        price_nr = np.repeat(np.arange(len(per_nr)), per_nr)
+        price_set = np.asarray(rows.nr_set, dtype=np.int64)[price_nr]
         set_start = np.asarray(rows.set_start, dtype=np.int64)[price_set]
         counts = np.asarray(rows.set_len, dtype=np.int64)[price_set]
         row_price = np.repeat(np.arange(len(price_set)), counts)
         first_row = np.cumsum(counts) - counts
-        pair = np.repeat(set_start - first_row, counts) + np.arange(len(row_price))
-        items = pa.table(rows.item_cols).take(pa.array(np.asarray(rows.price_item)[row_price]))
-        prices = pa.table(
-            {
-                "negotiated_type": pa.array(rows.price_cols["negotiated_type"], pa.string()),
-                "negotiated_rate": pa.array(rows.price_cols["negotiated_rate"], pa.float64()),
-                "expiration_date": pa.array(rows.price_cols["expiration_date"], pa.string()),
-                "billing_class": pa.array(rows.price_cols["billing_class"], pa.string()),
-                "setting": pa.array(rows.price_cols["setting"], pa.string()),
-                "service_codes": pa.array(rows.price_cols["service_codes"], _LIST_STR),
-                "billing_code_modifiers": pa.array(rows.price_cols["billing_code_modifiers"], _LIST_STR),
-                "additional_information": pa.array(rows.price_cols["additional_information"], pa.string()),
-            }
-        ).take(pa.array(row_price))
-        group_index = np.asarray(rows.pair_group, dtype=np.int64)[pair]
+        pair = pa.array(np.repeat(set_start - first_row, counts) + np.arange(len(row_price)))
+        item_of_row = pa.array(np.asarray(rows.nr_item, dtype=np.int64)[price_nr][row_price])
+        items = pa.table(
+            {k: pa.array(v, pa.int64() if k == "item_index" else pa.string()) for k, v in rows.item_cols.items()}
+        ).take(item_of_row)
+        take_price = pa.array(row_price)
+        price_cols = {
+            name: pa.array([getattr(p, attr) for p in prices], kind).take(take_price)
+            for name, attr, kind in _PRICE_COLUMNS
+        }
+        rate = _rate_values(prices).take(take_price)
+        group_index = np.asarray(rows.pair_group, dtype=np.int64)[np.asarray(pair)]
         groups = self.registry.groups
         known = group_index >= 0
         safe = pa.array(np.where(known, group_index, 0), mask=~known)
@@ -500,24 +521,24 @@ class Normalizer:
         org = pc.take(g_org, safe)
         n = len(row_price)
         codes = items.column("billing_code")
+        expiration = price_cols["expiration_date"]
         table = pa.table(
             {
-                "rate_uuid": ids.rate_uuids(
-                    self._payer_uuid, org, codes, prices.column("negotiated_rate"), prices.column("expiration_date")
-                ),
+                "rate_uuid": ids.rate_uuids(self._payer_uuid, org, codes, rate, expiration),
                 "payer_uuid": pa.repeat(self._payer_uuid, n),
                 "payer": pa.repeat(self.config.payer, n),
                 "file_id": pa.repeat(self._file_id, n),
-                "item_index": items.column("item_index").cast(pa.int64()),
+                "item_index": items.column("item_index"),
                 "negotiation_arrangement": items.column("negotiation_arrangement"),
                 "name": items.column("name"),
                 "billing_code_type": items.column("billing_code_type"),
                 "billing_code_type_version": items.column("billing_code_type_version"),
                 "billing_code": codes,
                 "description": items.column("description"),
-                **{name: prices.column(name) for name in prices.column_names},
-                "provider_group_ref": pc.take(pa.array(rows.pair_ref, pa.string()), pa.array(pair)),
-                "provider_resolution": pc.take(pa.array(rows.pair_how, pa.string()), pa.array(pair)),
+                "negotiated_rate": rate,
+                **price_cols,
+                "provider_group_ref": pc.take(pa.array(rows.pair_ref, pa.string()), pair),
+                "provider_resolution": pc.take(pa.array(rows.pair_how, pa.string()), pair),
                 "provider_group_uuid": pc.take(g_uuid, safe),
                 "organization_uuid": org,
                 "tin_type": pc.take(g_tt, safe),
