@@ -464,6 +464,16 @@ def _main_job(ctx: Context, m: Measure) -> None:
 stage_main_cold = _main_job
 stage_main_warm = _main_job
 
+
+def stage_price_transparency(ctx: Context, m: Measure) -> None:
+    """In-network JSON → parquet rows with ids (whitelist / all codes, .json / .json.gz) beside read, gunzip and
+    split floors on the same input (``benchmarks/price_transparency.py``); input size = scale × 10 GiB, ≥ 16 MiB."""
+    from benchmarks.price_transparency import measure
+
+    target = max(16 << 20, int(float(ctx.plan.get("scale", 0.1)) * 10 * 1024**3))
+    m.figures.update(measure(ctx.scratch / "price_transparency", target))
+
+
 STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "prepare": stage_prepare,
     "spending": stage_spending,
@@ -475,6 +485,7 @@ STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "outputs": stage_outputs,
     "main_cold": stage_main_cold,
     "main_warm": stage_main_warm,
+    "price_transparency": stage_price_transparency,
 }
 
 

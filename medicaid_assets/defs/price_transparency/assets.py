@@ -7,6 +7,7 @@ IO manager (parquet or DuckDB, ``price_transparency.<table>``, partitioned by ``
 before the IO manager writes leaves the previous partition untouched; staged parts are wiped at the next start.
 """
 
+import json
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from medicaid_assets.defs.price_transparency.keys import (
     PAYER_TOC,
     PROVIDERS,
     RATES,
+    STRUCTURE,
     file_partitions,
     payer_partitions,
 )
@@ -46,6 +48,7 @@ from medicaid_assets.defs.price_transparency.quality import FILES_SCHEMA, QUALIT
 from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
 from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError
 from medicaid_assets.defs.price_transparency.stream import JsonShapeError
+from medicaid_assets.defs.price_transparency.structure import analyze
 from medicaid_assets.defs.price_transparency.toc import ListedFile, TocError, parse_toc
 
 TAGS = {"source": "payer_mrf"}
@@ -236,3 +239,70 @@ def _normalize_to_parquet(config: FileConfig, source, staging, key: str, pt: Pri
         for writer in writers.values():
             writer.close()
     return normalizer.summary
+
+
+STRUCTURE_SCHEMA = pa.schema(
+    [
+        (PAYER_KEY, pa.string()),
+        (FILE_KEY, pa.string()),
+        ("url", pa.string()),
+        ("container", pa.string()),
+        ("generation", pa.string()),
+        ("version", pa.string()),
+        ("handler", pa.string()),
+        ("remote_references", pa.int64()),
+        ("float_reference_ids", pa.int64()),
+        ("references_before_in_network", pa.bool_()),
+        ("items_with_inline_groups", pa.int64()),
+        ("items_with_nested_providers", pa.int64()),
+        ("last_updated_on_format", pa.string()),
+        ("analysis", pa.string()),  # the whole analysis as JSON
+    ]
+)
+
+
+@dg.asset(
+    key=STRUCTURE,
+    partitions_def=payer_partitions,
+    group_name=GROUP,
+    kinds={"json"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool="duckdb",
+    metadata={PARTITION_EXPR: PAYER_KEY, PREVIEW_COLUMNS: 8, "dagster/column_schema": _schema_of(STRUCTURE_SCHEMA)},
+    config_schema={"max_items": dg.Field(int, default_value=50, description="items read per file")},
+    description=(
+        "Structure analysis of a payer's in-network files (their first items): v1/v2, inline or remote references, "
+        "float ids, nested providers, date format, container, and the handler that fits."
+    ),
+)
+def payer_structure(
+    context: dg.AssetExecutionContext,
+    price_transparency: PriceTransparencyResource,
+    files: HttpFilesResource,
+    data: DataDirResource,
+) -> pa.Table:
+    payer = context.partition_key
+    _, listed = listed_files(price_transparency, payer)
+    rows = []
+    for entry in listed:
+        price_transparency.check(entry.url)
+        dest = (
+            data.layout.root / "raw" / "price_transparency" / payer / f"{entry.file_key}{_download_suffix(entry.url)}"
+        )
+        files.download(entry.url, dest, log=context.log)  # the in-network run reuses this download
+        try:
+            shape = analyze(open_chunks(dest, price_transparency.limits()), context.op_config["max_items"])
+        except (JsonShapeError, UnsafeFileError) as exc:
+            shape = {"error": str(exc)}
+        rows.append(
+            {
+                PAYER_KEY: payer,
+                FILE_KEY: entry.file_key,
+                "url": entry.url.split("?", 1)[0],
+                "container": container_of(dest),
+                **{k: shape.get(k) for k in STRUCTURE_SCHEMA.names if k in shape},
+                "analysis": json.dumps(shape),
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=STRUCTURE_SCHEMA)

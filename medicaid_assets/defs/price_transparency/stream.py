@@ -41,10 +41,12 @@ class Elements:
 
 @dataclass
 class ArrayStart:
-    """A tracked array begins (its key, and how many bytes of the document came before it)."""
+    """A tracked array begins: its key, how many bytes of the document came before it, and the untracked
+    top-level values read so far (raw JSON by key)."""
 
     key: str
     offset: int
+    fields_before: dict[str, bytes] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,7 +151,7 @@ def split_document(
         at = r.skip_ws()
         if key in tracked and at >= 0 and r.buf[at] == 0x5B:  # '['
             header.tracked_order.append(key)
-            yield ArrayStart(key, r.where())
+            yield ArrayStart(key, r.where(), dict(header.fields))
             r.pos += 1
             yield from _array_elements(r, key, batch_bytes)
         else:

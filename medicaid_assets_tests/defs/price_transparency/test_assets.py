@@ -12,14 +12,14 @@ import httpx
 import pytest
 
 from medicaid_assets.definitions import build_resources
-from medicaid_assets.defs.price_transparency.assets import in_network, payer_toc
+from medicaid_assets.defs.price_transparency.assets import in_network, payer_structure, payer_toc
 from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS
 from medicaid_assets.sample_world.price_transparency import PAYERS, world_catalog
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.settings import Settings
 from medicaid_assets_tests.support.pipeline import QUICK_RETRY_FILES
 
-ASSETS = [payer_toc, in_network]
+ASSETS = [payer_toc, in_network, payer_structure]
 
 
 @pytest.fixture
@@ -140,3 +140,20 @@ def test_a_hostile_file_fails_naming_it_and_writes_nothing(
     finally:
         target.write_bytes(original)
     assert json.loads(original)
+
+
+@pytest.mark.slow
+def test_structure_asset_describes_each_payers_files(pt_settings: Settings, world: WorldControl) -> None:
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(PAYER_PARTITIONS, ["carefirst_sample", "dean_sample"])
+        for payer in ("carefirst_sample", "dean_sample"):
+            assert _materialize(pt_settings, instance, [payer_structure], payer).success
+    rows = _sql(
+        pt_settings,
+        "SELECT payer, container, generation, remote_references, float_reference_ids, last_updated_on_format "
+        "FROM price_transparency.structure ORDER BY payer",
+    )
+    assert rows == [
+        ("carefirst_sample", "gzip", "v1", 370, 370, "YYYY-MM-DD"),
+        ("dean_sample", "zip", "v1", 1, 0, "MM/DD/YYYY"),
+    ]

@@ -374,3 +374,22 @@ def test_containers_gzip_zip_and_limits(tmp_path: Path) -> None:
     (tmp_path / "x.7z").write_bytes(b"7z\xbc\xaf\x27\x1c" + b"\0" * 10)
     with pytest.raises(UnsafeFileError, match="7z"):
         b"".join(open_chunks(tmp_path / "x.7z"))
+
+
+def test_structure_analysis_reads_only_the_first_items_and_names_the_shape() -> None:
+    from medicaid_assets.defs.price_transparency.structure import analyze
+
+    data = gzip.decompress(CAREFIRST.read_bytes())
+    shape = analyze((data[i : i + (1 << 16)] for i in range(0, len(data), 1 << 16)), max_items=5)
+    assert shape["items_read"] == 5 and shape["remote_references"] == shape["float_reference_ids"] == 370
+    assert shape["references_before_in_network"] and shape["generation"] == "v1"
+    dean = analyze([(REFERENCE / "tic_real_dean_health_in_network_excerpt.json").read_bytes()])
+    assert dean["last_updated_on_format"] == "MM/DD/YYYY" and dean["billing_code_types"] == {"MS-DRG": 2}
+    nested = (
+        b'{"version":"1.0.0","in_network":['
+        + _item("CPT", "99213").replace('"npi": [1234567893]', '"providers": [{"npi": 1234567893}]').encode()
+        + b"]}"
+    )
+    assert analyze([nested])["handler"] == "nested_providers"
+    rates, providers, _, _ = _run(nested, handler="nested_providers")
+    assert providers.column("npi").to_pylist() == ["1234567893"] and rates.column("npi_count").to_pylist() == [1]
