@@ -15,9 +15,11 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 import dagster as dg
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from medicaid_assets.dagster_kit.charts import category_counts_png, image_metadata
 from medicaid_assets.dagster_kit.io_managers import PARTITION_EXPR, PREVIEW_COLUMNS, SqlFrame
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
@@ -30,6 +32,7 @@ from medicaid_assets.defs.price_transparency.keys import (
     GROUP,
     ORGANIZATIONS,
     PAYER_KEY,
+    PAYER_QUALITY,
     PAYER_TOC,
     PROVIDERS,
     RATES,
@@ -44,7 +47,7 @@ from medicaid_assets.defs.price_transparency.normalize import (
     FileConfig,
     Normalizer,
 )
-from medicaid_assets.defs.price_transparency.quality import FILES_SCHEMA, QUALITY_CHECKS, file_row
+from medicaid_assets.defs.price_transparency.quality import FILES_SCHEMA, PAYER_QUALITY_SQL, QUALITY_CHECKS, file_row
 from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
 from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError
 from medicaid_assets.defs.price_transparency.stream import JsonShapeError
@@ -306,3 +309,35 @@ def payer_structure(
             }
         )
     return pa.Table.from_pylist(rows, schema=STRUCTURE_SCHEMA)
+
+
+@dg.asset(
+    key=PAYER_QUALITY,
+    ins={"files": dg.AssetIn(FILES)},
+    group_name=GROUP,
+    kinds={"duckdb"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool="duckdb",
+    metadata={PREVIEW_COLUMNS: 10},
+    description=(
+        "Quality per payer, measured over its files: rates kept/dropped, references failed, share of rates whose "
+        "provider never resolved, NPIs failing the check digit, unknown code types, odd rates, schema-invalid files."
+    ),
+)
+def payer_quality(files: pa.Table) -> dg.Output:
+    with duckdb.connect() as conn:
+        conn.register("value_files", files)
+        table = conn.sql(PAYER_QUALITY_SQL).to_arrow_table()
+    chart = category_counts_png(
+        {
+            row[PAYER_KEY]: {
+                "rows resolved": row["rate_rows"] - row["rate_rows_unresolved"],
+                "rows unresolved": row["rate_rows_unresolved"],
+                "refs failed": row["remote_references_failed"],
+            }
+            for row in table.to_pylist()
+        },
+        "rate rows by provider resolution, per payer",
+    )
+    return dg.Output(table, metadata={"chart": image_metadata(chart, "rate rows by provider resolution")})

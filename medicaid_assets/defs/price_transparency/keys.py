@@ -15,7 +15,10 @@ RATES = dg.AssetKey([SCHEMA, "rates"])  # one row per billing code × price × p
 ORGANIZATIONS = dg.AssetKey([SCHEMA, "organizations"])  # one row per TIN seen in a file
 PROVIDERS = dg.AssetKey([SCHEMA, "providers"])  # one row per NPI × provider group seen in a file
 FILES = dg.AssetKey([SCHEMA, "files"])  # one row per in-network file read: what, how much, quality, errors
-STRUCTURE = dg.AssetKey([SCHEMA, "structure"])  # per payer: the shape of its files and the handler that fits
+STRUCTURE = dg.AssetKey([SCHEMA, "structure"])
+PAYER_QUALITY = dg.AssetKey(
+    [SCHEMA, "payer_quality"]
+)  # per payer: the files' measured quality, summed  # per payer: the shape of its files and the handler that fits
 
 RATES_TABLE, ORGANIZATIONS_TABLE, PROVIDERS_TABLE, FILES_TABLE = "rates", "organizations", "providers", "files"
 PAYER_TOC_TABLE = "payer_toc"

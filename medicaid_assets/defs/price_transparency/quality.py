@@ -210,3 +210,27 @@ def file_row(
         ),
     ]
     return row, checks
+
+
+# The per-payer quality table: what the files table measured, summed or averaged over each payer's files.
+PAYER_QUALITY_SQL = f"""
+SELECT {PAYER_KEY},
+       count(*)::BIGINT AS files,
+       sum(bytes_json)::BIGINT AS bytes_json,
+       sum(items)::BIGINT AS items,
+       sum(rate_rows)::BIGINT AS rate_rows,
+       sum(rates_kept)::BIGINT AS rates_kept,
+       sum(rates_dropped)::BIGINT AS rates_dropped,
+       sum(remote_failed)::BIGINT AS remote_references_failed,
+       sum(share_unresolved_provider * rate_rows) / nullif(sum(rate_rows), 0) AS share_unresolved_provider,
+       coalesce(sum(round(share_unresolved_provider * rate_rows)), 0)::BIGINT AS rate_rows_unresolved,
+       sum(npi_invalid)::BIGINT AS npi_invalid,
+       sum(providers)::BIGINT AS providers,
+       sum(unknown_code_types)::BIGINT AS unknown_code_types,
+       sum(nonpositive_rates)::BIGINT AS nonpositive_rates,
+       sum(absurd_rates)::BIGINT AS absurd_rates,
+       count(*) FILTER (WHERE missing_root_fields <> '')::BIGINT AS schema_invalid_files,
+       {", ".join(f"min(complete_{f}) AS min_complete_{f}" for f in REQUIRED_RATE_FIELDS)},
+       max(read_at) AS last_read_at
+FROM value_files GROUP BY {PAYER_KEY} ORDER BY {PAYER_KEY}
+"""

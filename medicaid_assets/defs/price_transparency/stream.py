@@ -225,10 +225,9 @@ def _array_elements(r: _Reader, key: str, batch_bytes: int) -> Iterator[Elements
                 starts, ends = [], []
                 batch_from = end
         r.pos = pos
-        keep = starts[0] if starts else pos
         if starts:  # the batch so far lives in the old buffer: hand it over before the window moves
             yield Elements(key, buf, starts, ends, index - len(starts))
             starts, ends = [], []
-        if not r.more(keep):
+        if not r.more(pos):  # only the incomplete element is carried into the next window
             raise JsonShapeError(f"the document ends inside the {key!r} array (byte {r.where()})")
         batch_from = r.pos

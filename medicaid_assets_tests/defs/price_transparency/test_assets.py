@@ -12,14 +12,14 @@ import httpx
 import pytest
 
 from medicaid_assets.definitions import build_resources
-from medicaid_assets.defs.price_transparency.assets import in_network, payer_structure, payer_toc
+from medicaid_assets.defs.price_transparency.assets import in_network, payer_quality, payer_structure, payer_toc
 from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS
 from medicaid_assets.sample_world.price_transparency import PAYERS, world_catalog
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.settings import Settings
 from medicaid_assets_tests.support.pipeline import QUICK_RETRY_FILES
 
-ASSETS = [payer_toc, in_network, payer_structure]
+ASSETS = [payer_toc, in_network, payer_structure, payer_quality]
 
 
 @pytest.fixture
@@ -87,6 +87,14 @@ def test_every_sample_payer_reads_through_the_io_manager(pt_settings: Settings, 
             "AND provider_resolution = 'remote' AND tin_value IS NOT NULL",
         )[0][0]
         assert resolved > 0
+        # the per-payer quality table, from every file's row
+        assert dg.materialize(
+            ASSETS, selection=[payer_quality], resources=build_resources(pt_settings), instance=instance
+        ).success
+        quality = dict(
+            _sql(pt_settings, "SELECT payer, remote_references_failed FROM price_transparency.payer_quality")
+        )
+        assert quality == {p: by_payer[p][4] for p in PAYERS}
 
 
 @pytest.mark.slow
