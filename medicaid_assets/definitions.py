@@ -22,6 +22,7 @@ from medicaid_assets.dagster_kit.resources.storage import DataDirResource, Sourc
 from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
 from medicaid_assets.dagster_kit.run_control import ProgressResource, RunControlResource
 from medicaid_assets.defs.medicaid_spending import keys as spending
+from medicaid_assets.defs.price_transparency import keys as price_transparency
 from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
 from medicaid_assets.defs.publish.resources import HuggingFaceResource
 from medicaid_assets.defs.publish.storage import with_object_store
@@ -47,6 +48,8 @@ SOURCE_FRESHNESS = {
     nppes.WEEKLY_BUNDLE: _days(9, 8),
     code_sets.ARCHIVES: _days(100, 92),
     code_sets.FALLBACK: _days(100, 92),
+    # payers must post their machine-readable files monthly
+    price_transparency.PAYER_TOC: _days(40, 33),
 }
 
 

@@ -188,10 +188,10 @@ def in_network(
     if entry is None:
         raise dg.Failure(f"{key}: the payer's table of contents no longer lists this file; nothing was written")
     layout = data.layout
-    staging = layout.root / "price_transparency" / "staging" / key
+    staging = layout.price_transparency_staging / key
     shutil.rmtree(staging, ignore_errors=True)  # parts of a killed run: never read
     staging.mkdir(parents=True)
-    dest = layout.root / "raw" / "price_transparency" / payer_name / f"{key}{_download_suffix(entry.url)}"
+    dest = layout.raw_price_transparency / payer_name / f"{key}{_download_suffix(entry.url)}"
     try:
         price_transparency.check(entry.url)
         download = files.download(entry.url, dest, log=context.log, allow_html=False)
@@ -290,9 +290,7 @@ def payer_structure(
     rows = []
     for entry in listed:
         price_transparency.check(entry.url)
-        dest = (
-            data.layout.root / "raw" / "price_transparency" / payer / f"{entry.file_key}{_download_suffix(entry.url)}"
-        )
+        dest = data.layout.raw_price_transparency / payer / f"{entry.file_key}{_download_suffix(entry.url)}"
         files.download(entry.url, dest, log=context.log)  # the in-network run reuses this download
         try:
             shape = analyze(open_chunks(dest, price_transparency.limits()), context.op_config["max_items"])
