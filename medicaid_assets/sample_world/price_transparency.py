@@ -23,6 +23,8 @@ import json
 import re
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -122,7 +124,7 @@ def write_price_transparency_files(spec: WorldSpec, files: Path) -> dict:
         (root / "refs" / name).write_text(
             json.dumps({"provider_groups": [{"npi": [npi, npi + 1], "tin": {"type": "ein", "value": f"52{n:07d}"}}]})
         )
-    with gzip.open(root / "in-network" / "carefirst_in-network-rates.json.gz", "wb", compresslevel=1) as out:
+    with _gzip(root / "in-network" / "carefirst_in-network-rates.json.gz", level=1) as out:
         out.write(text.encode())
         for i, item in enumerate(items):
             out.write(item if i == 0 else b"," + item)
@@ -141,7 +143,8 @@ def write_price_transparency_files(spec: WorldSpec, files: Path) -> dict:
         dean = dean.replace(location, f"/{HOST}/refs/dean_provider_reference.json")
     (root / "refs" / "dean_provider_reference.json").write_bytes(_sample("tic_v1_provider_reference_example.json"))
     with zipfile.ZipFile(root / "in-network" / "dean_in-network.zip", "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("dean_in-network.json", dean)
+        member = zipfile.ZipInfo("dean_in-network.json", date_time=(2022, 10, 25, 0, 0, 0))
+        archive.writestr(member, dean, compress_type=zipfile.ZIP_DEFLATED)
     (root / "toc" / "dean_index.json").write_bytes(_toc("Dean Sample", ["in-network/dean_in-network.zip"]))
     # The refs-after-in_network edge file, verbatim (its remote reference points at the CMS example)
     edge = _sample("tic_edgecase_refs_after_in_network_dolthub.json").decode()
@@ -151,10 +154,17 @@ def write_price_transparency_files(spec: WorldSpec, files: Path) -> dict:
     (root / "toc" / "edge_index.json").write_bytes(_toc("Edge Sample", ["in-network/edge_in-network.json"]))
     # Evry: the real elements reassembled (line 1 = the document's head, each later line one element)
     first, *elements = _sample("tic_real_evry_health_in_network_2025_excerpt.jsonl.gz").decode().splitlines()
-    with gzip.open(root / "in-network" / "evry_in-network.json.gz", "wb") as out:
+    with _gzip(root / "in-network" / "evry_in-network.json.gz") as out:
         out.write((first + ",".join(elements) + "]}").encode())
     (root / "toc" / "evry_index.json").write_bytes(_toc("Evry Sample", ["in-network/evry_in-network.json.gz"], "2.0.0"))
     return {"payers": len(PAYERS), "carefirst_items": len(items), "missing_references": missing}
+
+
+@contextmanager
+def _gzip(path: Path, level: int = 6) -> Iterator[gzip.GzipFile]:
+    """A gzip writer with a fixed header time: the same seed gives byte-identical worlds."""
+    with path.open("wb") as raw, gzip.GzipFile(path.name, "wb", level, raw, mtime=0) as out:
+        yield out
 
 
 def _locations(text: str) -> list[str]:
