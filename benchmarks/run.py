@@ -45,6 +45,7 @@ GROUPS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("resdac_fixed_width",), "stages"),
     (("resdac_sketches",), "stages"),
     (("synthetic_medicare",), "synthetic_medicare"),
+    (("price_transparency",), "stages"),
 )
 # Disk a run needs per unit of scale (world + one data folder + warehouse + DuckDB spill; ~3.2 GB measured at 0.1).
 DISK_PER_SCALE = 40e9
@@ -312,6 +313,22 @@ def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
             "met": ratio is not None and ratio <= 0.1,
         }
     )
+    p = stages.get("price_transparency", {})
+    rss = p.get("process_peak_rss_bytes") or p.get("peak_rss_bytes")
+    mb_s = p.get("whitelist_json_mb_s")
+    rows.append(
+        {
+            "stage": f"price transparency: in-network JSON → rates/orgs/providers parquet with ids, 500-code "
+            f"whitelist ({(p.get('json_bytes') or 0) / 1e9:.2f} GB, 1 process)",
+            "figure": f"{mb_s or 0} MB/s .json, {p.get('whitelist_gz_mb_s') or 0} MB/s .json.gz, "
+            f"{p.get('all_codes_json_mb_s') or 0} MB/s all codes; peak RSS {_gib(rss)}",
+            "floor": f"read {p.get('floor_read_mb_s') or 0}, ISA-L gunzip {p.get('floor_gunzip_isal_mb_s') or 0}, "
+            f"split {p.get('floor_split_mb_s') or 0} MB/s",
+            "ratio": _ratio(p.get("floor_split_mb_s"), mb_s),
+            "target": "≥ 350 MB/s (150 all codes); peak RSS < 300 MB",
+            "met": mb_s is not None and mb_s >= 350 and rss is not None and rss < 300e6,
+        }
+    )
     return rows
 
 
@@ -421,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
                     "instance": args.instance,
                     "resdac_dat_bytes": args.resdac_dat_bytes,
                     "resdac_enrollment_rows": max(100_000, round(50e6 * args.scale)),
+                    "scale": args.scale,
                 }
                 print(f"  {', '.join(names)} ...", flush=True)
                 results, process = run_child(plan, work / f"log-{names[0]}.txt")

@@ -684,6 +684,15 @@ def stage_synthetic_medicare(ctx: Context, m: Measure) -> None:
     )
 
 
+def stage_price_transparency(ctx: Context, m: Measure) -> None:
+    """In-network JSON → parquet rows with ids (whitelist / all codes, .json / .json.gz) beside read, gunzip and
+    split floors on the same input (``benchmarks/price_transparency.py``); input size = scale × 10 GiB, ≥ 16 MiB."""
+    from benchmarks.price_transparency import measure
+
+    target = max(16 << 20, int(float(ctx.plan.get("scale", 0.1)) * 10 * 1024**3))
+    m.figures.update(measure(ctx.scratch / "price_transparency", target))
+
+
 STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "prepare": stage_prepare,
     "spending": stage_spending,
@@ -700,6 +709,7 @@ STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "resdac_fixed_width": stage_resdac_fixed_width,
     "resdac_sketches": stage_resdac_sketches,
     "synthetic_medicare": stage_synthetic_medicare,
+    "price_transparency": stage_price_transparency,
 }
 
 

@@ -23,6 +23,8 @@ from medicaid_assets.dagster_kit.resources.storage import DataDirResource, Sourc
 from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
 from medicaid_assets.dagster_kit.run_control import ProgressResource, RunControlResource
 from medicaid_assets.defs.medicaid_spending import keys as spending
+from medicaid_assets.defs.price_transparency import keys as price_transparency
+from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
 from medicaid_assets.defs.publish.resources import HuggingFaceResource
 from medicaid_assets.defs.publish.storage import with_object_store
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
@@ -58,6 +60,8 @@ SOURCE_FRESHNESS = {
     resdac.RAW: _days(460, 430),
     fee_schedules.PFS_RELEASE: _days(100, 92),  # quarterly releases
     synthetic_medicare.DOWNLOADS: _days(800, 740),  # a one-off 2023 release: warn only after about two years
+    # payers must post their machine-readable files monthly
+    price_transparency.PAYER_TOC: _days(40, 33),
 }
 
 
@@ -130,6 +134,10 @@ def build_resources(
             read_role=settings.resdac_read_role,
         ),
     }
+    resources["price_transparency"] = PriceTransparencyResource(
+        allow_private_urls=settings.pt_allow_private_urls,
+        **({"catalog_path": str(settings.pt_catalog)} if settings.pt_catalog else {}),
+    )
     resources["io_manager"] = io_manager_from_settings(
         settings.io_manager,
         database=settings.warehouse_path,

@@ -27,6 +27,16 @@ class DataLayout:
         return self.root / "raw" / "nppes" / "weekly"
 
     @property
+    def raw_price_transparency(self) -> Path:
+        """Downloaded in-network files, one folder per payer (named by file partition)."""
+        return self.root / "raw" / "price_transparency"
+
+    @property
+    def price_transparency_staging(self) -> Path:
+        """Parquet parts of the in-network file being read (one folder per file partition; never read after a kill)."""
+        return self.root / "price_transparency" / "staging"
+
+    @property
     def cpt_root(self) -> Path:
         return self.root / "raw" / "cpt"
 

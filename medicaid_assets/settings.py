@@ -153,6 +153,16 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "synthetic_medicare_pde_url",
         "CMS synthetic Medicare release: `pde.csv` (Part D events)",
     ),
+    # Price transparency (defs/price_transparency)
+    "MEDICAID_PT_CATALOG": (
+        "pt_catalog",
+        "payer catalog YAML for price transparency (payer → ToC URL, handler, whitelist; default the repo's "
+        "`defs/price_transparency/payers.yaml`)",
+    ),
+    "MEDICAID_PT_ALLOW_PRIVATE_URLS": (
+        "pt_allow_private_urls",
+        "`1`: let ToCs and reference files point at private/loopback addresses (the sample world only; default `0`)",
+    ),
 }
 
 
@@ -192,6 +202,8 @@ class Settings:
     synthetic_medicare_beneficiary_url: str = DEFAULT_SYNTHETIC_MEDICARE_BENEFICIARY_URL
     synthetic_medicare_claims_url: str = DEFAULT_SYNTHETIC_MEDICARE_CLAIMS_URL
     synthetic_medicare_pde_url: str = DEFAULT_SYNTHETIC_MEDICARE_PDE_URL
+    pt_catalog: Path | None = None
+    pt_allow_private_urls: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -211,6 +223,10 @@ class Settings:
             values["overlays_dir"] = Path(values["overlays_dir"]).expanduser().resolve()
         if "max_extract_bytes" in values:
             values["max_extract_bytes"] = int(values["max_extract_bytes"])
+        if "pt_catalog" in values:
+            values["pt_catalog"] = Path(values["pt_catalog"]).expanduser().resolve()
+        if "pt_allow_private_urls" in values:
+            values["pt_allow_private_urls"] = values["pt_allow_private_urls"].lower() in ("1", "true", "yes")
         known = {f.name for f in fields(cls)}
         return cls(data_dir=data_dir, warehouse_path=warehouse_path, **{k: v for k, v in values.items() if k in known})
 

@@ -46,10 +46,18 @@ def test_benchmark_command_runs_every_stage_at_tiny_scale(tmp_path: Path) -> Non
     [written] = results.glob("*-scale0.0001.json")
     report = json.loads(written.read_text())
     assert report["scale"] == 0.0001 and report["machine"]["cores"] >= 1
-    for stage in (*STAGES, "main_cold", "main_warm", "resdac_fixed_width", "resdac_sketches", "synthetic_medicare"):
+    for stage in (
+        *STAGES,
+        "main_cold",
+        "main_warm",
+        "resdac_fixed_width",
+        "resdac_sketches",
+        "synthetic_medicare",
+        "price_transparency",
+    ):
         assert "error" not in report["stages"][stage], report["stages"][stage].get("error")
     assert report["stages"]["spending"]["rows"] == report["world"]["spending_rows"]
     assert report["stages"]["main_warm"]["requests"] == 0  # nothing new: no request (a behaviour, not a time)
-    assert len(report["table"]) == 15 and all(row["figure"] for row in report["table"])
+    assert len(report["table"]) == 16 and all(row["figure"] for row in report["table"])
     assert "| stage | figure | floor, same run |" in done.stdout
     assert list((tmp_path / "work").iterdir()) == []  # work files are removed unless --keep

@@ -324,6 +324,13 @@ class _Handler(BaseHTTPRequestHandler):
 
             page = render_files_page(world.spec, world.published_weeklies)
             return _Reply.of(200, page.encode(), "text/html; charset=utf-8")
+        if "Expires" in query or path.endswith("_index.json"):
+            # Imported when asked, like the NPPES page: signed links expire, ToCs hand out fresh ones.
+            from medicaid_assets.sample_world.price_transparency import signed_reply
+
+            signed = signed_reply(world.files_root, path, query, f"http://{self.headers.get('Host', '')}")
+            if signed is not None:
+                return _Reply.of(*signed)
         return _file_reply(world.files_root, path, self.headers)
 
     # -- control routes --------------------------------------------------------------------

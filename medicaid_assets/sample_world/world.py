@@ -12,6 +12,7 @@ from medicaid_assets.sample_world.cpt_archives import write_cpt_files
 from medicaid_assets.sample_world.nppes_files import write_nppes_files
 from medicaid_assets.sample_world.nucc_taxonomy import write_nucc_files
 from medicaid_assets.sample_world.pfs_release import write_pfs_files
+from medicaid_assets.sample_world.price_transparency import write_price_transparency_files
 from medicaid_assets.sample_world.resdac import write_resdac_files
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.spending import write_spending_files
@@ -67,6 +68,7 @@ def generate_world(out_dir: Path, spec: WorldSpec, force: bool = False) -> dict:
         "pfs": write_pfs_files(spec, files),
         "nucc": write_nucc_files(files),
         "synthetic_medicare": write_synthetic_medicare_files(spec, files),
+        "price_transparency": write_price_transparency_files(spec, files),
     }
     listing = {
         str(p.relative_to(files)): {"size": p.stat().st_size, "sha256": sha256_file(p)}

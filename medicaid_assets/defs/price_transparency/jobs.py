@@ -1,0 +1,16 @@
+"""Jobs of the price-transparency family: read a payer's ToC, and read in-network files (one partition each)."""
+
+import dagster as dg
+
+from medicaid_assets.defs.price_transparency.keys import FILES, ORGANIZATIONS, PAYER_TOC, PROVIDERS, RATES
+
+toc_job = dg.define_asset_job(
+    "price_transparency_toc",
+    selection=dg.AssetSelection.assets(PAYER_TOC),
+    description="Fetch one payer's table of contents and add a partition per new in-network file.",
+)
+files_job = dg.define_asset_job(
+    "price_transparency_files",
+    selection=dg.AssetSelection.assets(RATES, ORGANIZATIONS, PROVIDERS, FILES),
+    description="Read in-network files (one partition per payer × file) into rates, organizations, providers, files.",
+)

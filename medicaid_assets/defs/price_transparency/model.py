@@ -1,0 +1,90 @@
+"""The JSON shapes of Transparency-in-Coverage files (v1 and v2) as msgspec structs.
+
+Typed decoding skips every field not named here at C speed. Provider-group ids are decoded as ``msgspec.Raw``
+(the source's exact token): CareFirst's ``690.64470`` must not become the float ``690.6447``. NPIs and TINs come
+as numbers or strings; codes sometimes as numbers.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Tin(msgspec.Struct):
+    type: str | None = None
+    value: str | int | None = None
+
+
+class NestedProvider(msgspec.Struct):
+    npi: int | str | None = None
+
+
+class ProviderGroup(msgspec.Struct):
+    npi: list[int | str] | int | str | None = None
+    tin: Tin | None = None
+    providers: list[NestedProvider] | None = None  # a payer quirk, read by the "nested_providers" handler
+
+
+class ProviderReference(msgspec.Struct):
+    provider_group_id: msgspec.Raw = msgspec.Raw(b"null")
+    provider_groups: list[ProviderGroup] | None = None
+    location: str | None = None
+
+
+class RemoteReference(msgspec.Struct):
+    """A remote provider-reference file (v1): ``{"provider_groups": [...]}``."""
+
+    provider_groups: list[ProviderGroup] | None = None
+
+
+class Price(msgspec.Struct):
+    negotiated_type: str | None = None
+    negotiated_rate: float | str | None = None
+    expiration_date: str | None = None
+    service_code: list[str] | None = None
+    billing_class: str | None = None
+    setting: str | None = None
+    billing_code_modifier: list[str] | None = None
+    additional_information: str | None = None
+
+
+class NegotiatedRate(msgspec.Struct):
+    provider_references: list[msgspec.Raw] | None = None
+    provider_groups: list[ProviderGroup] | None = None
+    negotiated_prices: list[Price] | None = None
+
+
+class Item(msgspec.Struct):
+    negotiation_arrangement: str | None = None
+    name: str | None = None
+    billing_code_type: str | None = None
+    billing_code_type_version: str | int | None = None
+    billing_code: str | int | None = None
+    description: str | None = None
+    negotiated_rates: list[NegotiatedRate] | None = None
+
+
+class TocFile(msgspec.Struct):
+    location: str | None = None
+    description: str | None = None
+
+
+class TocPlan(msgspec.Struct):
+    plan_name: str | None = None
+    plan_id_type: str | None = None
+    plan_id: str | int | None = None
+    plan_market_type: str | None = None
+
+
+class TocStructure(msgspec.Struct):
+    reporting_plans: list[TocPlan] | None = None
+    in_network_files: list[TocFile] | None = None
+    allowed_amount_file: TocFile | None = None
+
+
+class TableOfContents(msgspec.Struct):
+    reporting_entity_name: str | None = None
+    reporting_entity_type: str | None = None
+    reporting_structure: list[TocStructure] | None = None
+    last_updated_on: str | None = None
+    version: str | None = None

@@ -1,0 +1,652 @@
+"""Normalize one in-network file, streamed, into Arrow batches of rates, providers and organizations.
+
+The flow per batch of ``in_network`` elements: a byte prefilter finds the items whose ``billing_code`` may be on
+the whitelist (no parse of the rest), msgspec decodes only those into typed structs, the whitelist is confirmed on
+the item's own type and code, and rows are built as columns: Python touches each price once, while the expansion
+to one row per code × price × provider group and the ids are numpy/Arrow over whole columns.
+
+Provider references: in-file groups, inline groups and remote reference files (fetched once per URL by the
+caller's ``fetch`` with bounded concurrency; a failure is recorded for that reference and its rates keep the
+reference id with no provider). When ``in_network`` comes before ``provider_references`` the prefiltered items
+are spooled to a temporary file and replayed after the references are read, so memory stays flat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import struct
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from urllib.parse import urljoin
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from medicaid_assets.core.npi import is_valid_npi
+from medicaid_assets.defs.price_transparency import ids
+from medicaid_assets.defs.price_transparency.handlers import PayerHandler, get_handler
+from medicaid_assets.defs.price_transparency.model import (
+    Item,
+    Price,
+    ProviderGroup,
+    ProviderReference,
+    RemoteReference,
+)
+from medicaid_assets.defs.price_transparency.stream import ArrayStart, Elements, Header, split_document
+from medicaid_assets.defs.price_transparency.whitelist import CODE_BYTES, Whitelist
+
+_LIST_STR = pa.list_(pa.string())
+
+RATES_SCHEMA = pa.schema(
+    [
+        ("rate_uuid", pa.string()),
+        ("payer_uuid", pa.string()),
+        ("payer", pa.string()),
+        ("file_id", pa.string()),
+        ("item_index", pa.int64()),
+        ("negotiation_arrangement", pa.string()),
+        ("name", pa.string()),
+        ("billing_code_type", pa.string()),
+        ("billing_code_type_version", pa.string()),
+        ("billing_code", pa.string()),
+        ("description", pa.string()),
+        ("negotiated_type", pa.string()),
+        ("negotiated_rate", pa.float64()),
+        ("expiration_date", pa.string()),
+        ("billing_class", pa.string()),
+        ("setting", pa.string()),
+        ("service_codes", _LIST_STR),
+        ("billing_code_modifiers", _LIST_STR),
+        ("additional_information", pa.string()),
+        ("provider_group_ref", pa.string()),
+        ("provider_resolution", pa.string()),
+        ("provider_group_uuid", pa.string()),
+        ("organization_uuid", pa.string()),
+        ("tin_type", pa.string()),
+        ("tin_value", pa.string()),
+        ("npi_count", pa.int32()),
+    ]
+)
+ORGANIZATIONS_SCHEMA = pa.schema(
+    [
+        ("organization_uuid", pa.string()),
+        ("tin_type", pa.string()),
+        ("tin_value", pa.string()),
+        ("org_name", pa.string()),
+        ("payer_uuid", pa.string()),
+        ("file_id", pa.string()),
+    ]
+)
+PROVIDERS_SCHEMA = pa.schema(
+    [
+        ("provider_uuid", pa.string()),
+        ("npi", pa.string()),
+        ("npi_valid", pa.bool_()),
+        ("provider_group_uuid", pa.string()),
+        ("organization_uuid", pa.string()),
+        ("tin_type", pa.string()),
+        ("tin_value", pa.string()),
+        ("payer_uuid", pa.string()),
+        ("file_id", pa.string()),
+    ]
+)
+
+# provider_resolution values
+INLINE, IN_FILE, REMOTE, REMOTE_FAILED, UNKNOWN_REF, NONE = (
+    "inline",
+    "in_file",
+    "remote",
+    "remote_failed",
+    "unknown_reference",
+    "none",
+)
+
+_ITEM = msgspec.json.Decoder(Item)
+_REF = msgspec.json.Decoder(ProviderReference)
+_REMOTE = msgspec.json.Decoder(RemoteReference)
+_HEADER_TEXT = msgspec.json.Decoder(str | int | float | None)
+_NEGOTIATED_RATE = b'"negotiated_rate"'
+_DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m-%d-%Y")
+_SPOOL_LEN = struct.Struct("<q")
+_PAIR_CACHE_MAX = 1 << 20  # distinct reference lists remembered (memory stays bounded on odd files)
+
+
+def parse_date(text: str | None) -> date | None:
+    """``last_updated_on`` as payers write it (ISO, ``10/25/2022``, ``2025-06-23T00:00:00-05:00``, ``2022-08-5``)."""
+    if not text:
+        return None
+    value = text.strip()
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2}).*", value)
+    if m:
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return None
+    return None
+
+
+def token_text(raw: msgspec.Raw | bytes) -> str:
+    """A provider-group id as the source wrote it: numbers keep every digit (``690.64470``), strings lose quotes."""
+    text = bytes(raw).strip()
+    if text[:1] == b'"':
+        return msgspec.json.decode(text, type=str)
+    return text.decode("ascii", "replace")
+
+
+@dataclass
+class FileConfig:
+    """What the normalizer needs to know about the file besides its bytes."""
+
+    payer: str
+    url: str
+    whitelist: Whitelist | None
+    handler: str = "standard"
+    parent_org: str = ""
+    fetch: Callable[[str], bytes] | None = None  # remote reference files; None: not fetched (recorded)
+    fetch_concurrency: int = 8
+    spool_dir: Path | None = None
+    batch_bytes: int = 8 << 20
+    max_element_bytes: int = 1 << 30
+
+    @property
+    def payer_uuid(self) -> str:
+        return ids.payer_uuid(self.payer, self.parent_org)
+
+    @property
+    def file_id(self) -> str:
+        return ids.file_id(self.payer, self.url)
+
+
+@dataclass
+class FileSummary:
+    """What was read (the ``files`` row); counts at the price level unless named rows."""
+
+    bytes_json: int = 0
+    items: int = 0
+    items_kept: int = 0
+    prices_kept: int = 0
+    prices_dropped: int = 0
+    rate_rows: int = 0
+    provider_references: int = 0
+    remote_references: int = 0
+    remote_failed: int = 0
+    reference_errors: list[dict[str, str]] = field(default_factory=list)
+    refs_after_in_network: bool = False
+    header: dict[str, object] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+
+@dataclass
+class OutputBatch:
+    rates: pa.Table | None = None
+    organizations: pa.Table | None = None
+    providers: pa.Table | None = None
+
+
+@dataclass
+class _Group:
+    tin_type: str | None
+    tin_value: str | None
+    npis: list[str]
+    group_uuid: str | None
+    org_uuid: str | None
+
+
+class _Registry:
+    """Every provider group of the file (deduplicated), the reference ids that point at them, and what is new."""
+
+    def __init__(self, handler: PayerHandler) -> None:
+        self.handler = handler
+        self.groups: list[_Group] = []
+        self._by_key: dict[tuple, int] = {}
+        self.refs: dict[str, tuple[list[int], str]] = {}
+        self.emitted = 0
+        self._orgs: set[str] = set()
+
+    def add(self, group: ProviderGroup) -> int:
+        npis = self.handler.group_npis(group)
+        tin = group.tin
+        tin_type = None if tin is None or tin.type is None else str(tin.type)
+        tin_value = None if tin is None or tin.value is None else str(tin.value)
+        key = (tin_type, tin_value, tuple(npis))
+        found = self._by_key.get(key)
+        if found is not None:
+            return found
+        index = len(self.groups)
+        self._by_key[key] = index
+        org = ids.organization_uuid(tin_value) if tin_value is not None else None
+        self.groups.append(_Group(tin_type, tin_value, npis, ids.provider_group_uuid(*key[:2], npis), org))
+        return index
+
+    def new_outputs(self, payer_uuid: str, file_id: str) -> tuple[pa.Table | None, pa.Table | None]:
+        """Organizations and providers of the groups added since the last call."""
+        fresh = self.groups[self.emitted :]
+        self.emitted = len(self.groups)
+        if not fresh:
+            return None, None
+        orgs = {}
+        for g in fresh:
+            if g.org_uuid is not None and g.org_uuid not in self._orgs:
+                self._orgs.add(g.org_uuid)
+                orgs[g.org_uuid] = g
+        org_table = pa.table(
+            {
+                "organization_uuid": list(orgs),
+                "tin_type": [g.tin_type for g in orgs.values()],
+                "tin_value": [g.tin_value for g in orgs.values()],
+                "org_name": [""] * len(orgs),
+                "payer_uuid": [payer_uuid] * len(orgs),
+                "file_id": [file_id] * len(orgs),
+            },
+            schema=ORGANIZATIONS_SCHEMA,
+        )
+        npis = [n for g in fresh for n in g.npis]
+        owner = np.repeat(np.arange(len(fresh)), [len(g.npis) for g in fresh])
+        npi_col = pa.array(npis, pa.string())
+        take = pa.array(owner, pa.int64())
+        providers = pa.table(
+            {
+                "provider_uuid": ids.uuid5_array(pc.binary_join_element_wise("provider", npi_col, ":")),
+                "npi": npi_col,
+                "npi_valid": pa.array([is_valid_npi(n) for n in npis], pa.bool_()),
+                "provider_group_uuid": pc.take(pa.array([g.group_uuid for g in fresh], pa.string()), take),
+                "organization_uuid": pc.take(pa.array([g.org_uuid for g in fresh], pa.string()), take),
+                "tin_type": pc.take(pa.array([g.tin_type for g in fresh], pa.string()), take),
+                "tin_value": pc.take(pa.array([g.tin_value for g in fresh], pa.string()), take),
+                "payer_uuid": pa.repeat(payer_uuid, len(npis)) if npis else pa.array([], pa.string()),
+                "file_id": pa.repeat(file_id, len(npis)) if npis else pa.array([], pa.string()),
+            },
+            schema=PROVIDERS_SCHEMA,
+        )
+        return (org_table if orgs else None), providers
+
+
+class _Rows:
+    """One batch's kept items: item columns, the negotiated rates' price lists, and the (reference, group) sets
+    each negotiated rate expands to (a set shared by every rate that names the same references)."""
+
+    def __init__(self) -> None:
+        self.item_cols: dict[str, list] = {k: [] for k in _ITEM_COLUMNS}
+        self.nr_item: list[int] = []
+        self.nr_prices: list[list[Price]] = []
+        self.nr_set: list[int] = []
+        self.sets: dict[object, int] = {}  # set key -> set id (this batch)
+        self.set_start: list[int] = []
+        self.set_len: list[int] = []
+        self.pair_group: list[int] = []  # -1: no provider group (unresolved reference, or none given)
+        self.pair_ref: list[str | None] = []
+        self.pair_how: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.nr_item)
+
+    def add_set(self, pairs: Iterable[tuple[int, str | None, str]]) -> int:
+        set_id = len(self.set_start)
+        self.set_start.append(len(self.pair_group))
+        for group, ref, how in pairs:
+            self.pair_group.append(group)
+            self.pair_ref.append(ref)
+            self.pair_how.append(how)
+        self.set_len.append(len(self.pair_group) - self.set_start[-1])
+        return set_id
+
+
+_ITEM_COLUMNS = (
+    "item_index",
+    "negotiation_arrangement",
+    "name",
+    "billing_code_type",
+    "billing_code_type_version",
+    "billing_code",
+    "description",
+)
+_PRICE_COLUMNS = (
+    ("negotiated_type", "negotiated_type", pa.string()),
+    ("expiration_date", "expiration_date", pa.string()),
+    ("billing_class", "billing_class", pa.string()),
+    ("setting", "setting", pa.string()),
+    ("service_codes", "service_code", _LIST_STR),
+    ("billing_code_modifiers", "billing_code_modifier", _LIST_STR),
+    ("additional_information", "additional_information", pa.string()),
+)
+
+
+def _rate_values(prices: list[Price]) -> pa.Array:
+    values = [p.negotiated_rate for p in prices]
+    try:
+        return pa.array(values, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a payer wrote some rates as text
+        return pa.array([_rate_value(v) for v in values], pa.float64())
+
+
+def _rate_value(value: float | str | None) -> float | None:
+    if value is None or isinstance(value, float):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+class Normalizer:
+    """One file's normalization; :meth:`run` yields :class:`OutputBatch` es and fills :attr:`summary`."""
+
+    def __init__(self, config: FileConfig) -> None:
+        self.config = config
+        self.handler = get_handler(config.handler)
+        self.registry = _Registry(self.handler)
+        self.summary = FileSummary()
+        self._payer_uuid = config.payer_uuid
+        self._file_id = config.file_id
+        wl = config.whitelist
+        self._tokens = wl.tokens if wl is not None else None
+        self._pending_remote: list[tuple[str, str]] = []  # (reference id, url)
+        self._pair_cache: dict[tuple[bytes, ...], tuple[tuple[int, str | None, str], ...]] = {}
+
+    # -- references ----------------------------------------------------------------------------------------------
+    def _add_references(self, batch: Elements) -> None:
+        view = memoryview(batch.buf)
+        for s, e in zip(batch.starts, batch.ends, strict=True):
+            ref = _REF.decode(view[s:e])
+            rid = token_text(ref.provider_group_id)
+            self.summary.provider_references += 1
+            if ref.provider_groups:
+                self.registry.refs[rid] = ([self.registry.add(g) for g in ref.provider_groups], IN_FILE)
+            elif ref.location:
+                self.summary.remote_references += 1
+                # relative locations (rare, the sample world's) resolve against the in-network file's URL
+                self._pending_remote.append((rid, urljoin(self.config.url, ref.location)))
+            else:
+                self.registry.refs[rid] = ([], IN_FILE)
+
+    def _resolve_remote(self) -> None:
+        """Fetch the remote reference files (once per URL, a few at a time); failures recorded per reference."""
+        pending, self._pending_remote = self._pending_remote, []
+        if not pending:
+            return
+        urls = sorted({url for _, url in pending})
+        fetched: dict[str, list[ProviderGroup] | str] = {}
+        fetch = self.config.fetch
+
+        def one(url: str) -> list[ProviderGroup] | str:
+            if fetch is None:
+                return "remote references are not fetched in this run"
+            try:
+                return _REMOTE.decode(fetch(url)).provider_groups or []
+            except msgspec.DecodeError as exc:
+                return f"not a provider-reference file: {exc}"
+            except Exception as exc:
+                return f"{type(exc).__name__}: {exc}"
+
+        with ThreadPoolExecutor(max_workers=max(1, self.config.fetch_concurrency)) as pool:
+            for url, result in zip(urls, pool.map(one, urls), strict=True):
+                fetched[url] = result
+        for rid, url in pending:
+            result = fetched[url]
+            if isinstance(result, str):
+                self.summary.remote_failed += 1
+                self.summary.reference_errors.append({"provider_group_id": rid, "url": url, "error": result})
+                self.registry.refs[rid] = ([], REMOTE_FAILED)
+            else:
+                self.registry.refs[rid] = ([self.registry.add(g) for g in result], REMOTE)
+
+    # -- items ---------------------------------------------------------------------------------------------------
+    def _kept_spans(self, batch: Elements) -> list[tuple[int, int, int]]:
+        """(item index, start, end) of the items the byte prefilter lets through; counts the rest as dropped."""
+        starts, ends, buf = batch.starts, batch.ends, batch.buf
+        self.summary.items += len(starts)
+        if self._tokens is None:
+            return [(batch.first + i, s, e) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
+        tokens = self._tokens
+        lo, hi = starts[0], ends[-1]
+        hits = [m.start() for m in CODE_BYTES.finditer(buf, lo, hi) if m.group(1) in tokens]
+        kept: list[tuple[int, int, int]] = []
+        if hits:
+            which = np.unique(np.searchsorted(np.asarray(starts), np.asarray(hits), side="right") - 1)
+            kept = [(batch.first + int(i), starts[i], ends[i]) for i in which]
+        dropped_prices = buf.count(_NEGOTIATED_RATE, lo, hi)
+        for _, s, e in kept:
+            dropped_prices -= buf.count(_NEGOTIATED_RATE, s, e)
+        self.summary.prices_dropped += dropped_prices
+        return kept
+
+    def _reference_pairs(self, raws: list[msgspec.Raw]) -> tuple[tuple[int, str | None, str], ...]:
+        """The (group, reference id, resolution) pairs of a list of reference ids (cached by their bytes)."""
+        key = tuple(bytes(r) for r in raws)
+        found = self._pair_cache.get(key)
+        if found is not None:
+            return found
+        pairs: list[tuple[int, str | None, str]] = []
+        for raw in raws:
+            rid = token_text(raw)
+            hit = self.registry.refs.get(rid)
+            if hit is None:
+                pairs.append((-1, rid, UNKNOWN_REF))
+                continue
+            groups, how = hit
+            pairs.extend([(g, rid, how) for g in groups] or [(-1, rid, how)])
+        if len(self._pair_cache) < _PAIR_CACHE_MAX:
+            self._pair_cache[key] = tuple(pairs)
+        return tuple(pairs)
+
+    def _add_item(self, rows: _Rows, index: int, item: Item) -> None:
+        item = self.handler.item(item)
+        code = "" if item.billing_code is None else str(item.billing_code)
+        rates = item.negotiated_rates or ()
+        prices_here = sum(len(nr.negotiated_prices or ()) for nr in rates)
+        wl = self.config.whitelist
+        if wl is not None and not wl.keeps(item.billing_code_type, code):
+            self.summary.prices_dropped += prices_here
+            return
+        self.summary.items_kept += 1
+        self.summary.prices_kept += prices_here
+        at = len(rows.item_cols["item_index"])
+        ic = rows.item_cols
+        ic["item_index"].append(index)
+        ic["negotiation_arrangement"].append(item.negotiation_arrangement)
+        ic["name"].append(item.name)
+        ic["billing_code_type"].append(item.billing_code_type)
+        version = item.billing_code_type_version
+        ic["billing_code_type_version"].append(None if version is None else str(version))
+        ic["billing_code"].append(code)
+        ic["description"].append(item.description)
+        sets, registry = rows.sets, self.registry
+        # The hot loop: per negotiated rate a dictionary lookup and three appends; prices are not touched here.
+        for nr in rates:
+            prices = nr.negotiated_prices
+            if not prices:
+                continue
+            raws, inline = nr.provider_references, nr.provider_groups
+            if inline:
+                pairs = [(registry.add(g), None, INLINE) for g in inline]
+                set_id = rows.add_set(list(self._reference_pairs(raws)) + pairs if raws else pairs)
+            elif raws:
+                key = raws[0] if len(raws) == 1 else tuple(raws)
+                set_key = bytes(key) if len(raws) == 1 else tuple(bytes(r) for r in raws)
+                set_id = sets.get(set_key)
+                if set_id is None:
+                    set_id = sets[set_key] = rows.add_set(self._reference_pairs(raws))
+            else:
+                set_id = sets.get(None)
+                if set_id is None:
+                    set_id = sets[None] = rows.add_set([(-1, None, NONE)])
+            rows.nr_item.append(at)
+            rows.nr_prices.append(prices)
+            rows.nr_set.append(set_id)
+
+    def _rates_table(self, rows: _Rows) -> pa.Table | None:
+        if not len(rows):
+            return None
+        per_nr = np.fromiter(map(len, rows.nr_prices), dtype=np.int64, count=len(rows.nr_prices))
+        prices = [p for ps in rows.nr_prices for p in ps]
+        price_nr = np.repeat(np.arange(len(per_nr)), per_nr)
+        price_set = np.asarray(rows.nr_set, dtype=np.int64)[price_nr]
+        set_start = np.asarray(rows.set_start, dtype=np.int64)[price_set]
+        counts = np.asarray(rows.set_len, dtype=np.int64)[price_set]
+        row_price = np.repeat(np.arange(len(price_set)), counts)
+        first_row = np.cumsum(counts) - counts
+        pair = pa.array(np.repeat(set_start - first_row, counts) + np.arange(len(row_price)))
+        item_of_row = pa.array(np.asarray(rows.nr_item, dtype=np.int64)[price_nr][row_price])
+        items = pa.table(
+            {k: pa.array(v, pa.int64() if k == "item_index" else pa.string()) for k, v in rows.item_cols.items()}
+        ).take(item_of_row)
+        take_price = pa.array(row_price)
+        price_cols = {
+            name: pa.array([getattr(p, attr) for p in prices], kind).take(take_price)
+            for name, attr, kind in _PRICE_COLUMNS
+        }
+        rate = _rate_values(prices).take(take_price)
+        group_index = np.asarray(rows.pair_group, dtype=np.int64)[np.asarray(pair)]
+        groups = self.registry.groups
+        known = group_index >= 0
+        safe = pa.array(np.where(known, group_index, 0), mask=~known)
+        g_uuid = pa.array([g.group_uuid for g in groups] or [None], pa.string())
+        g_org = pa.array([g.org_uuid for g in groups] or [None], pa.string())
+        g_tt = pa.array([g.tin_type for g in groups] or [None], pa.string())
+        g_tv = pa.array([g.tin_value for g in groups] or [None], pa.string())
+        g_n = pa.array([len(g.npis) for g in groups] or [0], pa.int32())
+        org = pc.take(g_org, safe)
+        n = len(row_price)
+        codes = items.column("billing_code")
+        expiration = price_cols["expiration_date"]
+        table = pa.table(
+            {
+                "rate_uuid": ids.rate_uuids(self._payer_uuid, org, codes, rate, expiration),
+                "payer_uuid": pa.repeat(self._payer_uuid, n),
+                "payer": pa.repeat(self.config.payer, n),
+                "file_id": pa.repeat(self._file_id, n),
+                "item_index": items.column("item_index"),
+                "negotiation_arrangement": items.column("negotiation_arrangement"),
+                "name": items.column("name"),
+                "billing_code_type": items.column("billing_code_type"),
+                "billing_code_type_version": items.column("billing_code_type_version"),
+                "billing_code": codes,
+                "description": items.column("description"),
+                "negotiated_rate": rate,
+                **price_cols,
+                "provider_group_ref": pc.take(pa.array(rows.pair_ref, pa.string()), pair),
+                "provider_resolution": pc.take(pa.array(rows.pair_how, pa.string()), pair),
+                "provider_group_uuid": pc.take(g_uuid, safe),
+                "organization_uuid": org,
+                "tin_type": pc.take(g_tt, safe),
+                "tin_value": pc.take(g_tv, safe),
+                "npi_count": pc.take(g_n, safe),
+            }
+        )
+        self.summary.rate_rows += n
+        return table.select(RATES_SCHEMA.names).cast(RATES_SCHEMA)
+
+    def _emit(self, rows: _Rows) -> OutputBatch:
+        rates = self._rates_table(rows)
+        orgs, providers = self.registry.new_outputs(self._payer_uuid, self._file_id)
+        return OutputBatch(rates, orgs, providers)
+
+    def _items_batch(self, spans: Iterable[tuple[int, bytes | memoryview]]) -> OutputBatch:
+        rows = _Rows()
+        for index, data in spans:
+            self._add_item(rows, index, _ITEM.decode(data))
+        return self._emit(rows)
+
+    # -- the file ------------------------------------------------------------------------------------------------
+    def run(self, chunks: Iterable[bytes]) -> Iterator[OutputBatch]:
+        started = time.perf_counter()
+        refs_done = False
+        spool = None
+        with contextlib.ExitStack() as stack:
+            for event in split_document(
+                chunks, batch_bytes=self.config.batch_bytes, max_element_bytes=self.config.max_element_bytes
+            ):
+                if isinstance(event, ArrayStart):
+                    if event.key == "in_network" and not refs_done:
+                        spool = stack.enter_context(tempfile.TemporaryFile(dir=self.config.spool_dir))
+                    elif event.key == "in_network":
+                        self._resolve_remote()
+                    continue
+                if isinstance(event, Elements):
+                    if event.key == "provider_references":
+                        self._add_references(event)
+                        refs_done = True
+                        if spool is not None:
+                            self.summary.refs_after_in_network = True
+                        continue
+                    kept = self._kept_spans(event)
+                    view = memoryview(event.buf)
+                    if spool is not None:
+                        for index, s, e in kept:
+                            spool.write(_SPOOL_LEN.pack(index) + _SPOOL_LEN.pack(e - s))
+                            spool.write(view[s:e])
+                        continue
+                    yield self._items_batch((index, view[s:e]) for index, s, e in kept)
+                    continue
+                if isinstance(event, Header):
+                    self.summary.bytes_json = event.total_bytes
+                    self.summary.header = _header_fields(event.fields)
+            self._resolve_remote()
+            if spool is not None:
+                yield from self._replay(spool)
+            # groups registered by references no kept rate used still belong to the providers table
+            yield self._emit(_Rows())
+        self.summary.duration_s = time.perf_counter() - started
+
+    def _replay(self, spool) -> Iterator[OutputBatch]:
+        spool.seek(0)
+        batch: list[tuple[int, bytes]] = []
+        size = 0
+        while True:
+            head = spool.read(16)
+            if not head:
+                break
+            index, length = _SPOOL_LEN.unpack(head[:8])[0], _SPOOL_LEN.unpack(head[8:])[0]
+            batch.append((index, spool.read(length)))
+            size += length
+            if size >= self.config.batch_bytes:
+                yield self._items_batch(batch)
+                batch, size = [], 0
+        if batch:
+            yield self._items_batch(batch)
+
+
+_HEADER_KEYS = (
+    "reporting_entity_name",
+    "reporting_entity_type",
+    "plan_name",
+    "plan_id_type",
+    "plan_id",
+    "plan_market_type",
+    "last_updated_on",
+    "version",
+)
+
+
+def _header_fields(fields: dict[str, bytes]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key in _HEADER_KEYS:
+        raw = fields.get(key)
+        if raw is None:
+            continue
+        try:
+            value = _HEADER_TEXT.decode(raw)
+        except msgspec.DecodeError:
+            value = raw.decode("utf-8", "replace")
+        out[key] = None if value is None else str(value)
+    return out
+
+
+def normalize_file(chunks: Iterable[bytes], config: FileConfig) -> tuple[list[OutputBatch], FileSummary]:
+    """The whole file in memory (tests and small files): every batch and the summary."""
+    normalizer = Normalizer(config)
+    batches = list(normalizer.run(chunks))
+    return batches, normalizer.summary

@@ -1,0 +1,233 @@
+"""Split a streamed JSON object into the byte spans of the elements of its top-level arrays, without parsing them.
+
+Price-transparency files are one JSON object of up to 150 GB whose bulk is two arrays (``in_network``,
+``provider_references``). Memory must not grow with the file, so the object is read in chunks and each element
+of a tracked array is located by msgspec validating it as a ``Raw`` value: msgspec stops at the element's end and
+reports where the trailing data begins, which finds element boundaries at C speed with strings and escapes handled
+correctly (a hand-written byte scanner must track string state; a regex cannot). Untracked top-level values (the
+header fields, plan lists) are kept as their raw bytes. Nothing here interprets the elements.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import msgspec
+
+_RAW = msgspec.json.Decoder(msgspec.Raw)
+_WS = b" \t\r\n"
+_KEY = re.compile(rb'\s*"((?:[^"\\]|\\.)*)"\s*:\s*', re.DOTALL)
+_TRAILING = "trailing characters (byte "
+_BYTE = re.compile(r"\(byte (\d+)\)")
+_NEAR_END = 64
+
+
+class JsonShapeError(ValueError):
+    """The bytes are not a JSON object of the expected shape; the message says where and what."""
+
+
+@dataclass
+class Elements:
+    """Complete elements of the tracked array ``key``: ``buf[starts[i]:ends[i]]`` is element ``first + i``."""
+
+    key: str
+    buf: bytes
+    starts: list[int]
+    ends: list[int]
+    first: int
+
+
+@dataclass
+class ArrayStart:
+    """A tracked array begins: its key, how many bytes of the document came before it, and the untracked
+    top-level values read so far (raw JSON by key)."""
+
+    key: str
+    offset: int
+    fields_before: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class Header:
+    """The document's untracked top-level values as raw JSON bytes, by key (emitted once, at the end)."""
+
+    fields: dict[str, bytes] = field(default_factory=dict)
+    tracked_order: list[str] = field(default_factory=list)
+    total_bytes: int = 0
+
+
+def _value_end(view: memoryview, start: int) -> int | None:
+    """End offset of the JSON value beginning at ``start``, or None when the buffer ends inside it."""
+    try:
+        _RAW.decode(view[start:])
+    except msgspec.DecodeError as exc:
+        text = str(exc)
+        at = text.find(_TRAILING)
+        if at >= 0:
+            # msgspec counts the first trailing non-space byte as read: it sits at (reported offset - 1)
+            return start + int(text[at + len(_TRAILING) : text.index(")", at)]) - 1
+        m = _BYTE.search(text)
+        # A chunk can end inside a number or a literal ("219." or "tr"), which msgspec reports as invalid
+        # rather than truncated: an error within the last bytes of the window means "read more".
+        if "truncated" in text or (m is not None and start + int(m.group(1)) >= len(view) - _NEAR_END):
+            return None
+        raise JsonShapeError(f"malformed JSON near byte {start}: {text}") from None
+    return len(view)  # the value runs to the end of the buffer: complete only if no more data comes
+
+
+class _Reader:
+    """A sliding window over the chunks; ``consumed`` counts the bytes dropped before ``buf``."""
+
+    def __init__(self, chunks: Iterable[bytes], max_element_bytes: int) -> None:
+        self._chunks = iter(chunks)
+        self.buf = b""
+        self.pos = 0
+        self.consumed = 0
+        self.eof = False
+        self._max = max_element_bytes
+
+    def more(self, keep_from: int) -> bool:
+        """Drop bytes before ``keep_from``, append the next chunk; False at the end of input."""
+        if self.eof:
+            return False
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            self.eof = True
+            return False
+        if len(self.buf) - keep_from > self._max:
+            raise JsonShapeError(
+                f"one JSON value at byte {self.consumed + keep_from} exceeds {self._max:,} bytes "
+                "(raise max_element_bytes if this file is trusted)"
+            )
+        self.consumed += keep_from
+        self.buf = self.buf[keep_from:] + chunk
+        self.pos -= keep_from
+        return True
+
+    def skip_ws(self) -> int:
+        """Position of the next non-whitespace byte (reading more as needed); -1 at the end of input."""
+        while True:
+            buf, pos = self.buf, self.pos
+            while pos < len(buf) and buf[pos] in _WS:
+                pos += 1
+            self.pos = pos
+            if pos < len(buf):
+                return pos
+            if not self.more(pos):
+                return -1
+
+    def where(self) -> int:
+        return self.consumed + self.pos
+
+
+def split_document(
+    chunks: Iterable[bytes],
+    tracked: frozenset[str] = frozenset({"in_network", "provider_references"}),
+    *,
+    batch_bytes: int = 8 << 20,
+    max_element_bytes: int = 1 << 30,
+) -> Iterator[Elements | ArrayStart | Header]:
+    """Yield the tracked arrays' elements in batches of about ``batch_bytes``, then the :class:`Header`."""
+    r = _Reader(chunks, max_element_bytes)
+    header = Header()
+    at = r.skip_ws()
+    if at < 0 or r.buf[at] != 0x7B:
+        raise JsonShapeError("the document is not a JSON object (it should start with '{')")
+    r.pos += 1
+    while True:
+        at = r.skip_ws()
+        if at < 0:
+            raise JsonShapeError(f"the document ends inside its top-level object (byte {r.where()})")
+        ch = r.buf[at]
+        if ch == 0x7D:  # '}'
+            r.pos += 1
+            break
+        if ch == 0x2C:  # ','
+            r.pos += 1
+            continue
+        key = _read_key(r)
+        at = r.skip_ws()
+        if key in tracked and at >= 0 and r.buf[at] == 0x5B:  # '['
+            header.tracked_order.append(key)
+            yield ArrayStart(key, r.where(), dict(header.fields))
+            r.pos += 1
+            yield from _array_elements(r, key, batch_bytes)
+        else:
+            header.fields[key] = _read_value(r)
+    if r.skip_ws() >= 0:
+        raise JsonShapeError(f"unexpected data after the top-level object at byte {r.where()}")
+    header.total_bytes = r.consumed + len(r.buf)
+    yield header
+
+
+def _read_key(r: _Reader) -> str:
+    while True:
+        m = _KEY.match(r.buf, r.pos)
+        if m is not None and m.end() < len(r.buf):
+            r.pos = m.end()
+            return m.group(1).decode("utf-8", "replace")
+        if not r.more(r.pos):
+            raise JsonShapeError(f"expected a key in the top-level object at byte {r.where()}")
+
+
+def _read_value(r: _Reader) -> bytes:
+    start = r.pos
+    while True:
+        end = _value_end(memoryview(r.buf), r.pos)
+        if end is not None and (end < len(r.buf) or r.eof):
+            r.pos = end
+            return r.buf[start:end]
+        if not r.more(start):
+            raise JsonShapeError(f"the document ends inside a top-level value (byte {r.where()})")
+        start = r.pos
+
+
+def _array_elements(r: _Reader, key: str, batch_bytes: int) -> Iterator[Elements]:
+    starts: list[int] = []
+    ends: list[int] = []
+    index = 0
+    batch_from = r.pos
+    expect_value = True
+    while True:
+        buf = r.buf
+        view = memoryview(buf)
+        pos, n = r.pos, len(buf)
+        # The hot loop: one msgspec call per element, a few byte comparisons between elements.
+        while True:
+            while pos < n and buf[pos] in _WS:
+                pos += 1
+            if pos >= n:
+                break
+            ch = buf[pos]
+            if ch == 0x2C and not expect_value:  # ','
+                expect_value = True
+                pos += 1
+                continue
+            if ch == 0x5D and (not expect_value or index == 0):  # ']'
+                r.pos = pos + 1
+                if starts:
+                    yield Elements(key, buf, starts, ends, index - len(starts))
+                return
+            if not expect_value:
+                raise JsonShapeError(f"expected ',' or ']' in {key!r} at byte {r.consumed + pos}")
+            end = _value_end(view, pos)
+            if end is None or end >= n:
+                break
+            starts.append(pos)
+            ends.append(end)
+            index += 1
+            pos = end
+            expect_value = False
+            if end - batch_from >= batch_bytes:
+                yield Elements(key, buf, starts, ends, index - len(starts))
+                starts, ends = [], []
+                batch_from = end
+        r.pos = pos
+        if starts:  # the batch so far lives in the old buffer: hand it over before the window moves
+            yield Elements(key, buf, starts, ends, index - len(starts))
+            starts, ends = [], []
+        if not r.more(pos):  # only the incomplete element is carried into the next window
+            raise JsonShapeError(f"the document ends inside the {key!r} array (byte {r.where()})")
+        batch_from = r.pos
