@@ -1,0 +1,1 @@
+"""Fee schedules as reference data: Medicare PFS, OPPS and ASC addenda, state workers'-comp schedules."""
