@@ -26,11 +26,14 @@ DEFAULT_CPT_INDEX_URL = (
 DEFAULT_NPI_API_URL = "https://npiregistry.cms.hhs.gov/api/"
 DEFAULT_HCPCS_API_URL = "https://clinicaltables.nlm.nih.gov/api/hcpcs/v3/search"
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
+DEFAULT_OPPS_ADDENDA_URL = "https://www.cms.gov/medicare/payment/prospective-payment-systems/hospital-outpatient-pps/addendum-and-addendum-b-updates"
+DEFAULT_ASC_ADDENDA_URL = "https://www.cms.gov/medicare/payment/prospective-payment-systems/ambulatory-surgical-center-asc/asc-payment-rates-addenda"
 # Secrets: read here like every other variable, but never shown (Settings repr), logged, or put in run config;
 # resources receive them as dg.EnvVar(<name>), which Dagster resolves at run time and displays by name only.
 HF_TOKEN_VAR = "HF_TOKEN"
 WAREHOUSE_CATALOG_PASSWORD_VAR = "MEDICAID_WAREHOUSE_CATALOG_PASSWORD"
-SECRET_VARS = frozenset({HF_TOKEN_VAR, WAREHOUSE_CATALOG_PASSWORD_VAR})
+ICEBERG_CATALOG_PASSWORD_VAR = "MEDICAID_ICEBERG_CATALOG_PASSWORD"
+SECRET_VARS = frozenset({HF_TOKEN_VAR, WAREHOUSE_CATALOG_PASSWORD_VAR, ICEBERG_CATALOG_PASSWORD_VAR})
 
 # Environment variable -> (Settings field, what it means). The README's table is generated from this.
 ENV_VARS: dict[str, tuple[str, str]] = {
@@ -100,6 +103,28 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "warehouse_catalog_password",
         "password of the DuckLake catalog's PostgreSQL user (secret; unset = libpq's `PGPASSWORD` or `~/.pgpass`)",
     ),
+    # Rates warehouse: fee-schedule sources and the Iceberg tables (docs/decisions/0004-iceberg-for-rates-warehouse.md).
+    "MEDICAID_OPPS_ADDENDA_URL": ("opps_addenda_url", "CMS page listing the quarterly OPPS Addendum A and B zips"),
+    "MEDICAID_ASC_ADDENDA_URL": ("asc_addenda_url", "CMS page listing the quarterly ASC Addendum AA zips"),
+    "MEDICAID_WC_FEE_SCHEDULE_URLS": (
+        "wc_fee_schedule_urls",
+        "workers'-comp fee-schedule files, `STATE=url` comma-separated (GA: the SBWC workbook `.xlsx`; NC: the IC "
+        "schedule `.csv`); unset = no state schedule is downloaded",
+    ),
+    "MEDICAID_ICEBERG_CATALOG_URI": (
+        "iceberg_catalog_uri",
+        "SQLAlchemy URL of the Iceberg SQL catalog (no password), e.g. `postgresql+psycopg2://user@host/db` "
+        "(default: SQLite `<data dir>/iceberg/catalog.db`)",
+    ),
+    "MEDICAID_ICEBERG_WAREHOUSE": (
+        "iceberg_warehouse",
+        "Iceberg data and metadata: a directory or `s3://bucket/prefix` (endpoint/region: `MEDICAID_S3_*`; keys: the "
+        "standard AWS variables; default `<data dir>/iceberg/warehouse`)",
+    ),
+    ICEBERG_CATALOG_PASSWORD_VAR: (
+        "iceberg_catalog_password",
+        "password of the Iceberg catalog's database user (secret)",
+    ),
 }
 
 
@@ -130,6 +155,12 @@ class Settings:
     warehouse_catalog_url: str | None = None
     warehouse_data_url: str | None = None
     warehouse_catalog_password: str | None = dataclass_field(default=None, repr=False)
+    opps_addenda_url: str = DEFAULT_OPPS_ADDENDA_URL
+    asc_addenda_url: str = DEFAULT_ASC_ADDENDA_URL
+    wc_fee_schedule_urls: tuple[str, ...] = ()
+    iceberg_catalog_uri: str | None = None
+    iceberg_warehouse: str | None = None
+    iceberg_catalog_password: str | None = dataclass_field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -145,6 +176,10 @@ class Settings:
         warehouse_path = Path(warehouse).expanduser().resolve() if warehouse else data_dir / "warehouse.duckdb"
         if "cpt_zip_urls" in values:
             values["cpt_zip_urls"] = tuple(u.strip() for u in values["cpt_zip_urls"].split(",") if u.strip())
+        if "wc_fee_schedule_urls" in values:
+            values["wc_fee_schedule_urls"] = tuple(
+                u.strip() for u in values["wc_fee_schedule_urls"].split(",") if u.strip()
+            )
         if "overlays_dir" in values:
             values["overlays_dir"] = Path(values["overlays_dir"]).expanduser().resolve()
         if "max_extract_bytes" in values:
