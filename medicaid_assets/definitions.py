@@ -14,6 +14,7 @@ from pathlib import Path
 import dagster as dg
 
 from medicaid_assets.core.object_store import parse_object_store_url
+from medicaid_assets.dagster_kit.iceberg import iceberg_from_settings
 from medicaid_assets.dagster_kit.io_managers import io_manager_from_settings
 from medicaid_assets.dagster_kit.progress import ProgressSink
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
@@ -83,6 +84,9 @@ def build_resources(
             nppes_weekly_url=settings.nppes_weekly_url,
             cpt_index_url=settings.cpt_index_url,
             cpt_zip_urls=list(settings.cpt_zip_urls),
+            opps_addenda_url=settings.opps_addenda_url,
+            asc_addenda_url=settings.asc_addenda_url,
+            wc_fee_schedule_urls=list(settings.wc_fee_schedule_urls),
         ),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
         "npi_registry": NpiRegistryResource(base_url=settings.npi_api_url, **api),
@@ -90,6 +94,7 @@ def build_resources(
             base_url=settings.hcpcs_api_url, batch_size=hcpcs_batch_size, **api
         ),
         "run_control": RunControlResource(),
+        "iceberg": iceberg_from_settings(settings),
         "progress": progress if progress_sink is None else progress.with_sink(progress_sink),
         "huggingface": HuggingFaceResource(
             endpoint=settings.hf_endpoint,

@@ -39,6 +39,11 @@ class DataLayout:
         return self.fallback_csv or self.cpt_root / "cpt_hcpcs_fallback.csv"
 
     @property
+    def fee_schedules(self) -> Path:
+        """Downloaded fee-schedule releases: ``opps/<release>/``, ``asc/<release>/``, ``workers_comp/<state>/``."""
+        return self.root / "raw" / "fee_schedules"
+
+    @property
     def duckdb_temp(self) -> Path:
         """Where DuckDB spills when a load passes its memory limit."""
         return self.root / "tmp" / "duckdb"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from medicaid_assets.core.download import sha256_file
 from medicaid_assets.sample_world.cpt_archives import write_cpt_files
+from medicaid_assets.sample_world.fee_schedules import write_fee_schedule_files
 from medicaid_assets.sample_world.nppes_files import write_nppes_files
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.spending import write_spending_files
@@ -59,6 +60,7 @@ def generate_world(out_dir: Path, spec: WorldSpec, force: bool = False) -> dict:
         "spending": write_spending_files(spec, files),
         "nppes": write_nppes_files(spec, files),
         "cpt": write_cpt_files(spec, files),
+        "fee_schedules": write_fee_schedule_files(spec, files),
     }
     listing = {
         str(p.relative_to(files)): {"size": p.stat().st_size, "sha256": sha256_file(p)}

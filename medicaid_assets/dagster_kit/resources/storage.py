@@ -32,3 +32,6 @@ class SourcesResource(dg.ConfigurableResource):
     nppes_weekly_url: str | None = None
     cpt_index_url: str
     cpt_zip_urls: list[str] = Field(default_factory=list)
+    opps_addenda_url: str = ""  # CMS pages listing the quarterly OPPS / ASC addenda zips
+    asc_addenda_url: str = ""
+    wc_fee_schedule_urls: list[str] = Field(default_factory=list)  # "STATE=url" per workers'-comp schedule

@@ -26,7 +26,7 @@ AMOUNT_COLUMNS = {"professional": "PROF MAR", "opps": "OP MAR", "asc": "ASC MAR"
 
 
 @register(STATE)
-def parse_georgia(sheets: Sheets, year: int) -> WcParse:
+def parse_georgia(sheets: Sheets, year: int | None) -> WcParse:
     """``sheets``: section name (``Surgery``, ``Anesthesia``, …) → that sheet's rows; other sheets are skipped."""
     parse = WcParse()
     for section, data in sheets.items():

@@ -37,7 +37,7 @@ class WcFormatError(ValueError):
 @dataclass(frozen=True)
 class WcRow:
     state: str
-    schedule_year: int
+    schedule_year: int | None  # from the file name (`2024-ga-fee-schedule.xlsx`); None when it names no year
     code: str
     modifier: str
     description: str | None
@@ -59,7 +59,7 @@ class WcParse:
 
 
 Sheets = Mapping[str, list[list[str]]]  # sheet or file name -> rows of cells as text
-Handler = Callable[[Sheets, int], WcParse]
+Handler = Callable[[Sheets, int | None], WcParse]
 HANDLERS: dict[str, Handler] = {}
 
 

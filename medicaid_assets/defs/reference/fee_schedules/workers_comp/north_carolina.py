@@ -28,7 +28,7 @@ COLUMNS = {
 
 
 @register(STATE)
-def parse_north_carolina(files: Sheets, year: int) -> WcParse:
+def parse_north_carolina(files: Sheets, year: int | None) -> WcParse:
     """``files``: name → the schedule's rows (one file in practice)."""
     parse = WcParse()
     for name, data in files.items():
