@@ -12,6 +12,8 @@ OPPS_APC_RATES = dg.AssetKey(["fee_schedules", "opps_apc_rates"])  # Addendum A:
 OPPS_HCPCS_RATES = dg.AssetKey(["fee_schedules", "opps_hcpcs_rates"])  # Addendum B: HCPCS -> SI, APC, weight, rate
 ASC_RATES = dg.AssetKey(["fee_schedules", "asc_rates"])  # Addendum AA: HCPCS -> payment indicator, weight, rate
 WC_MAXIMUMS = dg.AssetKey(["fee_schedules", "wc_maximums"])  # one row per state x code x modifier x setting
+# States whose maximums are multiples of Medicare (CA): the same columns, computed from the newest OPPS release.
+WC_MULTIPLIER_MAXIMUMS = dg.AssetKey(["fee_schedules", "wc_multiplier_maximums"])
 
 # Each quarterly release is a partition (key ``2025Q1``), added by the family's sensors from the CMS pages.
 opps_releases = dg.DynamicPartitionsDefinition(name="opps_releases")

@@ -13,9 +13,20 @@ from medicaid_assets.dagster_kit.io_managers import PARTITION_EXPR
 from medicaid_assets.dagster_kit.metadata import OWNERS, markdown_table
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
-from medicaid_assets.defs.reference.fee_schedules.keys import GROUP, STATE_COLUMN, WC_FILES, WC_MAXIMUMS, wc_states
+from medicaid_assets.defs.reference.fee_schedules.keys import (
+    GROUP,
+    OPPS_HCPCS_RATES,
+    RELEASE_COLUMN,
+    STATE_COLUMN,
+    WC_FILES,
+    WC_MAXIMUMS,
+    WC_MULTIPLIER_MAXIMUMS,
+    wc_states,
+)
+from medicaid_assets.defs.reference.fee_schedules.workers_comp.california import MULTIPLIER_RULES, multiplier_rows
 from medicaid_assets.defs.reference.fee_schedules.workers_comp.handlers import (
     COLUMNS,
+    WcRow,
     csv_rows,
     handler_for,
     xlsx_sheets,
@@ -41,6 +52,11 @@ def state_urls(entries: list[str]) -> dict[str, str]:
             raise ValueError(f"MEDICAID_WC_FEE_SCHEDULE_URLS entry {entry!r} is not STATE=http(s)://…")
         out[state.strip()] = url.strip()
     return out
+
+
+def _frame(rows: list[WcRow]) -> pl.DataFrame:
+    schema = {name: POLARS[kind] for name, kind in COLUMNS.items()}
+    return pl.DataFrame([dataclasses.asdict(r) for r in rows], schema=schema, orient="row")
 
 
 def _state_folder(data: DataDirResource, state: str) -> Path:
@@ -108,11 +124,7 @@ def wc_maximums(context: dg.AssetExecutionContext, data: DataDirResource) -> pl.
         raise dg.Failure(f"{state} {path.name}: the handler found no rows; the previous table is kept")
     for cell in parse.formula_cells:
         context.log.warning(f"formula cell, not a value (left out): {cell}")
-    frame = pl.DataFrame(
-        [dataclasses.asdict(r) for r in parse.rows],
-        schema={name: POLARS[kind] for name, kind in COLUMNS.items()},
-        orient="row",
-    )
+    frame = _frame(parse.rows)
     preview = frame.head(10)
     context.add_output_metadata(
         {
@@ -124,6 +136,29 @@ def wc_maximums(context: dg.AssetExecutionContext, data: DataDirResource) -> pl.
         }
     )
     return frame
+
+
+@dg.asset(
+    key=WC_MULTIPLIER_MAXIMUMS,
+    ins={"addendum_b": dg.AssetIn(OPPS_HCPCS_RATES, metadata={"allow_missing_partitions": True})},
+    group_name=GROUP,
+    kinds={"polars"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool="duckdb",
+    description="Workers'-comp maximums of the states that set them as multiples of Medicare (CA: 122 % of the "
+    "OPPS amount for hospital outpatient, 97.6 % for ASCs), from the newest stored OPPS Addendum B release; the "
+    "same columns as wc_maximums, basis = medicare_multiplier.",
+)
+def wc_multiplier_maximums(context: dg.AssetExecutionContext, addendum_b: pl.DataFrame) -> pl.DataFrame:
+    if addendum_b.is_empty():
+        raise dg.Failure("no OPPS release stored yet; materialize an opps_release_job partition first")
+    release = str(addendum_b[RELEASE_COLUMN].max())
+    paid = addendum_b.filter((pl.col(RELEASE_COLUMN) == release) & (pl.col("payment_rate") > 0))
+    medicare = {"opps": paid.select("hcpcs", "short_descriptor", "payment_rate").rows()}
+    rows = [row for rule in MULTIPLIER_RULES.values() for row in multiplier_rows(rule, int(release[:4]), medicare).rows]
+    context.add_output_metadata({"release": release, "states": dg.MetadataValue.json(sorted(MULTIPLIER_RULES))})
+    return _frame(rows)
 
 
 wc_job = dg.define_asset_job(

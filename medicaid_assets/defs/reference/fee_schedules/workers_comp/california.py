@@ -33,7 +33,7 @@ MULTIPLIER_RULES: dict[str, MultiplierRule] = {CALIFORNIA.state: CALIFORNIA}
 
 
 def multiplier_rows(
-    rule: MultiplierRule, year: int, medicare: Mapping[str, Iterable[tuple[str, str | None, float]]]
+    rule: MultiplierRule, year: int | None, medicare: Mapping[str, Iterable[tuple[str, str | None, float]]]
 ) -> WcParse:
     """Maximums as ``rule``'s multiples of Medicare; ``medicare``: ``opps``/``asc`` → (code, description, amount)."""
     parse = WcParse()
