@@ -26,6 +26,7 @@ from medicaid_assets.defs.medicaid_spending import keys as spending
 from medicaid_assets.defs.publish.resources import HuggingFaceResource
 from medicaid_assets.defs.publish.storage import with_object_store
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
+from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
 from medicaid_assets.defs.reference.nppes import keys as nppes
 from medicaid_assets.defs.reference.resolution.resources import ClinicalTablesResource, NpiRegistryResource
 from medicaid_assets.layout import DataLayout
@@ -47,6 +48,10 @@ SOURCE_FRESHNESS = {
     nppes.WEEKLY_BUNDLE: _days(9, 8),
     code_sets.ARCHIVES: _days(100, 92),
     code_sets.FALLBACK: _days(100, 92),
+    # OPPS and ASC addenda are quarterly (per release partition); states revise workers'-comp schedules yearly.
+    fee_schedules.OPPS_ADDENDA: _days(100, 92),
+    fee_schedules.ASC_ADDENDA: _days(100, 92),
+    fee_schedules.WC_FILES: _days(400, 370),
 }
 
 
