@@ -9,7 +9,17 @@ import pytest
 
 from medicaid_assets.settings import PROJECT_ROOT
 
-STAGES = ("prepare", "spending", "distinct", "nppes", "nppes_floor", "weekly", "resolution", "outputs")
+STAGES = (
+    "prepare",
+    "spending",
+    "distinct",
+    "nppes",
+    "nppes_floor",
+    "weekly",
+    "resolution",
+    "outputs",
+    "rates_benchmarks",
+)
 
 
 @pytest.mark.slow
@@ -37,6 +47,6 @@ def test_benchmark_command_runs_every_stage_at_tiny_scale(tmp_path: Path) -> Non
         assert "error" not in report["stages"][stage], report["stages"][stage].get("error")
     assert report["stages"]["spending"]["rows"] == report["world"]["spending_rows"]
     assert report["stages"]["main_warm"]["requests"] == 0  # nothing new: no request (a behaviour, not a time)
-    assert len(report["table"]) == 8 and all(row["figure"] for row in report["table"])
+    assert len(report["table"]) == 9 and all(row["figure"] for row in report["table"])
     assert "| stage | figure | floor, same run |" in done.stdout
     assert list((tmp_path / "work").iterdir()) == []  # work files are removed unless --keep
