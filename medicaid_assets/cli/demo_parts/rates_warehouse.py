@@ -11,7 +11,7 @@ from rich.table import Table
 from medicaid_assets.cli.demo_parts import DemoPart
 from medicaid_assets.cli.runner import Runner
 from medicaid_assets.dagster_kit.iceberg import iceberg_from_settings
-from medicaid_assets.defs.rates_warehouse.jobs import rates_warehouse_job
+from medicaid_assets.defs.rates_warehouse.jobs import rates_dimensions_job, rates_warehouse_job
 from medicaid_assets.defs.rates_warehouse.keys import ICEBERG_BENCH_ASC, ICEBERG_BENCH_OPPS, ICEBERG_BENCH_WC
 from medicaid_assets.defs.reference.fee_schedules.asc_assets import asc_release_job, asc_release_sensor
 from medicaid_assets.defs.reference.fee_schedules.keys import wc_states
@@ -68,6 +68,10 @@ PART = DemoPart(
         (
             f"job '{rates_warehouse_job.name}': Medicare and workers'-comp benchmarks → Iceberg tables",
             lambda runner: runner.run(rates_warehouse_job.name),
+        ),
+        (
+            f"job '{rates_dimensions_job.name}': dim_code, dim_npi, dim_npi_address from the reference tables",
+            lambda runner: runner.run(rates_dimensions_job.name),
         ),
     ),
     summary=summary,
