@@ -21,6 +21,7 @@ from medicaid_assets.defs.reference.fee_schedules.opps_asc_releases import relea
 from medicaid_assets.defs.reference.fee_schedules.opps_parse import Addendum
 
 PAGE_TIMEOUT_SECONDS = 30.0  # sensors are cut off at 60 s
+MAX_MEMBER_BYTES = 256 * 1024**2  # a real addendum CSV is under 10 MB; it is read into memory whole
 
 
 def listed_releases(
@@ -74,6 +75,9 @@ def read_csv_member(folder: Path, release: str, kind: str, max_bytes: int) -> tu
     infos = [i for i in check_archive(zips[0], max_bytes) if i.filename.lower().endswith(".csv")]
     if len(infos) != 1:
         raise dg.Failure(f"{zips[0].name}: expected one .csv member, found {[i.filename for i in infos]}")
+    if infos[0].file_size > MAX_MEMBER_BYTES:
+        raise dg.Failure(f"{zips[0].name}: {infos[0].filename} expands to {infos[0].file_size:,} bytes, over the "
+                         f"{MAX_MEMBER_BYTES:,} an addendum can be; refusing it")  # fmt: skip
     with zipfile.ZipFile(zips[0]) as zf:
         return infos[0].filename, zf.read(infos[0])
 
