@@ -9,6 +9,7 @@ from medicaid_assets.defs.rates_warehouse.keys import (
     DIM_CODE,
     DIM_NPI,
     DIM_NPI_ADDRESS,
+    ICEBERG_DIMENSIONS,
     ICEBERG_TABLES,
 )
 from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
@@ -28,6 +29,7 @@ rates_warehouse_job = dg.define_asset_job(
 )
 rates_dimensions_job = dg.define_asset_job(
     "rates_dimensions_job",
-    selection=dg.AssetSelection.assets(DIM_CODE, DIM_NPI, DIM_NPI_ADDRESS),
-    description="Build dim_code from the shared code set and dim_npi / dim_npi_address from the NPPES provider table.",
+    selection=dg.AssetSelection.assets(DIM_CODE, DIM_NPI, DIM_NPI_ADDRESS, ICEBERG_DIMENSIONS),
+    description="Build dim_code from the shared code set and dim_npi / dim_npi_address from the NPPES provider table, "
+    "then write them as Iceberg tables.",
 )

@@ -16,3 +16,4 @@ DIM_NPI_ADDRESS = dg.AssetKey(["rates_warehouse", "dim_npi_address"])
 ICEBERG_BENCH_OPPS = "bench_medicare_opps"
 ICEBERG_BENCH_ASC = "bench_medicare_asc"
 ICEBERG_BENCH_WC = "bench_wc"  # every state's workers'-comp maximums, partitioned by state
+ICEBERG_DIMENSIONS = dg.AssetKey(["rates_warehouse", "iceberg_dimensions"])  # dim_code, dim_npi, dim_npi_address

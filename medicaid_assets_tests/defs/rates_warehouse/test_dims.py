@@ -64,3 +64,8 @@ def test_dimensions_from_the_reference_tables(settings: Settings, world: WorldCo
     assert npis.filter(pl.col("enumeration_type") == "organization").height == organizations
     assert addresses.height == 2 * providers  # a mailing and a practice-location row per NPI, as the original
     assert set(addresses["address_purpose"]) == {"MAILING", "LOCATION"}
+    iceberg = defs.resources["iceberg"]
+    with iceberg.duckdb() as conn:
+        for name, frame in (("dim_code", codes), ("dim_npi", npis), ("dim_npi_address", addresses)):
+            (rows,) = conn.sql(f"SELECT count(*) FROM {iceberg.scan_sql(name)}").fetchone()
+            assert rows == frame.height, name
