@@ -693,6 +693,53 @@ def stage_price_transparency(ctx: Context, m: Measure) -> None:
     m.figures.update(measure(ctx.scratch / "price_transparency", target))
 
 
+def stage_rates_benchmarks(ctx: Context, m: Measure) -> None:
+    """Medicare OPPS + ASC benchmarks (steps of ``rates_warehouse_job``) from one stored release each, beside the
+    same rows built by bare DuckDB SQL over the stored Addendum B / AA parquet files (newest release, paid codes,
+    one row per state and code) and written to parquet."""
+    import duckdb
+
+    from medicaid_assets.defs.rates_warehouse.benchmarks import NATIONAL, STATES
+    from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
+
+    instance = ctx.runner.instance
+    instance.add_dynamic_partitions(fee_schedules.opps_releases.name, ["2025Q1"])
+    instance.add_dynamic_partitions(fee_schedules.asc_releases.name, ["2026Q1"])
+    ctx.run("opps_release_job", partition_key="2025Q1")
+    ctx.run("asc_release_job", partition_key="2026Q1")
+    keys = [["rates_warehouse", "bench_medicare_opps"], ["rates_warehouse", "bench_medicare_asc"]]
+    wall, steps = ctx.run("rates_warehouse_job", keys=keys)
+    assets = ctx.data_dir / "assets"
+    states = ", ".join(f"('{s}')" for s in (NATIONAL, *STATES))
+    floor_sql = {
+        "opps": f"""SELECT s.state, b.hcpcs AS code, b.status_indicator, b.apc, b.relative_weight,
+                   b.payment_rate AS medicare_opps_national, b.payment_rate AS medicare_opps_stateavg, b.release
+            FROM read_parquet('{assets}/fee_schedules/opps_hcpcs_rates/*.parquet') b, (VALUES {states}) s(state)
+            WHERE b.release = (SELECT max(release) FROM read_parquet('{assets}/fee_schedules/opps_hcpcs_rates/*.parquet'))
+              AND b.payment_rate > 0""",
+        "asc": f"""SELECT s.state, b.hcpcs AS code, b.payment_indicator, b.payment_weight,
+                   b.payment_rate AS medicare_asc_national, b.payment_rate AS medicare_asc_stateavg, b.release
+            FROM read_parquet('{assets}/fee_schedules/asc_rates/*.parquet') b, (VALUES {states}) s(state)
+            WHERE b.release = (SELECT max(release) FROM read_parquet('{assets}/fee_schedules/asc_rates/*.parquet'))
+              AND b.payment_rate > 0""",
+    }
+    rows = 0
+    with m.timed("floor"):
+        conn = duckdb.connect()
+        for name, sql in floor_sql.items():
+            out = ctx.scratch / f"floor_bench_{name}.parquet"
+            conn.execute(f"COPY ({sql}) TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
+            rows += conn.execute(f"SELECT count(*) FROM '{out}'").fetchone()[0]
+            out.unlink()
+        conn.close()
+    m.figures.update(
+        wall=round(sum(steps.values()), 3),
+        compute=round(sum(ctx.compute.values()), 3),
+        run_wall=wall,
+        rows=rows,
+    )
+
+
 STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "prepare": stage_prepare,
     "spending": stage_spending,
@@ -710,6 +757,7 @@ STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "resdac_sketches": stage_resdac_sketches,
     "synthetic_medicare": stage_synthetic_medicare,
     "price_transparency": stage_price_transparency,
+    "rates_benchmarks": stage_rates_benchmarks,
 }
 
 

@@ -15,6 +15,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from medicaid_assets.core.object_store import parse_object_store_url
+from medicaid_assets.dagster_kit.iceberg import iceberg_from_settings
 from medicaid_assets.dagster_kit.io_managers import io_manager_from_settings
 from medicaid_assets.dagster_kit.progress import ProgressSink
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
@@ -62,6 +63,10 @@ SOURCE_FRESHNESS = {
     synthetic_medicare.DOWNLOADS: _days(800, 740),  # a one-off 2023 release: warn only after about two years
     # payers must post their machine-readable files monthly
     price_transparency.PAYER_TOC: _days(40, 33),
+    # OPPS and ASC addenda are quarterly (per release partition); states revise workers'-comp schedules yearly.
+    fee_schedules.OPPS_ADDENDA: _days(100, 92),
+    fee_schedules.ASC_ADDENDA: _days(100, 92),
+    fee_schedules.WC_FILES: _days(400, 370),
 }
 
 
@@ -101,6 +106,9 @@ def build_resources(
             cpt_zip_urls=list(settings.cpt_zip_urls),
             pfs_index_url=settings.pfs_index_url,
             nucc_page_url=settings.nucc_page_url,
+            opps_addenda_url=settings.opps_addenda_url,
+            asc_addenda_url=settings.asc_addenda_url,
+            wc_fee_schedule_urls=list(settings.wc_fee_schedule_urls),
         ),
         "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
         "npi_registry": NpiRegistryResource(base_url=settings.npi_api_url, **api),
@@ -118,6 +126,7 @@ def build_resources(
             dbt_executable=dbt_executable(),
         ),
         "run_control": RunControlResource(),
+        "iceberg": iceberg_from_settings(settings),
         "progress": progress if progress_sink is None else progress.with_sink(progress_sink),
         "huggingface": HuggingFaceResource(
             endpoint=settings.hf_endpoint,

@@ -69,6 +69,11 @@ class DataLayout:
         return self.root / "raw" / "pfs"
 
     @property
+    def fee_schedules(self) -> Path:
+        """Downloaded fee-schedule releases: ``opps/<release>/``, ``asc/<release>/``, ``workers_comp/<state>/``."""
+        return self.root / "raw" / "fee_schedules"
+
+    @property
     def duckdb_temp(self) -> Path:
         """Where DuckDB spills when a load passes its memory limit."""
         return self.root / "tmp" / "duckdb"

@@ -40,12 +40,17 @@ DEFAULT_SYNTHETIC_MEDICARE_CLAIMS_URL = (
 DEFAULT_SYNTHETIC_MEDICARE_PDE_URL = (
     "https://data.cms.gov/sites/default/files/2023-04/a3969dcf-0799-49fe-8380-9eef788d5ac4/pde.csv"
 )
+DEFAULT_OPPS_ADDENDA_URL = "https://www.cms.gov/medicare/payment/prospective-payment-systems/hospital-outpatient-pps/addendum-and-addendum-b-updates"
+DEFAULT_ASC_ADDENDA_URL = "https://www.cms.gov/medicare/payment/prospective-payment-systems/ambulatory-surgical-center-asc/asc-payment-rates-addenda"
 # Secrets: read here like every other variable, but never shown (Settings repr), logged, or put in run config;
 # resources receive them as dg.EnvVar(<name>), which Dagster resolves at run time and displays by name only.
 HF_TOKEN_VAR = "HF_TOKEN"
 WAREHOUSE_CATALOG_PASSWORD_VAR = "MEDICAID_WAREHOUSE_CATALOG_PASSWORD"
 RESDAC_POSTGRES_PASSWORD_VAR = "MEDICAID_RESDAC_POSTGRES_PASSWORD"
-SECRET_VARS = frozenset({HF_TOKEN_VAR, WAREHOUSE_CATALOG_PASSWORD_VAR, RESDAC_POSTGRES_PASSWORD_VAR})
+ICEBERG_CATALOG_PASSWORD_VAR = "MEDICAID_ICEBERG_CATALOG_PASSWORD"
+SECRET_VARS = frozenset(
+    {HF_TOKEN_VAR, WAREHOUSE_CATALOG_PASSWORD_VAR, RESDAC_POSTGRES_PASSWORD_VAR, ICEBERG_CATALOG_PASSWORD_VAR}
+)
 
 # Environment variable -> (Settings field, what it means). The README's table is generated from this.
 ENV_VARS: dict[str, tuple[str, str]] = {
@@ -163,6 +168,28 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "pt_allow_private_urls",
         "`1`: let ToCs and reference files point at private/loopback addresses (the sample world only; default `0`)",
     ),
+    # Rates warehouse: fee-schedule sources and the Iceberg tables (docs/decisions/0007-iceberg-for-rates-warehouse.md).
+    "MEDICAID_OPPS_ADDENDA_URL": ("opps_addenda_url", "CMS page listing the quarterly OPPS Addendum A and B zips"),
+    "MEDICAID_ASC_ADDENDA_URL": ("asc_addenda_url", "CMS page listing the quarterly ASC Addendum AA zips"),
+    "MEDICAID_WC_FEE_SCHEDULE_URLS": (
+        "wc_fee_schedule_urls",
+        "workers'-comp fee-schedule files, `STATE=url` comma-separated (GA: the SBWC workbook `.xlsx`; NC: the IC "
+        "schedule `.csv`); unset = no state schedule is downloaded",
+    ),
+    "MEDICAID_ICEBERG_CATALOG_URI": (
+        "iceberg_catalog_uri",
+        "SQLAlchemy URL of the Iceberg SQL catalog (no password), e.g. `postgresql+psycopg2://user@host/db` "
+        "(default: SQLite `<data dir>/iceberg/catalog.db`)",
+    ),
+    "MEDICAID_ICEBERG_WAREHOUSE": (
+        "iceberg_warehouse",
+        "Iceberg data and metadata: a directory or `s3://bucket/prefix` (endpoint/region: `MEDICAID_S3_*`; keys: the "
+        "standard AWS variables; default `<data dir>/iceberg/warehouse`)",
+    ),
+    ICEBERG_CATALOG_PASSWORD_VAR: (
+        "iceberg_catalog_password",
+        "password of the Iceberg catalog's database user (secret)",
+    ),
 }
 
 
@@ -204,6 +231,12 @@ class Settings:
     synthetic_medicare_pde_url: str = DEFAULT_SYNTHETIC_MEDICARE_PDE_URL
     pt_catalog: Path | None = None
     pt_allow_private_urls: bool = False
+    opps_addenda_url: str = DEFAULT_OPPS_ADDENDA_URL
+    asc_addenda_url: str = DEFAULT_ASC_ADDENDA_URL
+    wc_fee_schedule_urls: tuple[str, ...] = ()
+    iceberg_catalog_uri: str | None = None
+    iceberg_warehouse: str | None = None
+    iceberg_catalog_password: str | None = dataclass_field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -219,6 +252,10 @@ class Settings:
         warehouse_path = Path(warehouse).expanduser().resolve() if warehouse else data_dir / "warehouse.duckdb"
         if "cpt_zip_urls" in values:
             values["cpt_zip_urls"] = tuple(u.strip() for u in values["cpt_zip_urls"].split(",") if u.strip())
+        if "wc_fee_schedule_urls" in values:
+            values["wc_fee_schedule_urls"] = tuple(
+                u.strip() for u in values["wc_fee_schedule_urls"].split(",") if u.strip()
+            )
         if "overlays_dir" in values:
             values["overlays_dir"] = Path(values["overlays_dir"]).expanduser().resolve()
         if "max_extract_bytes" in values:

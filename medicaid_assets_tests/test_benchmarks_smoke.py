@@ -20,6 +20,7 @@ STAGES = (
     "outputs",
     "pfs_amounts",
     "marts",
+    "rates_benchmarks",
 )
 
 
@@ -58,6 +59,6 @@ def test_benchmark_command_runs_every_stage_at_tiny_scale(tmp_path: Path) -> Non
         assert "error" not in report["stages"][stage], report["stages"][stage].get("error")
     assert report["stages"]["spending"]["rows"] == report["world"]["spending_rows"]
     assert report["stages"]["main_warm"]["requests"] == 0  # nothing new: no request (a behaviour, not a time)
-    assert len(report["table"]) == 16 and all(row["figure"] for row in report["table"])
+    assert len(report["table"]) == 17 and all(row["figure"] for row in report["table"])
     assert "| stage | figure | floor, same run |" in done.stdout
     assert list((tmp_path / "work").iterdir()) == []  # work files are removed unless --keep

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -102,6 +102,30 @@ def category_counts_png(groups: Mapping[str, Mapping[str, int]], title: str) -> 
         if not values:
             axes.set_yticks([])
             axes.text(0.5, 0.5, "none", transform=axes.transAxes, ha="center", va="center", color="#8a8a8a")
+    return _png(figure)
+
+
+def amounts_by_group_png(values: Mapping[str, Sequence[float]], title: str) -> bytes:
+    """One horizontal box per group (log scale: amounts run from cents to tens of thousands), with its count."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    groups = sorted((g for g, v in values.items() if v), key=lambda g: -len(values[g]))[:12]
+    figure = Figure(figsize=(WIDTH_INCHES, 0.9 + 0.35 * max(len(groups), 2)), layout="constrained")
+    axes = figure.add_subplot()
+    if groups:
+        data = [[max(v, 0.01) for v in values[g]] for g in groups]
+        box = axes.boxplot(data, vert=False, patch_artist=True, widths=0.6, showfliers=False)
+        for patch in box["boxes"]:
+            patch.set_facecolor(BAR_COLOR)
+            patch.set_alpha(0.6)
+        axes.set_yticks(range(1, len(groups) + 1), [f"{g} ({len(values[g]):,})" for g in groups], fontsize=8)
+        axes.set_xscale("log")
+        axes.xaxis.set_major_formatter(FuncFormatter(_money))
+    else:
+        axes.text(0.5, 0.5, "no rows", transform=axes.transAxes, ha="center", va="center", color="#8a8a8a")
+    axes.set_title(title, loc="left", fontsize=11)
+    axes.spines[["top", "right"]].set_visible(False)
     return _png(figure)
 
 

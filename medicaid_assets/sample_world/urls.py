@@ -12,11 +12,13 @@ from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from medicaid_assets.settings import (
+    DEFAULT_ASC_ADDENDA_URL,
     DEFAULT_CPT_INDEX_URL,
     DEFAULT_HCPCS_API_URL,
     DEFAULT_NPI_API_URL,
     DEFAULT_NPPES_FILES_PAGE_URL,
     DEFAULT_NUCC_PAGE_URL,
+    DEFAULT_OPPS_ADDENDA_URL,
     DEFAULT_PFS_INDEX_URL,
     DEFAULT_SPENDING_URL,
     DEFAULT_SYNTHETIC_MEDICARE_BENEFICIARY_URL,
@@ -37,6 +39,13 @@ SPENDING_V2_URL = (
     "https://stopendataprod.blob.core.windows.net/datasets/medicaid-provider-spending/"
     "2026-06-01/medicaid-provider-spending.parquet"
 )
+
+# Workers'-comp schedules: states post them on their own sites and the pipeline is told where (no discovery); the
+# world serves the two sample states at these stand-in addresses.
+WC_URLS = {
+    "GA": "https://sbwc.georgia.gov/sites/sbwc.georgia.gov/files/fee-schedule/2024-ga-fee-schedule.xlsx",
+    "NC": "https://www.ic.nc.gov/fee-schedule/2025-nc-professional-fee-schedule.csv",
+}
 
 
 def local_url(base_url: str, real_url: str) -> str:
@@ -65,10 +74,14 @@ def world_env(base_url: str) -> dict[str, str]:
         "MEDICAID_SYNTHETIC_MEDICARE_BENEFICIARY_URL": local_url(base_url, DEFAULT_SYNTHETIC_MEDICARE_BENEFICIARY_URL),
         "MEDICAID_SYNTHETIC_MEDICARE_CLAIMS_URL": local_url(base_url, DEFAULT_SYNTHETIC_MEDICARE_CLAIMS_URL),
         "MEDICAID_SYNTHETIC_MEDICARE_PDE_URL": local_url(base_url, DEFAULT_SYNTHETIC_MEDICARE_PDE_URL),
+        "MEDICAID_OPPS_ADDENDA_URL": local_url(base_url, DEFAULT_OPPS_ADDENDA_URL),
+        "MEDICAID_ASC_ADDENDA_URL": local_url(base_url, DEFAULT_ASC_ADDENDA_URL),
+        "MEDICAID_WC_FEE_SCHEDULE_URLS": ",".join(f"{s}={local_url(base_url, u)}" for s, u in WC_URLS.items()),
     }
 
 
 def settings_for_world(settings: Settings, base_url: str) -> Settings:
     """``settings`` with every source URL pointed at a sample-world server."""
-    overrides = {ENV_VARS[var][0]: url for var, url in world_env(base_url).items()}
+    overrides: dict[str, object] = {ENV_VARS[var][0]: url for var, url in world_env(base_url).items()}
+    overrides["wc_fee_schedule_urls"] = tuple(str(overrides["wc_fee_schedule_urls"]).split(","))
     return dataclasses.replace(settings, **overrides)

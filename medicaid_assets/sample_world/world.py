@@ -9,6 +9,7 @@ from pathlib import Path
 
 from medicaid_assets.core.download import sha256_file
 from medicaid_assets.sample_world.cpt_archives import write_cpt_files
+from medicaid_assets.sample_world.fee_schedules import write_fee_schedule_files
 from medicaid_assets.sample_world.nppes_files import write_nppes_files
 from medicaid_assets.sample_world.nucc_taxonomy import write_nucc_files
 from medicaid_assets.sample_world.pfs_release import write_pfs_files
@@ -69,6 +70,7 @@ def generate_world(out_dir: Path, spec: WorldSpec, force: bool = False) -> dict:
         "nucc": write_nucc_files(files),
         "synthetic_medicare": write_synthetic_medicare_files(spec, files),
         "price_transparency": write_price_transparency_files(spec, files),
+        "fee_schedules": write_fee_schedule_files(spec, files),
     }
     listing = {
         str(p.relative_to(files)): {"size": p.stat().st_size, "sha256": sha256_file(p)}

@@ -35,3 +35,6 @@ class SourcesResource(dg.ConfigurableResource):
     cpt_zip_urls: list[str] = Field(default_factory=list)
     pfs_index_url: str = DEFAULT_PFS_INDEX_URL
     nucc_page_url: str = DEFAULT_NUCC_PAGE_URL
+    opps_addenda_url: str = ""  # CMS pages listing the quarterly OPPS / ASC addenda zips
+    asc_addenda_url: str = ""
+    wc_fee_schedule_urls: list[str] = Field(default_factory=list)  # "STATE=url" per workers'-comp schedule

@@ -22,14 +22,14 @@ from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
 from medicaid_assets.defs.reference.fee_schedules.keys import (
+    GROUP,
     PFS_AMOUNTS,
-    PFS_GROUP,
     PFS_LOCALITIES,
     PFS_NATIONAL,
     PFS_RELEASE,
-    PFS_RELEASE_COLUMN,
     PFS_RVUS,
     PFS_STATE_AMOUNTS,
+    RELEASE_COLUMN,
     pfs_release_partitions,
 )
 from medicaid_assets.defs.reference.fee_schedules.pfs_parse import (
@@ -53,7 +53,7 @@ from medicaid_assets.defs.reference.fee_schedules.pfs_pricing import (
 
 TAGS = {"source": "cms", "fee_schedule": "pfs"}
 CHART_CODE = "99213"  # the most billed office visit: its state averages make the chart
-TABLE_METADATA = {PARTITION_EXPR: PFS_RELEASE_COLUMN, PREVIEW_COLUMNS: 12}
+TABLE_METADATA = {PARTITION_EXPR: RELEASE_COLUMN, PREVIEW_COLUMNS: 12}
 
 RVU_DESCRIPTIONS = {
     "release": "PFS release (partition key)",
@@ -112,7 +112,7 @@ def release_files(data: DataDirResource, release: str) -> ReleaseFiles:
 @dg.asset(
     key=PFS_RELEASE,
     partitions_def=pfs_release_partitions,
-    group_name=PFS_GROUP,
+    group_name=GROUP,
     kinds={"zip", "http"},
     owners=OWNERS,
     tags=TAGS,
@@ -167,7 +167,7 @@ def pfs_release(
 
 
 def _with_release(table: pa.Table, release: str) -> pa.Table:
-    return table.add_column(0, PFS_RELEASE_COLUMN, pa.array([release] * table.num_rows, pa.string()))
+    return table.add_column(0, RELEASE_COLUMN, pa.array([release] * table.num_rows, pa.string()))
 
 
 @dg.asset(
@@ -175,7 +175,7 @@ def _with_release(table: pa.Table, release: str) -> pa.Table:
     deps=[PFS_RELEASE],
     partitions_def=pfs_release_partitions,
     pool="duckdb",
-    group_name=PFS_GROUP,
+    group_name=GROUP,
     kinds={"parquet", "duckdb"},
     owners=OWNERS,
     tags=TAGS,
@@ -201,7 +201,7 @@ def pfs_rvus(context: dg.AssetExecutionContext, data: DataDirResource) -> pa.Tab
     deps=[PFS_RELEASE],
     partitions_def=pfs_release_partitions,
     pool="duckdb",
-    group_name=PFS_GROUP,
+    group_name=GROUP,
     kinds={"parquet", "duckdb"},
     owners=OWNERS,
     tags=TAGS,
@@ -261,7 +261,7 @@ def _opps_cap_disagreements(amounts: pa.Table, opps_cap: pa.Table) -> tuple[int,
     deps=[PFS_RELEASE],
     partitions_def=pfs_release_partitions,
     pool="duckdb",
-    group_name=PFS_GROUP,
+    group_name=GROUP,
     kinds={"parquet", "duckdb"},
     owners=OWNERS,
     tags=TAGS,
@@ -294,9 +294,7 @@ def pfs_amounts(
 ) -> Iterator[dg.Output[pa.Table] | dg.AssetCheckResult]:
     release = context.partition_key
     gpci_columns = ["carrier", "locality", "state", "locality_name", "work_gpci", "pe_gpci", "mp_gpci"]
-    amounts = price_localities(
-        release, pfs_rvus.drop_columns([PFS_RELEASE_COLUMN]), pfs_localities.select(gpci_columns)
-    )
+    amounts = price_localities(release, pfs_rvus.drop_columns([RELEASE_COLUMN]), pfs_localities.select(gpci_columns))
     with duckdb.connect() as conn:
         conn.register("amounts", amounts)
         (duplicates, negative) = conn.execute(
@@ -344,7 +342,7 @@ def pfs_amounts(
     ins={"pfs_rvus": dg.AssetIn(PFS_RVUS), "pfs_amounts": dg.AssetIn(PFS_AMOUNTS)},
     partitions_def=pfs_release_partitions,
     pool="duckdb",
-    group_name=PFS_GROUP,
+    group_name=GROUP,
     kinds={"parquet", "duckdb"},
     owners=OWNERS,
     tags=TAGS,

@@ -1,0 +1,1 @@
+"""The negotiated-rates warehouse: Medicare and workers'-comp benchmarks (phase 1), as DuckDB-readable frames and Iceberg tables."""

@@ -1,0 +1,113 @@
+"""Benchmark assets: Medicare OPPS and ASC (national; per-state rows unadjusted, see benchmarks.py) and one
+workers'-comp benchmark per state. Values go through the IO manager (frames), so they are tables in DuckDB or
+parquet files that any reader opens."""
+
+import dagster as dg
+import polars as pl
+
+from medicaid_assets.dagster_kit.charts import amounts_by_group_png, image_metadata
+from medicaid_assets.dagster_kit.io_managers import PREVIEW_COLUMNS
+from medicaid_assets.dagster_kit.metadata import OWNERS
+from medicaid_assets.defs.rates_warehouse import benchmarks
+from medicaid_assets.defs.rates_warehouse.keys import BENCH_MEDICARE_ASC, BENCH_MEDICARE_OPPS, BENCH_WC, GROUP
+from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
+
+TAGS = {"family": "rates_warehouse"}
+# Unpartitioned benchmarks read every release stored so far and keep the newest; a release not loaded yet is skipped.
+ALL_RELEASES = {"allow_missing_partitions": True}
+
+
+def _chart(frame: pl.DataFrame, group: str, amount: str, title: str) -> dict[str, object]:
+    national = frame.filter(pl.col("state") == benchmarks.NATIONAL) if "state" in frame.columns else frame
+    values = {str(k): [v for v in vs if v is not None] for k, vs in national.group_by(group).agg(pl.col(amount)).rows()}
+    return {"chart": image_metadata(amounts_by_group_png(values, title), title)}
+
+
+@dg.asset(
+    key=BENCH_MEDICARE_OPPS,
+    ins={"addendum_b": dg.AssetIn(fee_schedules.OPPS_HCPCS_RATES, metadata=ALL_RELEASES)},
+    group_name=GROUP,
+    kinds={"polars"},
+    owners=OWNERS,
+    tags=TAGS,
+    metadata={PREVIEW_COLUMNS: 8},
+    pool="duckdb",
+    description="Medicare OPPS benchmark: per state (and `US`) × code, the newest release's national Addendum B "
+    "payment rate with SI, APC and weight. State rows repeat the national amount (wage_adjusted = false).",
+)
+def bench_medicare_opps(context: dg.AssetExecutionContext, addendum_b: pl.DataFrame) -> pl.DataFrame:
+    frame = benchmarks.bench_medicare_opps(addendum_b)
+    if frame.is_empty():
+        raise dg.Failure("no paid OPPS code in any stored release; materialize an opps_release_job partition first")
+    context.add_output_metadata(
+        {
+            "release": frame["release"][0],
+            **_chart(
+                frame, "status_indicator", "medicare_opps_national", "OPPS national payment rate by status indicator"
+            ),
+        }
+    )
+    return frame
+
+
+@dg.asset(
+    key=BENCH_MEDICARE_ASC,
+    ins={"addendum_aa": dg.AssetIn(fee_schedules.ASC_RATES, metadata=ALL_RELEASES)},
+    group_name=GROUP,
+    kinds={"polars"},
+    owners=OWNERS,
+    tags=TAGS,
+    metadata={PREVIEW_COLUMNS: 7},
+    pool="duckdb",
+    description="Medicare ASC benchmark: per state (and `US`) × code, the newest release's national Addendum AA "
+    "payment rate with payment indicator and weight. State rows repeat the national amount (wage_adjusted = false).",
+)
+def bench_medicare_asc(context: dg.AssetExecutionContext, addendum_aa: pl.DataFrame) -> pl.DataFrame:
+    frame = benchmarks.bench_medicare_asc(addendum_aa)
+    if frame.is_empty():
+        raise dg.Failure("no paid ASC code in any stored release; materialize an asc_release_job partition first")
+    context.add_output_metadata(
+        {
+            "release": frame["release"][0],
+            **_chart(
+                frame, "payment_indicator", "medicare_asc_national", "ASC national payment rate by payment indicator"
+            ),
+        }
+    )
+    return frame
+
+
+def _wc_bench(state: str) -> dg.AssetsDefinition:
+    """``bench_wc_<state>``: from the state's own table (a partition of wc_maximums) or, for a state that sets its
+    maximums as multiples of Medicare, from wc_multiplier_maximums."""
+    if state in fee_schedules.wc_states.get_partition_keys():
+        source = dg.AssetIn(fee_schedules.WC_MAXIMUMS, partition_mapping=dg.SpecificPartitionsPartitionMapping([state]))
+        how = "the state's own maximum per code × modifier × setting, from its published schedule"
+    else:
+        source = dg.AssetIn(fee_schedules.WC_MULTIPLIER_MAXIMUMS)
+        how = "the state's published multiples of the national Medicare OPPS amount"
+
+    @dg.asset(
+        key=BENCH_WC[state],
+        ins={"maximums": source},
+        group_name=GROUP,
+        kinds={"polars"},
+        owners=OWNERS,
+        tags={**TAGS, "state": state},
+        metadata={PREVIEW_COLUMNS: 7},
+        pool="duckdb",
+        description=f"{state} workers'-comp benchmark: {how}.",
+    )
+    def bench(context: dg.AssetExecutionContext, maximums: pl.DataFrame) -> pl.DataFrame:
+        frame = benchmarks.bench_wc(maximums, state)
+        if frame.is_empty():
+            raise dg.Failure(f"no {state} maximum with an amount; the previous benchmark is kept")
+        context.add_output_metadata(_chart(frame, "setting", "wc_max", f"{state} workers'-comp maximums by setting"))
+        return frame
+
+    return bench
+
+
+bench_wc_ca = _wc_bench("CA")
+bench_wc_ga = _wc_bench("GA")
+bench_wc_nc = _wc_bench("NC")

@@ -1,0 +1,109 @@
+"""Dimensions that need no rates yet: codes (with procedure set and class) and providers with their addresses.
+
+``dim_code`` reads the shared CPT/HCPCS fallback (code_sets); ``dim_npi`` and ``dim_npi_address`` are SQL over the
+NPPES provider table, evaluated in the warehouse by the IO manager (the rows never enter Python). Phase 2 narrows
+the provider dimensions to the NPIs the rates name, as the original does.
+"""
+
+import dagster as dg
+import polars as pl
+
+from medicaid_assets.dagster_kit.io_managers import PREVIEW_COLUMNS, SUMMARY_SQL, SqlFrame
+from medicaid_assets.dagster_kit.metadata import OWNERS, markdown_table
+from medicaid_assets.dagster_kit.resources.storage import DataDirResource
+from medicaid_assets.defs.rates_warehouse.code_groups import code_type, procedure_group
+from medicaid_assets.defs.rates_warehouse.keys import DIM_CODE, DIM_NPI, DIM_NPI_ADDRESS, GROUP
+from medicaid_assets.defs.reference.code_sets.keys import FALLBACK
+from medicaid_assets.defs.reference.nppes.keys import PROVIDER_TABLE, PROVIDERS
+
+TAGS = {"family": "rates_warehouse", "layer": "dimension"}
+
+DIM_NPI_SQL = f"""
+    SELECT npi,
+           CASE entity_type WHEN '1' THEN 'individual' WHEN '2' THEN 'organization' END AS enumeration_type,
+           organization_name, first_name, last_name, credential, sex,
+           coalesce(list_filter(taxonomies, t -> t.is_primary)[1].code, taxonomies[1].code) AS primary_taxonomy,
+           enumeration_date, last_update_date,
+           CASE WHEN deactivation_date IS NOT NULL AND (reactivation_date IS NULL
+                     OR reactivation_date < deactivation_date) THEN 'deactivated' ELSE 'active' END AS status
+    FROM {PROVIDER_TABLE} ORDER BY npi
+"""
+DIM_NPI_ADDRESS_SQL = (
+    " UNION ALL ".join(
+        f"""SELECT npi, '{purpose}' AS address_purpose, {p}_address_line1 AS address_1, {p}_address_line2 AS address_2,
+               {p}_city AS city, {p}_state AS state, {p}_postal_code AS postal_code,
+               coalesce({p}_country, 'US') AS country_code, {p}_phone AS telephone
+        FROM {PROVIDER_TABLE}"""
+        for purpose, p in (("MAILING", "mailing"), ("LOCATION", "location"))
+    )
+    + " ORDER BY npi, address_purpose"
+)
+
+
+@dg.asset(
+    key=DIM_CODE,
+    deps=[FALLBACK],
+    group_name=GROUP,
+    kinds={"polars"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool="duckdb",
+    description="One row per CPT/HCPCS code of the shared code set: code type, descriptions, and its procedure set "
+    "and class (CPT sections and subsections by code range; HCPCS Level II letter families).",
+)
+def dim_code(context: dg.AssetExecutionContext, data: DataDirResource) -> pl.DataFrame:
+    path = data.layout.cpt_fallback
+    if not path.is_file():
+        raise dg.Failure(f"no code set at {path}; materialize {FALLBACK.to_user_string()} first")
+    codes = pl.read_csv(path, infer_schema=False, columns=["hcpcs_code", "short_desc", "long_desc"])
+    groups = [procedure_group(c) for c in codes["hcpcs_code"]]
+    frame = pl.DataFrame(
+        {
+            "code_type": [code_type(c) for c in codes["hcpcs_code"]],
+            "code": codes["hcpcs_code"],
+            "code_description": codes["short_desc"],
+            "code_description_long": codes["long_desc"],
+            "procedure_set": [g[0] for g in groups],
+            "procedure_class": [g[1] for g in groups],
+        }
+    ).sort("code_type", "code")
+    per_set = frame.group_by("procedure_set").len().sort("len", descending=True)
+    context.add_output_metadata(
+        {
+            "preview": dg.MetadataValue.md(markdown_table(frame.columns, frame.head(10).rows())),
+            "codes_per_procedure_set": dg.MetadataValue.md(markdown_table(per_set.columns, per_set.rows(), 30)),
+        }
+    )
+    return frame
+
+
+@dg.asset(
+    key=DIM_NPI,
+    deps=[PROVIDERS],
+    group_name=GROUP,
+    kinds={"duckdb", "parquet"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool="duckdb",
+    metadata={PREVIEW_COLUMNS: 6, SUMMARY_SQL: "SELECT count(*) FILTER (WHERE status = 'active') AS active FROM value"},
+    description="One row per NPI of the NPPES provider table: type, name, credential, primary taxonomy, dates and "
+    "whether it is active (SQL evaluated in the warehouse).",
+)
+def dim_npi() -> SqlFrame:
+    return SqlFrame(DIM_NPI_SQL)
+
+
+@dg.asset(
+    key=DIM_NPI_ADDRESS,
+    deps=[PROVIDERS],
+    group_name=GROUP,
+    kinds={"duckdb", "parquet"},
+    owners=OWNERS,
+    tags=TAGS,
+    pool="duckdb",
+    metadata={PREVIEW_COLUMNS: 7},
+    description="Two rows per NPI: its mailing and its practice-location address from the NPPES provider table "
+    "(country `US` where NPPES leaves it blank).",
+)
+def dim_npi_address() -> SqlFrame:
+    return SqlFrame(DIM_NPI_ADDRESS_SQL)

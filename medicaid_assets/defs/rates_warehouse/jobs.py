@@ -1,0 +1,35 @@
+"""The family's jobs: the benchmarks (then their Iceberg tables), and the dimensions that need no rates."""
+
+import dagster as dg
+
+from medicaid_assets.defs.rates_warehouse.keys import (
+    BENCH_MEDICARE_ASC,
+    BENCH_MEDICARE_OPPS,
+    BENCH_WC,
+    DIM_CODE,
+    DIM_NPI,
+    DIM_NPI_ADDRESS,
+    ICEBERG_DIMENSIONS,
+    ICEBERG_TABLES,
+)
+from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
+
+rates_warehouse_job = dg.define_asset_job(
+    "rates_warehouse_job",
+    # The multiplier states' maximums are unpartitioned and read every stored OPPS release, like the benchmarks.
+    selection=dg.AssetSelection.assets(
+        fee_schedules.WC_MULTIPLIER_MAXIMUMS,
+        BENCH_MEDICARE_OPPS,
+        BENCH_MEDICARE_ASC,
+        *BENCH_WC.values(),
+        ICEBERG_TABLES,
+    ),
+    description="Build the Medicare OPPS/ASC and workers'-comp benchmarks from the fee schedules stored so far "
+    "(and the maximums of states that set them as multiples of Medicare), then write them as Iceberg tables.",
+)
+rates_dimensions_job = dg.define_asset_job(
+    "rates_dimensions_job",
+    selection=dg.AssetSelection.assets(DIM_CODE, DIM_NPI, DIM_NPI_ADDRESS, ICEBERG_DIMENSIONS),
+    description="Build dim_code from the shared code set and dim_npi / dim_npi_address from the NPPES provider table, "
+    "then write them as Iceberg tables.",
+)

@@ -1,0 +1,19 @@
+"""What other families may use of the rates warehouse: asset keys, group, table names."""
+
+import dagster as dg
+
+GROUP = "rates_warehouse"
+BENCH_MEDICARE_OPPS = dg.AssetKey(["rates_warehouse", "bench_medicare_opps"])
+BENCH_MEDICARE_ASC = dg.AssetKey(["rates_warehouse", "bench_medicare_asc"])
+WC_BENCH_STATES = ("CA", "GA", "NC")  # CA: a multiple of Medicare; GA, NC: their own tables
+BENCH_WC = {state: dg.AssetKey(["rates_warehouse", f"bench_wc_{state.lower()}"]) for state in WC_BENCH_STATES}
+ICEBERG_TABLES = dg.AssetKey(["rates_warehouse", "iceberg_tables"])
+DIM_CODE = dg.AssetKey(["rates_warehouse", "dim_code"])
+DIM_NPI = dg.AssetKey(["rates_warehouse", "dim_npi"])
+DIM_NPI_ADDRESS = dg.AssetKey(["rates_warehouse", "dim_npi_address"])
+
+# Iceberg table names (namespace `rates_warehouse`): the original's names, so its SQL runs unchanged.
+ICEBERG_BENCH_OPPS = "bench_medicare_opps"
+ICEBERG_BENCH_ASC = "bench_medicare_asc"
+ICEBERG_BENCH_WC = "bench_wc"  # every state's workers'-comp maximums, partitioned by state
+ICEBERG_DIMENSIONS = dg.AssetKey(["rates_warehouse", "iceberg_dimensions"])  # dim_code, dim_npi, dim_npi_address
