@@ -20,7 +20,7 @@ from pathlib import Path
 
 from medicaid_assets.core.atomic import atomic_write
 from medicaid_assets.sample_world.code_universe import code_universe
-from medicaid_assets.sample_world.cpt_archives import _zip
+from medicaid_assets.sample_world.cpt_archives import deterministic_zip
 from medicaid_assets.sample_world.spec import WorldSpec
 from medicaid_assets.sample_world.urls import WC_URLS, disk_path
 from medicaid_assets.settings import DEFAULT_ASC_ADDENDA_URL, DEFAULT_OPPS_ADDENDA_URL
@@ -104,8 +104,8 @@ def opps_files(spec: WorldSpec) -> dict[str, bytes]:
         b_csv = b_head + _csv(sorted(b_body, key=lambda r: r[0]), "\n").encode("utf-8")
         a_url = f"https://www.cms.gov/files/zip/{slug}-web-addendum.zip"
         b_url = f"https://www.cms.gov/files/zip/{slug}-addendum-b.zip"
-        out[a_url] = _zip([(f"{month} {year} Web Addendum A.csv", a_csv)])
-        out[b_url] = _zip([(f"{month} {year} Addendum B.csv", b_csv)])
+        out[a_url] = deterministic_zip([(f"{month} {year} Web Addendum A.csv", a_csv)])
+        out[b_url] = deterministic_zip([(f"{month} {year} Addendum B.csv", b_csv)])
         links += [
             f'<li><a href="{a_url.removeprefix("https://www.cms.gov")}">{month} {year} Web Addendum A (ZIP)</a></li>',
             f'<li><a href="{b_url.removeprefix("https://www.cms.gov")}">{month} {year} Addendum B (ZIP)</a></li>',
@@ -152,7 +152,7 @@ def asc_files(spec: WorldSpec) -> dict[str, bytes]:
         data = head + _csv(rows, "\r\n").encode("cp1252") + b",,,,,,\r\n" + footer
         slug = f"{month.lower()}-{year}"
         url = f"https://www.cms.gov/files/zip/{slug}-asc-approved-hcpcs-code-and-payment-rates.zip"
-        out[url] = _zip([("AA.csv", data), ("ReadMe.txt", f"ASC addenda for {month} {year}.\r\n".encode())])
+        out[url] = deterministic_zip([("AA.csv", data), ("ReadMe.txt", f"ASC addenda for {month} {year}.\r\n".encode())])
         links.append(
             f'<li><a href="{url.removeprefix("https://www.cms.gov")}">{month} {year} ASC Approved HCPCS Code and '
             "Payment Rates (ZIP)</a></li>"
@@ -189,7 +189,7 @@ def ga_workbook() -> bytes:
     book.save(buf)
     with zipfile.ZipFile(buf) as saved:  # re-packed with fixed dates (openpyxl stamps "modified" on save)
         members = [(info.filename, saved.read(info)) for info in saved.infolist()]
-    return _zip([(name, _MODIFIED.sub(rb"\g<1>2024-01-02T09:00:00Z\g<2>", data)) for name, data in members])
+    return deterministic_zip([(name, _MODIFIED.sub(rb"\g<1>2024-01-02T09:00:00Z\g<2>", data)) for name, data in members])
 
 
 def _cell(text: str) -> object:
