@@ -10,34 +10,34 @@ from __future__ import annotations
 import msgspec
 
 
-class Tin(msgspec.Struct):
+class Tin(msgspec.Struct, gc=False):
     type: str | None = None
     value: str | int | None = None
 
 
-class NestedProvider(msgspec.Struct):
+class NestedProvider(msgspec.Struct, gc=False):
     npi: int | str | None = None
 
 
-class ProviderGroup(msgspec.Struct):
+class ProviderGroup(msgspec.Struct, gc=False):
     npi: list[int | str] | int | str | None = None
     tin: Tin | None = None
     providers: list[NestedProvider] | None = None  # a payer quirk, read by the "nested_providers" handler
 
 
-class ProviderReference(msgspec.Struct):
+class ProviderReference(msgspec.Struct, gc=False):
     provider_group_id: msgspec.Raw = msgspec.Raw(b"null")
     provider_groups: list[ProviderGroup] | None = None
     location: str | None = None
 
 
-class RemoteReference(msgspec.Struct):
+class RemoteReference(msgspec.Struct, gc=False):
     """A remote provider-reference file (v1): ``{"provider_groups": [...]}``."""
 
     provider_groups: list[ProviderGroup] | None = None
 
 
-class Price(msgspec.Struct):
+class Price(msgspec.Struct, gc=False):
     negotiated_type: str | None = None
     negotiated_rate: float | str | None = None
     expiration_date: str | None = None
@@ -48,13 +48,13 @@ class Price(msgspec.Struct):
     additional_information: str | None = None
 
 
-class NegotiatedRate(msgspec.Struct):
+class NegotiatedRate(msgspec.Struct, gc=False):
     provider_references: list[msgspec.Raw] | None = None
     provider_groups: list[ProviderGroup] | None = None
     negotiated_prices: list[Price] | None = None
 
 
-class Item(msgspec.Struct):
+class Item(msgspec.Struct, gc=False):
     negotiation_arrangement: str | None = None
     name: str | None = None
     billing_code_type: str | None = None
@@ -64,25 +64,25 @@ class Item(msgspec.Struct):
     negotiated_rates: list[NegotiatedRate] | None = None
 
 
-class TocFile(msgspec.Struct):
+class TocFile(msgspec.Struct, gc=False):
     location: str | None = None
     description: str | None = None
 
 
-class TocPlan(msgspec.Struct):
+class TocPlan(msgspec.Struct, gc=False):
     plan_name: str | None = None
     plan_id_type: str | None = None
     plan_id: str | int | None = None
     plan_market_type: str | None = None
 
 
-class TocStructure(msgspec.Struct):
+class TocStructure(msgspec.Struct, gc=False):
     reporting_plans: list[TocPlan] | None = None
     in_network_files: list[TocFile] | None = None
     allowed_amount_file: TocFile | None = None
 
 
-class TableOfContents(msgspec.Struct):
+class TableOfContents(msgspec.Struct, gc=False):
     reporting_entity_name: str | None = None
     reporting_entity_type: str | None = None
     reporting_structure: list[TocStructure] | None = None

@@ -159,6 +159,7 @@ class FileConfig:
     fetch_concurrency: int = 8
     spool_dir: Path | None = None
     batch_bytes: int = 8 << 20
+    batch_rows: int = 64_000  # rate rows per output batch (and parquet row group): fewer, larger groups
     max_element_bytes: int = 1 << 30
 
     @property
@@ -289,6 +290,7 @@ class _Rows:
         self.pair_group: list[int] = []  # -1: no provider group (unresolved reference, or none given)
         self.pair_ref: list[str | None] = []
         self.pair_how: list[str] = []
+        self.expected_rows = 0  # rate rows these negotiated rates expand to
 
     def __len__(self) -> int:
         return len(self.nr_item)
@@ -355,6 +357,7 @@ class Normalizer:
         self._tokens = wl.tokens if wl is not None else None
         self._pending_remote: list[tuple[str, str]] = []  # (reference id, url)
         self._pair_cache: dict[tuple[bytes, ...], tuple[tuple[int, str | None, str], ...]] = {}
+        self._rows = _Rows()  # kept items gathered for the next output batch
 
     # -- references ----------------------------------------------------------------------------------------------
     def _add_references(self, batch: Elements) -> None:
@@ -486,6 +489,7 @@ class Normalizer:
             rows.nr_item.append(at)
             rows.nr_prices.append(prices)
             rows.nr_set.append(set_id)
+            rows.expected_rows += len(prices) * rows.set_len[set_id]
 
     def _rates_table(self, rows: _Rows) -> pa.Table | None:
         if not len(rows):
@@ -549,16 +553,19 @@ class Normalizer:
         self.summary.rate_rows += n
         return table.select(RATES_SCHEMA.names).cast(RATES_SCHEMA)
 
-    def _emit(self, rows: _Rows) -> OutputBatch:
+    def _emit(self) -> OutputBatch:
+        rows, self._rows = self._rows, _Rows()
         rates = self._rates_table(rows)
         orgs, providers = self.registry.new_outputs(self._payer_uuid, self._file_id)
         return OutputBatch(rates, orgs, providers)
 
-    def _items_batch(self, spans: Iterable[tuple[int, bytes | memoryview]]) -> OutputBatch:
-        rows = _Rows()
+    def _add_items(self, spans: Iterable[tuple[int, bytes | memoryview]]) -> Iterator[OutputBatch]:
+        """Decode and add the kept items; a batch whenever ``batch_rows`` rate rows have gathered (items of many
+        split batches share one output batch: larger row groups, less fixed cost per batch)."""
         for index, data in spans:
-            self._add_item(rows, index, _ITEM.decode(data))
-        return self._emit(rows)
+            self._add_item(self._rows, index, _ITEM.decode(data))
+            if self._rows.expected_rows >= self.config.batch_rows:
+                yield self._emit()
 
     # -- the file ------------------------------------------------------------------------------------------------
     def run(self, chunks: Iterable[bytes]) -> Iterator[OutputBatch]:
@@ -589,7 +596,7 @@ class Normalizer:
                             spool.write(_SPOOL_LEN.pack(index) + _SPOOL_LEN.pack(e - s))
                             spool.write(view[s:e])
                         continue
-                    yield self._items_batch((index, view[s:e]) for index, s, e in kept)
+                    yield from self._add_items(((index, view[s:e]) for index, s, e in kept))
                     continue
                 if isinstance(event, Header):
                     self.summary.bytes_json = event.total_bytes
@@ -597,26 +604,15 @@ class Normalizer:
             self._resolve_remote()
             if spool is not None:
                 yield from self._replay(spool)
-            # groups registered by references no kept rate used still belong to the providers table
-            yield self._emit(_Rows())
+            # the last rows, and groups registered by references no kept rate used (they belong to providers too)
+            yield self._emit()
         self.summary.duration_s = time.perf_counter() - started
 
     def _replay(self, spool) -> Iterator[OutputBatch]:
         spool.seek(0)
-        batch: list[tuple[int, bytes]] = []
-        size = 0
-        while True:
-            head = spool.read(16)
-            if not head:
-                break
+        while head := spool.read(16):
             index, length = _SPOOL_LEN.unpack(head[:8])[0], _SPOOL_LEN.unpack(head[8:])[0]
-            batch.append((index, spool.read(length)))
-            size += length
-            if size >= self.config.batch_bytes:
-                yield self._items_batch(batch)
-                batch, size = [], 0
-        if batch:
-            yield self._items_batch(batch)
+            yield from self._add_items([(index, spool.read(length))])
 
 
 _HEADER_KEYS = (
