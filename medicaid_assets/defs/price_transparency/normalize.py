@@ -114,6 +114,7 @@ _REF = msgspec.json.Decoder(ProviderReference)
 _REMOTE = msgspec.json.Decoder(RemoteReference)
 _HEADER_TEXT = msgspec.json.Decoder(str | int | float | None)
 _NEGOTIATED_RATE = b'"negotiated_rate"'
+_BILLING_CODE = b'"billing_code"'
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m-%d-%Y")
 _SPOOL_LEN = struct.Struct("<q")
 _PAIR_CACHE_MAX = 1 << 20  # distinct reference lists remembered (memory stays bounded on odd files)
@@ -282,7 +283,8 @@ class _Rows:
     def __init__(self) -> None:
         self.item_cols: dict[str, list] = {k: [] for k in _ITEM_COLUMNS}
         self.nr_item: list[int] = []
-        self.nr_prices: list[list[Price]] = []
+        self.nr_count: list[int] = []  # prices of each negotiated rate
+        self.prices: list[Price] = []  # every negotiated rate's prices, in order
         self.nr_set: list[int] = []
         self.sets: dict[object, int] = {}  # set key -> set id (this batch)
         self.set_start: list[int] = []
@@ -415,7 +417,15 @@ class Normalizer:
             return [(batch.first + i, s, e) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
         tokens = self._tokens
         lo, hi = starts[0], ends[-1]
-        hits = [m.start() for m in CODE_BYTES.finditer(buf, lo, hi) if m.group(1) in tokens]
+        # bytes.find skips to each "billing_code" key faster than a regex scan; the regex reads the value there
+        hits: list[int] = []
+        find, match = buf.find, CODE_BYTES.match
+        at = find(_BILLING_CODE, lo, hi)
+        while at >= 0:
+            m = match(buf, at, hi)
+            if m is not None and m.group(1) in tokens:
+                hits.append(at)
+            at = find(_BILLING_CODE, at + len(_BILLING_CODE), hi)
         kept: list[tuple[int, int, int]] = []
         if hits:
             which = np.unique(np.searchsorted(np.asarray(starts), np.asarray(hits), side="right") - 1)
@@ -449,13 +459,11 @@ class Normalizer:
         item = self.handler.item(item)
         code = "" if item.billing_code is None else str(item.billing_code)
         rates = item.negotiated_rates or ()
-        prices_here = sum(len(nr.negotiated_prices or ()) for nr in rates)
         wl = self.config.whitelist
         if wl is not None and not wl.keeps(item.billing_code_type, code):
-            self.summary.prices_dropped += prices_here
+            self.summary.prices_dropped += sum(len(nr.negotiated_prices or ()) for nr in rates)
             return
         self.summary.items_kept += 1
-        self.summary.prices_kept += prices_here
         at = len(rows.item_cols["item_index"])
         ic = rows.item_cols
         ic["item_index"].append(index)
@@ -466,8 +474,15 @@ class Normalizer:
         ic["billing_code_type_version"].append(None if version is None else str(version))
         ic["billing_code"].append(code)
         ic["description"].append(item.description)
-        sets, registry = rows.sets, self.registry
-        # The hot loop: per negotiated rate a dictionary lookup and three appends; prices are not touched here.
+        sets, registry, set_len = rows.sets, self.registry, rows.set_len
+        add_nr_item, add_nr_count, add_nr_set, add_prices = (
+            rows.nr_item.append,
+            rows.nr_count.append,
+            rows.nr_set.append,
+            rows.prices.extend,
+        )
+        kept = expected = 0
+        # The hot loop: per negotiated rate a dictionary lookup and a few appends; prices are not touched here.
         for nr in rates:
             prices = nr.negotiated_prices
             if not prices:
@@ -477,8 +492,7 @@ class Normalizer:
                 pairs = [(registry.add(g), None, INLINE) for g in inline]
                 set_id = rows.add_set(list(self._reference_pairs(raws)) + pairs if raws else pairs)
             elif raws:
-                key = raws[0] if len(raws) == 1 else tuple(raws)
-                set_key = bytes(key) if len(raws) == 1 else tuple(bytes(r) for r in raws)
+                set_key = bytes(raws[0]) if len(raws) == 1 else tuple(map(bytes, raws))
                 set_id = sets.get(set_key)
                 if set_id is None:
                     set_id = sets[set_key] = rows.add_set(self._reference_pairs(raws))
@@ -486,16 +500,21 @@ class Normalizer:
                 set_id = sets.get(None)
                 if set_id is None:
                     set_id = sets[None] = rows.add_set([(-1, None, NONE)])
-            rows.nr_item.append(at)
-            rows.nr_prices.append(prices)
-            rows.nr_set.append(set_id)
-            rows.expected_rows += len(prices) * rows.set_len[set_id]
+            n = len(prices)
+            add_nr_item(at)
+            add_nr_count(n)
+            add_nr_set(set_id)
+            add_prices(prices)
+            kept += n
+            expected += n * set_len[set_id]
+        self.summary.prices_kept += kept
+        rows.expected_rows += expected
 
     def _rates_table(self, rows: _Rows) -> pa.Table | None:
         if not len(rows):
             return None
-        per_nr = np.fromiter(map(len, rows.nr_prices), dtype=np.int64, count=len(rows.nr_prices))
-        prices = [p for ps in rows.nr_prices for p in ps]
+        per_nr = np.asarray(rows.nr_count, dtype=np.int64)
+        prices = rows.prices
         price_nr = np.repeat(np.arange(len(per_nr)), per_nr)
         price_set = np.asarray(rows.nr_set, dtype=np.int64)[price_nr]
         set_start = np.asarray(rows.set_start, dtype=np.int64)[price_set]
