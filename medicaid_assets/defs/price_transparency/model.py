@@ -3,6 +3,9 @@
 Typed decoding skips every field not named here at C speed. Provider-group ids are decoded as ``msgspec.Raw``
 (the source's exact token): CareFirst's ``690.64470`` must not become the float ``690.6447``. NPIs and TINs come
 as numbers or strings; codes sometimes as numbers.
+
+Every struct is ``gc=False`` and the arrays of an item decode to tuples: a file's millions of prices then never
+enter the cyclic garbage collector's generations (decoded JSON holds no cycles), which otherwise rescans them.
 """
 
 from __future__ import annotations
@@ -41,17 +44,17 @@ class Price(msgspec.Struct, gc=False):
     negotiated_type: str | None = None
     negotiated_rate: float | str | None = None
     expiration_date: str | None = None
-    service_code: list[str] | None = None
+    service_code: tuple[str, ...] | None = None
     billing_class: str | None = None
     setting: str | None = None
-    billing_code_modifier: list[str] | None = None
+    billing_code_modifier: tuple[str, ...] | None = None
     additional_information: str | None = None
 
 
 class NegotiatedRate(msgspec.Struct, gc=False):
-    provider_references: list[msgspec.Raw] | None = None
+    provider_references: tuple[msgspec.Raw, ...] | None = None
     provider_groups: list[ProviderGroup] | None = None
-    negotiated_prices: list[Price] | None = None
+    negotiated_prices: tuple[Price, ...] | None = None
 
 
 class Item(msgspec.Struct, gc=False):
@@ -61,7 +64,7 @@ class Item(msgspec.Struct, gc=False):
     billing_code_type_version: str | int | None = None
     billing_code: str | int | None = None
     description: str | None = None
-    negotiated_rates: list[NegotiatedRate] | None = None
+    negotiated_rates: tuple[NegotiatedRate, ...] | None = None
 
 
 class TocFile(msgspec.Struct, gc=False):
