@@ -160,7 +160,7 @@ class FileConfig:
     fetch_concurrency: int = 8
     spool_dir: Path | None = None
     batch_bytes: int = 8 << 20
-    batch_rows: int = 64_000  # rate rows per output batch (and parquet row group): fewer, larger groups
+    batch_rows: int = 32_000  # rate rows per output batch (and parquet row group): fewer, larger groups
     max_element_bytes: int = 1 << 30
 
     @property
