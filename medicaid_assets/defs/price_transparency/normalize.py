@@ -3,7 +3,9 @@
 The flow per batch of ``in_network`` elements: a byte prefilter finds the items whose ``billing_code`` may be on
 the whitelist (no parse of the rest), msgspec decodes only those into typed structs, the whitelist is confirmed on
 the item's own type and code, and rows are built as columns: Python touches each price once, while the expansion
-to one row per code × price × provider group and the ids are numpy/Arrow over whole columns.
+to one row per code × price × provider group and the ids are numpy/Arrow over whole columns. Kept items gather
+across split batches until ``batch_rows`` rate rows are due, so each output batch (and parquet row group) is large
+and memory is bounded by that row count, not by the file.
 
 Provider references: in-file groups, inline groups and remote reference files (fetched once per URL by the
 caller's ``fetch`` with bounded concurrency; a failure is recorded for that reference and its rates keep the
