@@ -27,7 +27,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 NAMESPACE = uuid.NAMESPACE_DNS
-_BASE = hashlib.sha1(NAMESPACE.bytes)
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _DASHES = (8, 13, 18, 23)  # positions of '-' in the 36-character form
 
@@ -52,12 +51,9 @@ def _format(digests: bytes, count: int) -> pa.Array:
 
 
 def _hash_all(values: list[bytes]) -> pa.Array:
-    parts = []
-    for value in values:
-        h = _BASE.copy()
-        h.update(value)
-        parts.append(h.digest())
-    return _format(b"".join(parts), len(values)) if values else pa.array([], pa.string())
+    sha1, namespace = hashlib.sha1, NAMESPACE.bytes
+    digests = b"".join([sha1(namespace + value).digest() for value in values])  # one C call per name
+    return _format(digests, len(values)) if values else pa.array([], pa.string())
 
 
 def uuid5_array(names: pa.Array | pa.ChunkedArray, *, distinct: bool = False) -> pa.Array:

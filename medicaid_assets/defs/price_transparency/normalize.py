@@ -3,7 +3,9 @@
 The flow per batch of ``in_network`` elements: a byte prefilter finds the items whose ``billing_code`` may be on
 the whitelist (no parse of the rest), msgspec decodes only those into typed structs, the whitelist is confirmed on
 the item's own type and code, and rows are built as columns: Python touches each price once, while the expansion
-to one row per code × price × provider group and the ids are numpy/Arrow over whole columns.
+to one row per code × price × provider group and the ids are numpy/Arrow over whole columns. Kept items gather
+across split batches until ``batch_rows`` rate rows are due, so each output batch (and parquet row group) is large
+and memory is bounded by that row count, not by the file.
 
 Provider references: in-file groups, inline groups and remote reference files (fetched once per URL by the
 caller's ``fetch`` with bounded concurrency; a failure is recorded for that reference and its rates keep the
@@ -114,6 +116,7 @@ _REF = msgspec.json.Decoder(ProviderReference)
 _REMOTE = msgspec.json.Decoder(RemoteReference)
 _HEADER_TEXT = msgspec.json.Decoder(str | int | float | None)
 _NEGOTIATED_RATE = b'"negotiated_rate"'
+_BILLING_CODE = b'"billing_code"'
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m-%d-%Y")
 _SPOOL_LEN = struct.Struct("<q")
 _PAIR_CACHE_MAX = 1 << 20  # distinct reference lists remembered (memory stays bounded on odd files)
@@ -159,6 +162,7 @@ class FileConfig:
     fetch_concurrency: int = 8
     spool_dir: Path | None = None
     batch_bytes: int = 8 << 20
+    batch_rows: int = 32_000  # rate rows per output batch (and parquet row group): fewer, larger groups
     max_element_bytes: int = 1 << 30
 
     @property
@@ -281,7 +285,8 @@ class _Rows:
     def __init__(self) -> None:
         self.item_cols: dict[str, list] = {k: [] for k in _ITEM_COLUMNS}
         self.nr_item: list[int] = []
-        self.nr_prices: list[list[Price]] = []
+        self.nr_count: list[int] = []  # prices of each negotiated rate
+        self.prices: list[Price] = []  # every negotiated rate's prices, in order
         self.nr_set: list[int] = []
         self.sets: dict[object, int] = {}  # set key -> set id (this batch)
         self.set_start: list[int] = []
@@ -289,6 +294,7 @@ class _Rows:
         self.pair_group: list[int] = []  # -1: no provider group (unresolved reference, or none given)
         self.pair_ref: list[str | None] = []
         self.pair_how: list[str] = []
+        self.expected_rows = 0  # rate rows these negotiated rates expand to
 
     def __len__(self) -> int:
         return len(self.nr_item)
@@ -355,6 +361,7 @@ class Normalizer:
         self._tokens = wl.tokens if wl is not None else None
         self._pending_remote: list[tuple[str, str]] = []  # (reference id, url)
         self._pair_cache: dict[tuple[bytes, ...], tuple[tuple[int, str | None, str], ...]] = {}
+        self._rows = _Rows()  # kept items gathered for the next output batch
 
     # -- references ----------------------------------------------------------------------------------------------
     def _add_references(self, batch: Elements) -> None:
@@ -412,7 +419,15 @@ class Normalizer:
             return [(batch.first + i, s, e) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
         tokens = self._tokens
         lo, hi = starts[0], ends[-1]
-        hits = [m.start() for m in CODE_BYTES.finditer(buf, lo, hi) if m.group(1) in tokens]
+        # bytes.find skips to each "billing_code" key faster than a regex scan; the regex reads the value there
+        hits: list[int] = []
+        find, match = buf.find, CODE_BYTES.match
+        at = find(_BILLING_CODE, lo, hi)
+        while at >= 0:
+            m = match(buf, at, hi)
+            if m is not None and m.group(1) in tokens:
+                hits.append(at)
+            at = find(_BILLING_CODE, at + len(_BILLING_CODE), hi)
         kept: list[tuple[int, int, int]] = []
         if hits:
             which = np.unique(np.searchsorted(np.asarray(starts), np.asarray(hits), side="right") - 1)
@@ -446,13 +461,11 @@ class Normalizer:
         item = self.handler.item(item)
         code = "" if item.billing_code is None else str(item.billing_code)
         rates = item.negotiated_rates or ()
-        prices_here = sum(len(nr.negotiated_prices or ()) for nr in rates)
         wl = self.config.whitelist
         if wl is not None and not wl.keeps(item.billing_code_type, code):
-            self.summary.prices_dropped += prices_here
+            self.summary.prices_dropped += sum(len(nr.negotiated_prices or ()) for nr in rates)
             return
         self.summary.items_kept += 1
-        self.summary.prices_kept += prices_here
         at = len(rows.item_cols["item_index"])
         ic = rows.item_cols
         ic["item_index"].append(index)
@@ -463,8 +476,15 @@ class Normalizer:
         ic["billing_code_type_version"].append(None if version is None else str(version))
         ic["billing_code"].append(code)
         ic["description"].append(item.description)
-        sets, registry = rows.sets, self.registry
-        # The hot loop: per negotiated rate a dictionary lookup and three appends; prices are not touched here.
+        sets, registry, set_len = rows.sets, self.registry, rows.set_len
+        add_nr_item, add_nr_count, add_nr_set, add_prices = (
+            rows.nr_item.append,
+            rows.nr_count.append,
+            rows.nr_set.append,
+            rows.prices.extend,
+        )
+        kept = expected = 0
+        # The hot loop: per negotiated rate a dictionary lookup and a few appends; prices are not touched here.
         for nr in rates:
             prices = nr.negotiated_prices
             if not prices:
@@ -474,8 +494,7 @@ class Normalizer:
                 pairs = [(registry.add(g), None, INLINE) for g in inline]
                 set_id = rows.add_set(list(self._reference_pairs(raws)) + pairs if raws else pairs)
             elif raws:
-                key = raws[0] if len(raws) == 1 else tuple(raws)
-                set_key = bytes(key) if len(raws) == 1 else tuple(bytes(r) for r in raws)
+                set_key = bytes(raws[0]) if len(raws) == 1 else tuple(map(bytes, raws))
                 set_id = sets.get(set_key)
                 if set_id is None:
                     set_id = sets[set_key] = rows.add_set(self._reference_pairs(raws))
@@ -483,15 +502,21 @@ class Normalizer:
                 set_id = sets.get(None)
                 if set_id is None:
                     set_id = sets[None] = rows.add_set([(-1, None, NONE)])
-            rows.nr_item.append(at)
-            rows.nr_prices.append(prices)
-            rows.nr_set.append(set_id)
+            n = len(prices)
+            add_nr_item(at)
+            add_nr_count(n)
+            add_nr_set(set_id)
+            add_prices(prices)
+            kept += n
+            expected += n * set_len[set_id]
+        self.summary.prices_kept += kept
+        rows.expected_rows += expected
 
     def _rates_table(self, rows: _Rows) -> pa.Table | None:
         if not len(rows):
             return None
-        per_nr = np.fromiter(map(len, rows.nr_prices), dtype=np.int64, count=len(rows.nr_prices))
-        prices = [p for ps in rows.nr_prices for p in ps]
+        per_nr = np.asarray(rows.nr_count, dtype=np.int64)
+        prices = rows.prices
         price_nr = np.repeat(np.arange(len(per_nr)), per_nr)
         price_set = np.asarray(rows.nr_set, dtype=np.int64)[price_nr]
         set_start = np.asarray(rows.set_start, dtype=np.int64)[price_set]
@@ -549,16 +574,19 @@ class Normalizer:
         self.summary.rate_rows += n
         return table.select(RATES_SCHEMA.names).cast(RATES_SCHEMA)
 
-    def _emit(self, rows: _Rows) -> OutputBatch:
+    def _emit(self) -> OutputBatch:
+        rows, self._rows = self._rows, _Rows()
         rates = self._rates_table(rows)
         orgs, providers = self.registry.new_outputs(self._payer_uuid, self._file_id)
         return OutputBatch(rates, orgs, providers)
 
-    def _items_batch(self, spans: Iterable[tuple[int, bytes | memoryview]]) -> OutputBatch:
-        rows = _Rows()
+    def _add_items(self, spans: Iterable[tuple[int, bytes | memoryview]]) -> Iterator[OutputBatch]:
+        """Decode and add the kept items; a batch whenever ``batch_rows`` rate rows have gathered (items of many
+        split batches share one output batch: larger row groups, less fixed cost per batch)."""
         for index, data in spans:
-            self._add_item(rows, index, _ITEM.decode(data))
-        return self._emit(rows)
+            self._add_item(self._rows, index, _ITEM.decode(data))
+            if self._rows.expected_rows >= self.config.batch_rows:
+                yield self._emit()
 
     # -- the file ------------------------------------------------------------------------------------------------
     def run(self, chunks: Iterable[bytes]) -> Iterator[OutputBatch]:
@@ -589,7 +617,7 @@ class Normalizer:
                             spool.write(_SPOOL_LEN.pack(index) + _SPOOL_LEN.pack(e - s))
                             spool.write(view[s:e])
                         continue
-                    yield self._items_batch((index, view[s:e]) for index, s, e in kept)
+                    yield from self._add_items(((index, view[s:e]) for index, s, e in kept))
                     continue
                 if isinstance(event, Header):
                     self.summary.bytes_json = event.total_bytes
@@ -597,26 +625,15 @@ class Normalizer:
             self._resolve_remote()
             if spool is not None:
                 yield from self._replay(spool)
-            # groups registered by references no kept rate used still belong to the providers table
-            yield self._emit(_Rows())
+            # the last rows, and groups registered by references no kept rate used (they belong to providers too)
+            yield self._emit()
         self.summary.duration_s = time.perf_counter() - started
 
     def _replay(self, spool) -> Iterator[OutputBatch]:
         spool.seek(0)
-        batch: list[tuple[int, bytes]] = []
-        size = 0
-        while True:
-            head = spool.read(16)
-            if not head:
-                break
+        while head := spool.read(16):
             index, length = _SPOOL_LEN.unpack(head[:8])[0], _SPOOL_LEN.unpack(head[8:])[0]
-            batch.append((index, spool.read(length)))
-            size += length
-            if size >= self.config.batch_bytes:
-                yield self._items_batch(batch)
-                batch, size = [], 0
-        if batch:
-            yield self._items_batch(batch)
+            yield from self._add_items([(index, spool.read(length))])
 
 
 _HEADER_KEYS = (

@@ -85,6 +85,19 @@ def test_chunk_size_does_not_change_the_rows() -> None:
         assert _run(data, chunk=chunk)[0].equals(whole)
 
 
+def test_output_batch_size_does_not_change_the_rows() -> None:
+    """Rows gather across split batches into output batches of ``batch_rows``; any size gives the same tables,
+    also when the items are spooled and replayed (references after ``in_network``)."""
+    edge = (REFERENCE / "tic_edgecase_refs_after_in_network_dolthub.json").read_bytes()
+    carefirst = gzip.decompress(CAREFIRST.read_bytes())
+    for data, whitelist, small in ((edge, None, 1), (carefirst, WHITELIST, 1000)):
+        default = _run(data, whitelist=whitelist, chunk=1 << 20)
+        tiny = _run(data, whitelist=whitelist, chunk=1 << 20, batch_rows=small)
+        for got, want in zip(tiny[:3], default[:3], strict=True):
+            assert got.equals(want)
+        assert tiny[3].prices_kept == default[3].prices_kept and tiny[3].rate_rows == default[3].rate_rows > 0
+
+
 def _edge_rows(data: bytes) -> list[tuple]:
     rates = _run(data)[0]
     cols = ["billing_code", "negotiated_rate", "provider_group_ref", "tin_value", "npi_count", "provider_resolution"]
