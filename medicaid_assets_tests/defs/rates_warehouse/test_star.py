@@ -11,9 +11,9 @@ from medicaid_assets.defs.price_transparency.normalize import PROVIDERS_SCHEMA, 
 from medicaid_assets.defs.rates_warehouse import star
 
 PG_A, PG_B = "pg-a", "pg-b"
-# The original's README, verbatim.
+# The original's README, verbatim (trailing spaces dropped).
 RATE_LOOKUP = """
-SELECT 
+SELECT
     f.negotiated_rate,
     c.code_description,
     p.reporting_entity_name,
@@ -22,22 +22,22 @@ FROM fact_rate f
 JOIN dim_code c ON f.code_type = c.code_type AND f.code = c.code
 JOIN dim_payer p ON f.payer_slug = p.payer_slug
 JOIN dim_provider_group pg ON f.pg_uid = pg.pg_uid
-WHERE f.state = 'GA' 
+WHERE f.state = 'GA'
   AND f.code = '99213'
   AND f.negotiated_rate > 100;
 """
 ASC_RATIO = """
-SELECT 
+SELECT
     f.state,
     f.code,
     f.negotiated_rate,
     asc.medicare_asc_stateavg as medicare_asc_rate,
     (f.negotiated_rate / asc.medicare_asc_stateavg) as rate_ratio
 FROM fact_rate f
-JOIN bench_medicare_asc asc ON f.state = asc.state 
-    AND f.code = asc.code 
+JOIN bench_medicare_asc asc ON f.state = asc.state
+    AND f.code = asc.code
     AND f.code_type = asc.code_type
-WHERE f.state = 'GA' 
+WHERE f.state = 'GA'
   AND f.negotiated_rate > 0
   AND asc.medicare_asc_stateavg > 0
 ORDER BY rate_ratio DESC;
