@@ -15,6 +15,7 @@ from medicaid_assets.defs.rates_warehouse.keys import (
     DIM_POS_SET,
     DIM_PROVIDER_GROUP,
     FACT_RATE,
+    FACT_RATE_ENRICHED,
     ICEBERG_DIMENSIONS,
     ICEBERG_TABLES,
     XREF_PG_MEMBER_NPI,
@@ -43,8 +44,9 @@ rates_dimensions_job = dg.define_asset_job(
 )
 fact_rate_job = dg.define_asset_job(
     "fact_rate_job",
-    selection=dg.AssetSelection.assets(FACT_RATE),
-    description="Build fact_rate for one price-transparency file partition (payer × file): its rows are replaced.",
+    selection=dg.AssetSelection.assets(FACT_RATE, FACT_RATE_ENRICHED),
+    description="Build fact_rate and its tiles (fact_rate_enriched) for one price-transparency file partition "
+    "(payer × file): exactly its rows and files are replaced.",
 )
 rates_star_job = dg.define_asset_job(
     "rates_star_job",

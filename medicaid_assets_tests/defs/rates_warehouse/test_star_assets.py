@@ -103,6 +103,14 @@ def test_star_schema_and_idempotent_partition_rerun(
         assert orphans == [(0,)]
         assert _sql(settings, "SELECT count(*) > 0 FROM rates_warehouse.xref_pg_member_npi") == [(True,)]
 
-        # Re-run one payer's partition: its rows are replaced, every partition's count and checksum unchanged.
+        tiles = settings.data_dir / "tiles" / "fact_rate_enriched"
+        tile_rows = f"SELECT count(*) FROM read_parquet('{tiles}/**/*.parquet', hive_partitioning = true)"
+        assert duckdb.sql(tile_rows).fetchone() == (sum(n for _, n, _ in before),)
+        files = sorted(p.relative_to(tiles).as_posix() for p in tiles.rglob("*.parquet"))
+        assert {f.split("/")[0] for f in files} == {"payer=dean_sample", "payer=evry_sample", "payer=uhc_tpa_sample"}
+
+        # Re-run one payer's partition: its rows and tiles are replaced, every partition's count and checksum
+        # unchanged, no tile added or lost.
         assert defs.resolve_job_def("fact_rate_job").execute_in_process(instance=instance, partition_key=keys[0])
         assert _sql(settings, per_file) == before
+        assert sorted(p.relative_to(tiles).as_posix() for p in tiles.rglob("*.parquet")) == files
