@@ -24,20 +24,58 @@ from medicaid_assets.defs.rates_warehouse.tiles import TILE_NAME, enriched_sql
 OPTIONAL = {ALLOW_MISSING: True}  # a benchmark not built yet leaves its columns null
 
 
+ABSURD_RATE = 1_000_000.0  # no single service's negotiated price comes near a million dollars
+COVERAGE_FLOOR = 0.5  # warn when fewer than half of a code type's rows have a Medicare benchmark
+CHECKS = {
+    "codes_in_dim_code": "Every fact row's code is in dim_code (warn: the shared code set may lag the payers').",
+    "benchmark_coverage": f"Share of rows with a Medicare benchmark, per code type (warn below {COVERAGE_FLOOR:.0%}).",
+    "rates_sane": f"No negative, zero or absurd (> ${ABSURD_RATE:,.0f}) negotiated rate (warn).",
+}
+
+
 def _summary(conn: duckdb.DuckDBPyConnection, glob: str) -> dict:
+    """Chart and check results over the staged tiles (read back: cheaper than evaluating the join twice)."""
+    tiles = f"read_parquet('{glob}', hive_partitioning = true)"
     rows = conn.execute(
         f"SELECT billing_class, list(rate_to_medicare) FILTER (WHERE rate_to_medicare IS NOT NULL), "
-        f"count(*), count(rate_to_medicare), count(rate_to_wc) "
-        f"FROM read_parquet('{glob}', hive_partitioning = true) GROUP BY 1 ORDER BY 1"
+        f"count(rate_to_medicare), count(rate_to_wc) FROM {tiles} GROUP BY 1 ORDER BY 1"
     ).fetchall()
     png = amounts_by_group_png(
         {str(b): v for b, v, *_ in rows}, "negotiated rate ÷ Medicare by billing class", money=False
     )
-    return {
-        "with_medicare": sum(r[3] for r in rows),
-        "with_wc_max": sum(r[4] for r in rows),
-        "chart": image_metadata(png, "rate ÷ Medicare by billing class"),
+    missing, missing_codes = conn.execute(
+        f"SELECT count(*), list(DISTINCT code ORDER BY code)[:10] FROM {tiles} WHERE NOT in_dim_code"
+    ).fetchone()
+    coverage = {
+        str(t): round(share, 4)
+        for t, share in conn.execute(
+            f"SELECT code_type, count(medicare_rate) / count(*) FROM {tiles} GROUP BY 1 ORDER BY 1"
+        ).fetchall()
     }
+    bad, examples = conn.execute(
+        f"SELECT count(*), list(struct_pack(code, negotiated_rate, payer_slug))[:5] FROM {tiles} "
+        f"WHERE negotiated_rate <= 0 OR negotiated_rate > {ABSURD_RATE}"
+    ).fetchone()
+    warn = dg.AssetCheckSeverity.WARN
+    return {
+        "with_medicare": sum(r[2] for r in rows),
+        "with_wc_max": sum(r[3] for r in rows),
+        "chart": image_metadata(png, "rate ÷ Medicare by billing class"),
+        "checks": [
+            dg.AssetCheckResult(
+                check_name="codes_in_dim_code", passed=missing == 0, severity=warn,
+                metadata={"rows_missing": missing, "codes": dg.MetadataValue.json(missing_codes)},
+            ),
+            dg.AssetCheckResult(
+                check_name="benchmark_coverage", passed=all(v >= COVERAGE_FLOOR for v in coverage.values()),
+                severity=warn, metadata={"share_with_medicare": dg.MetadataValue.json(coverage)},
+            ),
+            dg.AssetCheckResult(
+                check_name="rates_sane", passed=bad == 0, severity=warn,
+                metadata={"bad_rows": bad, "examples": dg.MetadataValue.json(examples)},
+            ),
+        ],
+    }  # fmt: skip
 
 
 @dg.asset(
@@ -56,6 +94,7 @@ def _summary(conn: duckdb.DuckDBPyConnection, glob: str) -> dict:
     owners=OWNERS,
     tags={"family": "rates_warehouse", "layer": "tiles"},
     pool="duckdb",
+    check_specs=[dg.AssetCheckSpec(name, asset=FACT_RATE_ENRICHED, description=d) for name, d in CHECKS.items()],
     description="The tiles: each fact row with its procedure set/class, the Medicare amount of its setting in its "
     "state (PFS state average for professional rates, OPPS for institutional, ASC beside), the state's workers'-comp "
     "maximum, rate ÷ Medicare and rate ÷ WC maximum; Hive-partitioned ZSTD parquet "
@@ -84,7 +123,10 @@ def fact_rate_enriched(
         written = tiles.replace_partition(
             conn, sql, TILE_NAME, context.partition_key, summarize=lambda glob: _summary(conn, glob)
         )
-    chart = written.pop("chart", None)
+    chart, checks = written.pop("chart", None), written.pop("checks", None)
+    if checks is None:  # the partition has no rate row: nothing to check
+        checks = [dg.AssetCheckResult(check_name=name, passed=True, metadata={"rows": 0}) for name in CHECKS]
     return dg.MaterializeResult(
-        metadata={"dagster/row_count": written["rows"], **written, **({"chart": chart} if chart else {})}
+        metadata={"dagster/row_count": written["rows"], **written, **({"chart": chart} if chart else {})},
+        check_results=checks,
     )

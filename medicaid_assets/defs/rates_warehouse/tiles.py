@@ -66,7 +66,7 @@ def enriched_sql(
         SELECT f.payer_slug AS payer, f.state, f.billing_class,
                coalesce(c.procedure_set, 'Unknown') AS procedure_set,
                coalesce(c.procedure_class, 'Unknown') AS procedure_class, f.year, f.month,
-               f.fact_uid, f.payer_slug, f.code_type, f.code, f.modifiers, f.negotiated_type, f.negotiated_rate,
+               f.fact_uid, f.payer_slug, f.code_type, f.code, c.code IS NOT NULL AS in_dim_code, f.modifiers, f.negotiated_type, f.negotiated_rate,
                f.pg_uid, f.pos_set_id, f.setting, f.expiration_date, f.last_updated_date,
                p.amount AS medicare_prof_stateavg, p.facility AS medicare_prof_stateavg_facility,
                o.amount AS medicare_opps_stateavg, a.amount AS medicare_asc_stateavg,

@@ -111,6 +111,10 @@ def test_star_schema_and_idempotent_partition_rerun(
 
         # Re-run one payer's partition: its rows and tiles are replaced, every partition's count and checksum
         # unchanged, no tile added or lost.
-        assert defs.resolve_job_def("fact_rate_job").execute_in_process(instance=instance, partition_key=keys[0])
+        rerun = defs.resolve_job_def("fact_rate_job").execute_in_process(instance=instance, partition_key=keys[0])
+        assert rerun.success
         assert _sql(settings, per_file) == before
+        # no dim_code or benchmark was built: every code is missing from dim_code and nothing is covered (warn)
+        checks = {e.check_name: e.passed for e in rerun.get_asset_check_evaluations()}
+        assert checks == {"codes_in_dim_code": False, "benchmark_coverage": False, "rates_sane": True}
         assert sorted(p.relative_to(tiles).as_posix() for p in tiles.rglob("*.parquet")) == files
