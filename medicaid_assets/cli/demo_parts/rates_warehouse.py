@@ -1,5 +1,6 @@
 """The rates warehouse's part of the demo: the OPPS and ASC releases as their sensors find them on the CMS pages,
-the two workers'-comp states, then the benchmarks and their Iceberg tables."""
+the two workers'-comp states, then the benchmarks and their Iceberg tables; then the star schema, the tiles of a few
+price-transparency files (read by the price-transparency part before this one) and the four-payer comparison."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from rich.table import Table
 from medicaid_assets.cli.demo_parts import DemoPart
 from medicaid_assets.cli.runner import Runner
 from medicaid_assets.dagster_kit.iceberg import iceberg_from_settings
-from medicaid_assets.defs.rates_warehouse.jobs import rates_dimensions_job, rates_warehouse_job
+from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS
+from medicaid_assets.defs.rates_warehouse.jobs import (
+    code_price_comparison_job,
+    fact_rate_job,
+    rates_dimensions_job,
+    rates_star_job,
+    rates_warehouse_job,
+)
 from medicaid_assets.defs.rates_warehouse.keys import ICEBERG_BENCH_ASC, ICEBERG_BENCH_OPPS, ICEBERG_BENCH_WC
 from medicaid_assets.defs.reference.fee_schedules.asc_assets import asc_release_job, asc_release_sensor
 from medicaid_assets.defs.reference.fee_schedules.keys import wc_states
@@ -36,6 +44,15 @@ def load_fee_schedules(runner: Runner) -> bool:
     for state in wc_states.get_partition_keys():
         ok = runner.run(wc_job.name, partition_key=state) and ok
     return ok
+
+
+DEMO_FILES = 2  # fact_rate and tiles for this many price-transparency files: enough to show, quick to run
+
+
+def facts_and_tiles(runner: Runner) -> bool:
+    """fact_rate and its tiles for the first few file partitions the price-transparency part read."""
+    keys = sorted(runner.instance.get_dynamic_partitions(FILE_PARTITIONS))[:DEMO_FILES]
+    return bool(keys) and all([runner.run(fact_rate_job.name, partition_key=key) for key in keys])
 
 
 def summary(runner: Runner, settings: Settings, console: Console) -> None:
@@ -72,6 +89,15 @@ PART = DemoPart(
         (
             f"job '{rates_dimensions_job.name}': dim_code, dim_npi, dim_npi_address from the reference tables",
             lambda runner: runner.run(rates_dimensions_job.name),
+        ),
+        (
+            f"job '{rates_star_job.name}': bench_medicare_professional and the star schema's dimensions",
+            lambda runner: runner.run(rates_star_job.name),
+        ),
+        (f"job '{fact_rate_job.name}': fact_rate and its tiles for {DEMO_FILES} files", facts_and_tiles),
+        (
+            f"job '{code_price_comparison_job.name}': one price, four payers",
+            lambda runner: runner.run(code_price_comparison_job.name),
         ),
     ),
     summary=summary,

@@ -8,6 +8,7 @@ from medicaid_assets.defs.rates_warehouse.keys import (
     BENCH_MEDICARE_OPPS,
     BENCH_MEDICARE_PROFESSIONAL,
     BENCH_WC,
+    CODE_PRICE_COMPARISON,
     DIM_CODE,
     DIM_NPI,
     DIM_NPI_ADDRESS,
@@ -55,4 +56,10 @@ rates_star_job = dg.define_asset_job(
     ),
     description="Build the professional benchmark from the newest PFS release and the star schema's dimensions and "
     "cross-references from every price-transparency file stored so far.",
+)
+code_price_comparison_job = dg.define_asset_job(
+    "code_price_comparison_job",
+    selection=dg.AssetSelection.assets(CODE_PRICE_COMPARISON),
+    description="Build the one-price-four-payers mart from every fact_rate partition, the benchmarks and Medicaid "
+    "spending stored so far.",
 )

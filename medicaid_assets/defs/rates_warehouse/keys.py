@@ -27,3 +27,4 @@ DIM_PROVIDER_GROUP = dg.AssetKey(["rates_warehouse", "dim_provider_group"])
 XREF_PG_MEMBER_NPI = dg.AssetKey(["rates_warehouse", "xref_pg_member_npi"])
 XREF_PG_MEMBER_TIN = dg.AssetKey(["rates_warehouse", "xref_pg_member_tin"])
 FACT_RATE_ENRICHED = dg.AssetKey(["rates_warehouse", "fact_rate_enriched"])  # the tiles, per file partition
+CODE_PRICE_COMPARISON = dg.AssetKey(["rates_warehouse", "code_price_comparison"])  # one price, four payers
