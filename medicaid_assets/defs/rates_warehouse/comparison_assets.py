@@ -16,6 +16,7 @@ from medicaid_assets.defs.rates_warehouse.keys import (
     CODE_PRICE_COMPARISON,
     FACT_RATE,
     GROUP,
+    WC_BENCH_STATES,
 )
 
 OPTIONAL = {ALLOW_MISSING: True}
@@ -41,7 +42,7 @@ def _chart(table: pa.Table) -> dg.MetadataValue:
     ins={
         "fact_rate": dg.AssetIn(FACT_RATE, metadata={"allow_missing_partitions": True}),
         "professional": dg.AssetIn(BENCH_MEDICARE_PROFESSIONAL, metadata=OPTIONAL),
-        **{f"wc_{s.lower()}": dg.AssetIn(key, metadata=OPTIONAL) for s, key in BENCH_WC.items()},
+        **{f"wc_{state.lower()}": dg.AssetIn(BENCH_WC[state], metadata=OPTIONAL) for state in WC_BENCH_STATES},
     },
     deps=[SPENDING_ENRICHED],
     group_name=GROUP,
@@ -60,7 +61,9 @@ def code_price_comparison(
     warehouse: WarehouseResource,
     fact_rate: SqlFrame,
     professional: SqlFrame | None,
-    **wc: SqlFrame | None,
+    wc_ca: SqlFrame | None,
+    wc_ga: SqlFrame | None,
+    wc_nc: SqlFrame | None,
 ) -> dg.Output[pa.Table]:
     with warehouse.get_connection() as conn:
         schema, name = SPENDING_ENRICHED_TABLE.split(".")
@@ -72,7 +75,7 @@ def code_price_comparison(
             star.source(fact_rate.sql),
             medicaid_sql(SPENDING_ENRICHED_TABLE) if has_medicaid else NO_MEDICAID,
             star.source(professional.sql) if professional is not None else None,
-            [star.source(w.sql) for w in wc.values() if w is not None],
+            [star.source(w.sql) for w in (wc_ca, wc_ga, wc_nc) if w is not None],
         )
         table = conn.execute(sql).to_arrow_table()
     counted = {label: sum(1 for v in table.column(col).to_pylist() if v is not None) for label, col in SOURCES.items()}

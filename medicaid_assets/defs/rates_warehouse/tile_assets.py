@@ -17,6 +17,7 @@ from medicaid_assets.defs.rates_warehouse.keys import (
     FACT_RATE,
     FACT_RATE_ENRICHED,
     GROUP,
+    WC_BENCH_STATES,
 )
 from medicaid_assets.defs.rates_warehouse.resources import TilesResource
 from medicaid_assets.defs.rates_warehouse.tiles import TILE_NAME, enriched_sql
@@ -86,7 +87,7 @@ def _summary(conn: duckdb.DuckDBPyConnection, glob: str) -> dict:
         "professional": dg.AssetIn(BENCH_MEDICARE_PROFESSIONAL, metadata=OPTIONAL),
         "opps": dg.AssetIn(BENCH_MEDICARE_OPPS, metadata=OPTIONAL),
         "asc": dg.AssetIn(BENCH_MEDICARE_ASC, metadata=OPTIONAL),
-        **{f"wc_{s.lower()}": dg.AssetIn(key, metadata=OPTIONAL) for s, key in BENCH_WC.items()},
+        **{f"wc_{state.lower()}": dg.AssetIn(BENCH_WC[state], metadata=OPTIONAL) for state in WC_BENCH_STATES},
     },
     partitions_def=pt.file_partitions,
     group_name=GROUP,
@@ -109,14 +110,16 @@ def fact_rate_enriched(
     professional: SqlFrame | None,
     opps: SqlFrame | None,
     asc: SqlFrame | None,
-    **wc: SqlFrame | None,
+    wc_ca: SqlFrame | None,
+    wc_ga: SqlFrame | None,
+    wc_nc: SqlFrame | None,
 ) -> dg.MaterializeResult:
     def src(frame: SqlFrame | None) -> str | None:
         return star.source(frame.sql) if frame is not None else None
 
     sql = enriched_sql(
         star.source(fact_rate.sql), src(dim_code), src(professional), src(opps), src(asc),
-        [star.source(w.sql) for w in wc.values() if w is not None],
+        [star.source(w.sql) for w in (wc_ca, wc_ga, wc_nc) if w is not None],
     )  # fmt: skip
     database = fact_rate.database or ":memory:"
     with duckdb.connect(database, read_only=database != ":memory:") as conn:
