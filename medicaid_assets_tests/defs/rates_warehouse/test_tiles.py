@@ -79,6 +79,7 @@ def test_local_tiles_hive_layout_and_one_partition_replaced(
     assert not list((tmp_path / "tiles").glob(f".{TILE_NAME}.staging/*"))  # staging cleaned
 
 
+@pytest.mark.slow  # the moto server's start dominates
 def test_s3_tiles_replace_one_partition(
     star_conn: duckdb.DuckDBPyConnection, enriched: str, s3_server: S3Server, bucket: str, tmp_path: Path
 ) -> None:
