@@ -58,8 +58,7 @@ EVERY_FILE = {"allow_missing_partitions": True}  # files not read yet are skippe
 )
 def bench_medicare_professional(pfs_amounts: SqlFrame, pfs_state_amounts: SqlFrame) -> SqlFrame:
     return SqlFrame(
-        star.bench_medicare_professional_sql(star.source(pfs_amounts.sql), star.source(pfs_state_amounts.sql)),
-        source=f"{pfs_amounts.source}|{pfs_state_amounts.source}" if pfs_amounts.source else None,
+        star.bench_medicare_professional_sql(star.source(pfs_amounts.sql), star.source(pfs_state_amounts.sql))
     )
 
 
