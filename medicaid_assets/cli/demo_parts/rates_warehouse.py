@@ -4,6 +4,8 @@ price-transparency files (read by the price-transparency part before this one) a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 import polars as pl
 from rich.console import Console
@@ -21,6 +23,8 @@ from medicaid_assets.defs.rates_warehouse.jobs import (
     rates_warehouse_job,
 )
 from medicaid_assets.defs.rates_warehouse.keys import ICEBERG_BENCH_ASC, ICEBERG_BENCH_OPPS, ICEBERG_BENCH_WC
+from medicaid_assets.defs.rates_warehouse.resources import tiles_from_settings
+from medicaid_assets.defs.rates_warehouse.tiles import TILE_NAME
 from medicaid_assets.defs.reference.fee_schedules.asc_assets import asc_release_job, asc_release_sensor
 from medicaid_assets.defs.reference.fee_schedules.keys import wc_states
 from medicaid_assets.defs.reference.fee_schedules.opps_assets import opps_release_job, opps_release_sensor
@@ -74,6 +78,10 @@ def summary(runner: Runner, settings: Settings, console: Console) -> None:
     console.print(table)
     console.print(f"  {'Iceberg catalog':18s} {iceberg.catalog_uri}")
     console.print(f"  {'Iceberg warehouse':18s} {iceberg.warehouse}")
+    tiles = tiles_from_settings(settings)
+    if not tiles.is_remote:
+        files = list(Path(tiles.location(TILE_NAME)).rglob("*.parquet"))
+        console.print(f"  {'tiles':18s} {len(files)} parquet files under {tiles.location(TILE_NAME)}")
 
 
 PART = DemoPart(
