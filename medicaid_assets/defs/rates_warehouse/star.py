@@ -57,13 +57,16 @@ def group_state_sql(providers: str, addresses: str | None) -> str:
 
 def fact_rate_sql(rates: str, files: str, group_states: str) -> str:
     """One row per rate row of the file: payer × code × provider group × price and setting, with its state and the
-    file's date (``year``/``month`` from the file's ``last_updated_on``)."""
+    file's date (``year``/``month`` from the file's ``last_updated_on``). Payers label CPT codes ``HCPCS`` and the
+    reverse; ``code_type`` of either is the code's shape, as in dim_code (a digit first: CPT), so joins on it hold."""
     return f"""
         SELECT md5(concat_ws('|', r.file_key, r.item_index, r.rate_uuid, r.provider_group_uuid, r.billing_class,
                              r.negotiated_type, r.negotiated_rate, {POS_SET_SQL.replace("service_codes", "r.service_codes")},
                              array_to_string(r.billing_code_modifiers, ','))) AS fact_uid,
                r.rate_uuid, r.payer AS payer_slug, r.payer_uuid, g.state, r.billing_class, r.setting,
-               upper(r.billing_code_type) AS code_type, r.billing_code AS code,
+               CASE WHEN upper(r.billing_code_type) IN ('CPT', 'HCPCS')
+                    THEN {CODE_TYPE_SQL.format(c="r.billing_code")} ELSE upper(r.billing_code_type) END AS code_type,
+               r.billing_code AS code,
                array_to_string(list_sort(coalesce(r.billing_code_modifiers, [])), ',') AS modifiers,
                r.negotiated_rate, r.negotiated_type, r.negotiation_arrangement,
                r.provider_group_uuid AS pg_uid, {POS_SET_SQL.replace("service_codes", "r.service_codes")} AS pos_set_id,

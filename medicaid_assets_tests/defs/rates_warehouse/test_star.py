@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
+from medicaid_assets.defs.rates_warehouse import star
 from medicaid_assets_tests.defs.rates_warehouse.conftest import PG_A, PG_B
 
 # The original's README, verbatim (trailing spaces dropped).
@@ -84,3 +85,9 @@ def test_the_originals_two_queries(star_conn: duckdb.DuckDBPyConnection) -> None
         star_conn.sql(ASC_RATIO)
     quoted = ASC_RATIO.replace("asc.", '"asc".').replace("bench_medicare_asc asc", 'bench_medicare_asc "asc"')
     assert star_conn.sql(quoted).fetchall() == [("GA", "27447", 25000.0, 12000.0, 25000.0 / 12000.0)]
+
+
+def test_code_type_follows_the_code_not_the_payers_label(star_conn: duckdb.DuckDBPyConnection) -> None:
+    star_conn.execute("UPDATE rates SET billing_code_type = 'HCPCS' WHERE billing_code = '27447'")
+    sql = star.fact_rate_sql("rates", "files", star.group_state_sql("providers", "addresses"))
+    assert star_conn.sql(f"SELECT DISTINCT code_type FROM ({sql})").fetchall() == [("CPT",)]
