@@ -47,6 +47,7 @@ GROUPS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("synthetic_medicare",), "synthetic_medicare"),
     (("price_transparency",), "stages"),
     (("rates_benchmarks",), "rates"),
+    (("rates_phase2",), "rates"),
 )
 # Disk a run needs per unit of scale (world + one data folder + warehouse + DuckDB spill; ~3.2 GB measured at 0.1).
 DISK_PER_SCALE = 40e9
@@ -341,6 +342,21 @@ def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
             "met": b.get("rows") is not None and "error" not in b,
         }
     )
+    r = stages.get("rates_phase2", {})
+    for name, what, floor in (
+        ("professional", "Medicare professional benchmark, every code × locality", "the same query, bare `COPY`"),
+        ("tiles", "fact_rate_enriched tiles (Hive-partitioned ZSTD parquet)", "bare `COPY … PARTITION_BY`"),
+    ):
+        rows.append(
+            {
+                "stage": f"{what}, {r.get(f'{name}_rows') or 0:,} rows",
+                "figure": f"{_fmt_s(r.get(name))} (compute {_fmt_s(r.get(f'{name}_compute'))})",
+                "floor": f"{floor} {_fmt_s(r.get(f'{name}_floor'))}",
+                "ratio": _ratio(r.get(name), r.get(f"{name}_floor")),
+                "target": "≤ 1.5×",
+                "met": r.get(name) is not None and r.get(name) <= 1.5 * (r.get(f"{name}_floor") or 0),
+            }
+        )
     return rows
 
 

@@ -561,6 +561,31 @@ def _repeated(rows: Any, count: int) -> Any:
     return pa.concat_tables([rows] * math.ceil(count / rows.num_rows)).slice(0, count)
 
 
+def _pfs_release_tables() -> tuple[Any, Any]:
+    """pfs_amounts and pfs_state_amounts of a real-size release (partition ``bench``): the real PPRRVU sample rows,
+    paid and unpaid repeated under fresh codes up to a real file's counts, in the 109 real localities."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from medicaid_assets.defs.reference.fee_schedules.keys import PFS_NATIONAL, PFS_PAID_STATUSES
+    from medicaid_assets.defs.reference.fee_schedules.pfs_parse import parse_gpci, parse_pprrvu_csv
+    from medicaid_assets.defs.reference.fee_schedules.pfs_pricing import price_localities, state_amounts
+
+    formats = PROJECT_ROOT / "medicaid_assets" / "formats"
+    sample = pa.concat_tables([parse_pprrvu_csv(formats / name) for name in PFS_SAMPLES])
+    paid = pc.is_in(sample.column("status"), pa.array(PFS_PAID_STATUSES))
+    rvus = pa.concat_tables(
+        [
+            _repeated(sample.filter(paid), REAL_PAID_ROWS),
+            _repeated(sample.filter(pc.invert(paid)), REAL_PPRRVU_ROWS - REAL_PAID_ROWS),
+        ]
+    )
+    codes = pa.array([f"{i:05d}" for i in range(rvus.num_rows)])
+    rvus = rvus.set_column(rvus.schema.get_field_index("hcpcs_code"), "hcpcs_code", codes).combine_chunks()
+    amounts = price_localities("bench", rvus, parse_gpci(formats / "pfs_gpci2025.csv"))
+    return amounts, state_amounts("bench", rvus, amounts, PFS_NATIONAL)
+
+
 def stage_pfs_amounts(ctx: Context, m: Measure) -> None:
     """PFS amounts for every code x modifier x locality at real size (the target is absolute: 2 s).
 
@@ -740,6 +765,14 @@ def stage_rates_benchmarks(ctx: Context, m: Measure) -> None:
     )
 
 
+def stage_rates_phase2(ctx: Context, m: Measure) -> None:
+    """bench_medicare_professional over every code × locality and fact_rate_enriched tiles, each beside the same
+    query run bare by DuckDB (``benchmarks/rates_warehouse.py``); facts = scale × 10,000,000 rows, ≥ 200,000."""
+    from benchmarks.rates_warehouse import measure
+
+    measure(ctx, m, max(200_000, int(float(ctx.plan.get("scale", 0.1)) * 10_000_000)))
+
+
 STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "prepare": stage_prepare,
     "spending": stage_spending,
@@ -758,6 +791,7 @@ STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "synthetic_medicare": stage_synthetic_medicare,
     "price_transparency": stage_price_transparency,
     "rates_benchmarks": stage_rates_benchmarks,
+    "rates_phase2": stage_rates_phase2,
 }
 
 

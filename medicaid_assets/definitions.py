@@ -28,6 +28,7 @@ from medicaid_assets.defs.price_transparency import keys as price_transparency
 from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
 from medicaid_assets.defs.publish.resources import HuggingFaceResource
 from medicaid_assets.defs.publish.storage import with_object_store
+from medicaid_assets.defs.rates_warehouse.resources import tiles_from_settings
 from medicaid_assets.defs.reference.code_sets import keys as code_sets
 from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
 from medicaid_assets.defs.reference.nppes import keys as nppes
@@ -127,6 +128,7 @@ def build_resources(
         ),
         "run_control": RunControlResource(),
         "iceberg": iceberg_from_settings(settings),
+        "tiles": tiles_from_settings(settings),
         "progress": progress if progress_sink is None else progress.with_sink(progress_sink),
         "huggingface": HuggingFaceResource(
             endpoint=settings.hf_endpoint,

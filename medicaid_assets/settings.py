@@ -190,6 +190,11 @@ ENV_VARS: dict[str, tuple[str, str]] = {
         "iceberg_catalog_password",
         "password of the Iceberg catalog's database user (secret)",
     ),
+    "MEDICAID_RATES_TILES_URL": (
+        "rates_tiles_url",
+        "where the rates warehouse writes its Hive-partitioned parquet tiles: a directory or `s3://bucket/prefix` "
+        "(endpoint/region: `MEDICAID_S3_*`; keys: the standard AWS variables; default `<data dir>/tiles`)",
+    ),
 }
 
 
@@ -237,6 +242,7 @@ class Settings:
     iceberg_catalog_uri: str | None = None
     iceberg_warehouse: str | None = None
     iceberg_catalog_password: str | None = dataclass_field(default=None, repr=False)
+    rates_tiles_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

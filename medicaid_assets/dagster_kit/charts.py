@@ -105,8 +105,9 @@ def category_counts_png(groups: Mapping[str, Mapping[str, int]], title: str) -> 
     return _png(figure)
 
 
-def amounts_by_group_png(values: Mapping[str, Sequence[float]], title: str) -> bytes:
-    """One horizontal box per group (log scale: amounts run from cents to tens of thousands), with its count."""
+def amounts_by_group_png(values: Mapping[str, Sequence[float]], title: str, money: bool = True) -> bytes:
+    """One horizontal box per group (log scale: amounts run from cents to tens of thousands), with its count;
+    dollar or plain (e.g. a ratio) axis labels."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
@@ -121,7 +122,8 @@ def amounts_by_group_png(values: Mapping[str, Sequence[float]], title: str) -> b
             patch.set_alpha(0.6)
         axes.set_yticks(range(1, len(groups) + 1), [f"{g} ({len(values[g]):,})" for g in groups], fontsize=8)
         axes.set_xscale("log")
-        axes.xaxis.set_major_formatter(FuncFormatter(_money))
+        if money:
+            axes.xaxis.set_major_formatter(FuncFormatter(_money))
     else:
         axes.text(0.5, 0.5, "no rows", transform=axes.transAxes, ha="center", va="center", color="#8a8a8a")
     axes.set_title(title, loc="left", fontsize=11)

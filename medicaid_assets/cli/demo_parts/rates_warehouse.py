@@ -1,7 +1,10 @@
 """The rates warehouse's part of the demo: the OPPS and ASC releases as their sensors find them on the CMS pages,
-the two workers'-comp states, then the benchmarks and their Iceberg tables."""
+the two workers'-comp states, then the benchmarks and their Iceberg tables; then the star schema, the tiles of a few
+price-transparency files (read by the price-transparency part before this one) and the four-payer comparison."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -11,8 +14,17 @@ from rich.table import Table
 from medicaid_assets.cli.demo_parts import DemoPart
 from medicaid_assets.cli.runner import Runner
 from medicaid_assets.dagster_kit.iceberg import iceberg_from_settings
-from medicaid_assets.defs.rates_warehouse.jobs import rates_dimensions_job, rates_warehouse_job
+from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS
+from medicaid_assets.defs.rates_warehouse.jobs import (
+    code_price_comparison_job,
+    fact_rate_job,
+    rates_dimensions_job,
+    rates_star_job,
+    rates_warehouse_job,
+)
 from medicaid_assets.defs.rates_warehouse.keys import ICEBERG_BENCH_ASC, ICEBERG_BENCH_OPPS, ICEBERG_BENCH_WC
+from medicaid_assets.defs.rates_warehouse.resources import tiles_from_settings
+from medicaid_assets.defs.rates_warehouse.tiles import TILE_NAME
 from medicaid_assets.defs.reference.fee_schedules.asc_assets import asc_release_job, asc_release_sensor
 from medicaid_assets.defs.reference.fee_schedules.keys import wc_states
 from medicaid_assets.defs.reference.fee_schedules.opps_assets import opps_release_job, opps_release_sensor
@@ -38,6 +50,15 @@ def load_fee_schedules(runner: Runner) -> bool:
     return ok
 
 
+DEMO_FILES = 2  # fact_rate and tiles for this many price-transparency files: enough to show, quick to run
+
+
+def facts_and_tiles(runner: Runner) -> bool:
+    """fact_rate and its tiles for the first few file partitions the price-transparency part read."""
+    keys = sorted(runner.instance.get_dynamic_partitions(FILE_PARTITIONS))[:DEMO_FILES]
+    return bool(keys) and all([runner.run(fact_rate_job.name, partition_key=key) for key in keys])
+
+
 def summary(runner: Runner, settings: Settings, console: Console) -> None:
     """Rows per benchmark table (read back from Iceberg by DuckDB) and where the tables are."""
     iceberg = iceberg_from_settings(settings)
@@ -57,6 +78,10 @@ def summary(runner: Runner, settings: Settings, console: Console) -> None:
     console.print(table)
     console.print(f"  {'Iceberg catalog':18s} {iceberg.catalog_uri}")
     console.print(f"  {'Iceberg warehouse':18s} {iceberg.warehouse}")
+    tiles = tiles_from_settings(settings)
+    if not tiles.is_remote:
+        files = list(Path(tiles.location(TILE_NAME)).rglob("*.parquet"))
+        console.print(f"  {'tiles':18s} {len(files)} parquet files under {tiles.location(TILE_NAME)}")
 
 
 PART = DemoPart(
@@ -72,6 +97,15 @@ PART = DemoPart(
         (
             f"job '{rates_dimensions_job.name}': dim_code, dim_npi, dim_npi_address from the reference tables",
             lambda runner: runner.run(rates_dimensions_job.name),
+        ),
+        (
+            f"job '{rates_star_job.name}': bench_medicare_professional and the star schema's dimensions",
+            lambda runner: runner.run(rates_star_job.name),
+        ),
+        (f"job '{fact_rate_job.name}': fact_rate and its tiles for {DEMO_FILES} files", facts_and_tiles),
+        (
+            f"job '{code_price_comparison_job.name}': one price, four payers",
+            lambda runner: runner.run(code_price_comparison_job.name),
         ),
     ),
     summary=summary,

@@ -1,16 +1,26 @@
-"""The family's jobs: the benchmarks (then their Iceberg tables), and the dimensions that need no rates."""
+"""The family's jobs: the benchmarks (then their Iceberg tables), the dimensions that need no rates, and the star
+schema over the price-transparency files."""
 
 import dagster as dg
 
 from medicaid_assets.defs.rates_warehouse.keys import (
     BENCH_MEDICARE_ASC,
     BENCH_MEDICARE_OPPS,
+    BENCH_MEDICARE_PROFESSIONAL,
     BENCH_WC,
+    CODE_PRICE_COMPARISON,
     DIM_CODE,
     DIM_NPI,
     DIM_NPI_ADDRESS,
+    DIM_PAYER,
+    DIM_POS_SET,
+    DIM_PROVIDER_GROUP,
+    FACT_RATE,
+    FACT_RATE_ENRICHED,
     ICEBERG_DIMENSIONS,
     ICEBERG_TABLES,
+    XREF_PG_MEMBER_NPI,
+    XREF_PG_MEMBER_TIN,
 )
 from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
 
@@ -32,4 +42,24 @@ rates_dimensions_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(DIM_CODE, DIM_NPI, DIM_NPI_ADDRESS, ICEBERG_DIMENSIONS),
     description="Build dim_code from the shared code set and dim_npi / dim_npi_address from the NPPES provider table, "
     "then write them as Iceberg tables.",
+)
+fact_rate_job = dg.define_asset_job(
+    "fact_rate_job",
+    selection=dg.AssetSelection.assets(FACT_RATE, FACT_RATE_ENRICHED),
+    description="Build fact_rate and its tiles (fact_rate_enriched) for one price-transparency file partition "
+    "(payer × file): exactly its rows and files are replaced.",
+)
+rates_star_job = dg.define_asset_job(
+    "rates_star_job",
+    selection=dg.AssetSelection.assets(
+        BENCH_MEDICARE_PROFESSIONAL, DIM_PAYER, DIM_POS_SET, DIM_PROVIDER_GROUP, XREF_PG_MEMBER_NPI, XREF_PG_MEMBER_TIN
+    ),
+    description="Build the professional benchmark from the newest PFS release and the star schema's dimensions and "
+    "cross-references from every price-transparency file stored so far.",
+)
+code_price_comparison_job = dg.define_asset_job(
+    "code_price_comparison_job",
+    selection=dg.AssetSelection.assets(CODE_PRICE_COMPARISON),
+    description="Build the one-price-four-payers mart from every fact_rate partition, the benchmarks and Medicaid "
+    "spending stored so far.",
 )
