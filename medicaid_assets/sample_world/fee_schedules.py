@@ -152,7 +152,9 @@ def asc_files(spec: WorldSpec) -> dict[str, bytes]:
         data = head + _csv(rows, "\r\n").encode("cp1252") + b",,,,,,\r\n" + footer
         slug = f"{month.lower()}-{year}"
         url = f"https://www.cms.gov/files/zip/{slug}-asc-approved-hcpcs-code-and-payment-rates.zip"
-        out[url] = deterministic_zip([("AA.csv", data), ("ReadMe.txt", f"ASC addenda for {month} {year}.\r\n".encode())])
+        out[url] = deterministic_zip(
+            [("AA.csv", data), ("ReadMe.txt", f"ASC addenda for {month} {year}.\r\n".encode())]
+        )
         links.append(
             f'<li><a href="{url.removeprefix("https://www.cms.gov")}">{month} {year} ASC Approved HCPCS Code and '
             "Payment Rates (ZIP)</a></li>"
@@ -189,7 +191,9 @@ def ga_workbook() -> bytes:
     book.save(buf)
     with zipfile.ZipFile(buf) as saved:  # re-packed with fixed dates (openpyxl stamps "modified" on save)
         members = [(info.filename, saved.read(info)) for info in saved.infolist()]
-    return deterministic_zip([(name, _MODIFIED.sub(rb"\g<1>2024-01-02T09:00:00Z\g<2>", data)) for name, data in members])
+    return deterministic_zip(
+        [(name, _MODIFIED.sub(rb"\g<1>2024-01-02T09:00:00Z\g<2>", data)) for name, data in members]
+    )
 
 
 def _cell(text: str) -> object:
