@@ -14,6 +14,7 @@ from medicaid_assets.dagster_kit.ranged_runs import run_parts
 from medicaid_assets.dagster_kit.recovery import end_dead_runs, process_tag
 from medicaid_assets.defs.medicaid_spending.assets import stale_range_tags
 from medicaid_assets.defs.medicaid_spending.jobs import FULL_REFRESH_TAGS
+from medicaid_assets.defs.medicaid_spending.keys import SPENDING
 from medicaid_assets.defs.reference.nppes.bundles import chronological
 from medicaid_assets.defs.reference.nppes.keys import WEEKLY_UPDATE, nppes_weekly_partitions
 from medicaid_assets.defs.reference.nppes.sensors import nppes_weekly_job, nppes_weekly_sensor
@@ -96,8 +97,8 @@ class Runner:
         self.defs, self.instance = defs, instance
         self.command_tag = {COMMAND_TAG: command} if command else {}
         self.log_level = "WARNING" if quiet else "INFO"
-        # Over a partition range, run the partitioned assets apart (see ranged_runs; ~1,400 fewer events per main
-        # job): the terminal commands do, so one run() may add up to three results.
+        # Over a partition range of any partitions definition, run the partitioned assets apart (see ranged_runs;
+        # ~1,400 fewer events per main job): the terminal commands do, so one run() may add up to three results.
         self.split_ranges = split_ranges
         self.results: list[dg.ExecuteInProcessResult] = []
         end_dead_runs(instance)  # a killed CLI process left its run STARTED and its pool slot claimed
@@ -118,7 +119,11 @@ class Runner:
                 instance=self.instance, run_config=config, raise_on_error=False, tags=part_tags, **kwargs
             )
 
-        def narrow(range_tags: dict[str, str]) -> dict[str, str] | None:
+        def narrow(keys: set[dg.AssetKey], range_tags: dict[str, str]) -> dict[str, str] | None:
+            """The spending table knows which of its months are stale; any other range (releases, states, file
+            types, the months of a mart built from the table) runs as asked."""
+            if SPENDING not in keys:
+                return range_tags
             res = self.defs.resources
             return stale_range_tags(range_tags, res["data"], res["sources"], res["warehouse"])
 

@@ -58,7 +58,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_expone
 
 from medicaid_assets.core.atomic import atomic_path
 from medicaid_assets.core.object_store import make_s3_client, parse_object_store_url
-from medicaid_assets.dagster_kit.metadata import markdown_table
+from medicaid_assets.dagster_kit.metadata import column_schema, markdown_table
 
 IO_MANAGER_KINDS: tuple[str, ...] = ("duckdb", "parquet")
 PARTITION_EXPR = "partition_expr"
@@ -200,8 +200,13 @@ def _columns(conn: duckdb.DuckDBPyConnection, select: str) -> list[tuple[str, st
     return [(row[0], row[1]) for row in conn.execute(f"DESCRIBE {select}").fetchall()]
 
 
-def _column_schema(columns: Sequence[tuple[str, str]]) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name=name, type=kind) for name, kind in columns])
+def _column_schema(columns: Sequence[tuple[str, str]], metadata: Mapping[str, Any]) -> dg.TableSchema:
+    """The stored columns and types, with the descriptions of the asset's own ``dagster/column_schema``: the UI
+    shows the materialization's schema, so without them an asset's documented columns would read as undescribed."""
+    declared = metadata.get("dagster/column_schema")
+    declared = getattr(declared, "schema", declared)  # a TableSchema, or the metadata value wrapping one
+    described = {c.name: c.description for c in declared.columns if c.description} if declared else {}
+    return column_schema(dict(columns), described)
 
 
 def _count(conn: duckdb.DuckDBPyConnection, source: str, where: str | None = None) -> int:
@@ -322,7 +327,7 @@ class DuckDBTableIOManager(dg.ConfigurableIOManager):
                 raise
         out: dict[str, Any] = {
             "dagster/row_count": written,
-            "dagster/column_schema": _column_schema(columns),
+            "dagster/column_schema": _column_schema(columns, metadata),
             "dagster/table_name": str(ref),
             **extra,
         }
@@ -495,7 +500,11 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                 self._publish(files, local_base, source)
         out: dict[str, Any] = {
             "dagster/row_count": rows,
-            **({"dagster/column_schema": _column_schema([(f.name, str(f.type)) for f in schema])} if schema else {}),
+            **(
+                {"dagster/column_schema": _column_schema([(f.name, str(f.type)) for f in schema], metadata)}
+                if schema
+                else {}
+            ),
             "uri": uri,
             **extra,
         }

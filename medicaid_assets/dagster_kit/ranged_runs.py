@@ -8,8 +8,9 @@ committed writes, so on a disk with slow fsync the main job spent more time writ
 the partitioned ones first, the partitioned ones alone with the range, then the rest, plans each asset
 once (the partitioned ones once per partition, as before).
 
-Before the partitioned part, ``narrow`` may shrink its range to the partitions that need work, or drop the
-part when none does (the CLI asks the spending table which months are not current).
+Any partitions definition splits the same way (months, releases, states, file types, family × year). Before the
+partitioned part, ``narrow`` may shrink its range to the partitions that need work, or drop the part when none
+does (the CLI asks the spending table which months are not current, when the part loads that table).
 
 The runs keep the one-run semantics that matter: an asset whose upstream did not materialize in an
 earlier part (a failed step, an optional output not produced, or a failed blocking check) is left out of
@@ -40,8 +41,16 @@ def ranged_parts(job: dg.JobDefinition, tags: dict[str, str]) -> list[tuple[set[
     after = downstream - partitioned
     if dg.AssetSelection.assets(*after).downstream().resolve(graph) & partitioned if after else set():
         return whole  # partitioned assets after unpartitioned ones after partitioned ones: keep one run
+    before = keys - downstream
+    # One op's assets run in one part (a dbt project split in two would start dbt twice): what the op would run
+    # before the partitioned ones moves after them, with what depends on it, unless the partitioned ones need it.
+    moved = {k for k in before if graph.get(k).assets_def.keys & after}
+    moved = dg.AssetSelection.assets(*moved).downstream().resolve(graph) & before if moved else set()
+    if moved & dg.AssetSelection.assets(*partitioned).upstream().resolve(graph):
+        return whole
+    before, after = before - moved, after | moved
     plain = {k: v for k, v in tags.items() if k not in RANGE_TAGS}
-    parts = [(keys - downstream, plain), (partitioned, tags), (after, plain)]
+    parts = [(before, plain), (partitioned, tags), (after, plain)]
     return [(part_keys, part_tags) for part_keys, part_tags in parts if part_keys]
 
 
@@ -56,12 +65,12 @@ def run_parts(
     job: dg.JobDefinition,
     tags: dict[str, str],
     execute: Callable[[dg.JobDefinition, dict[str, str]], dg.ExecuteInProcessResult],
-    narrow: Callable[[dict[str, str]], dict[str, str] | None] | None = None,
+    narrow: Callable[[set[dg.AssetKey], dict[str, str]], dict[str, str] | None] | None = None,
 ) -> Iterator[dg.ExecuteInProcessResult]:
     """Execute ``job`` as :func:`ranged_parts` says, yielding each run's result.
 
-    ``narrow(range tags)`` is asked right before the partitioned part (earlier parts may have brought a new
-    source file): the tags to run it with, or None to skip it as current (its downstream still runs)."""
+    ``narrow(asset keys, range tags)`` is asked right before the partitioned part (earlier parts may have brought
+    a new source file): the tags to run it with, or None to skip it as current (its downstream still runs)."""
     graph = job.asset_layer.asset_graph
     missing: set[dg.AssetKey] = set()
     for keys, part_tags in ranged_parts(job, tags):
@@ -73,7 +82,7 @@ def run_parts(
         if not keys:
             continue
         if narrow is not None and any(tag in part_tags for tag in RANGE_TAGS):
-            narrowed = narrow(part_tags)
+            narrowed = narrow(keys, part_tags)
             if narrowed is None:
                 continue
             part_tags = narrowed

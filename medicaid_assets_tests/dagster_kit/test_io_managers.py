@@ -66,7 +66,13 @@ def _value(days: list[str], config: Gen) -> object:
     return frame.to_arrow() if config.kind == "arrow" else frame
 
 
-@dg.asset(key=EVENTS, partitions_def=DAYS, metadata={"partition_expr": "day"})
+# Descriptions declared on the asset carry over to the stored value's schema (the one the UI shows); "v" has none.
+DESCRIBED = dg.TableSchema(
+    columns=[dg.TableColumn("day", "DATE", description="the day"), dg.TableColumn("n", "BIGINT", description="row")]
+)
+
+
+@dg.asset(key=EVENTS, partitions_def=DAYS, metadata={"partition_expr": "day", "dagster/column_schema": DESCRIBED})
 def events(context: dg.AssetExecutionContext, config: Gen) -> object:
     return _value(list(context.partition_keys), config)
 
@@ -150,6 +156,7 @@ def test_duckdb_partition_write_replaces_exactly_its_rows(tmp_path: Path, kind: 
         ("n", "BIGINT"),
         ("v", "INTEGER"),
     ]
+    assert [c.description for c in meta["dagster/column_schema"].columns] == ["the day", "row", None]
 
     again = _run([events], iom, "2024-01-01", kind=kind, rows=4, version=2)  # rerun: same table
     assert again.success
@@ -315,6 +322,7 @@ def test_parquet_local_round_trip(tmp_path: Path, kind: str) -> None:
     assert meta["dagster/row_count"] == meta["dagster/partition_row_count"] == 4
     assert meta["uri"] == str(base / "fam" / "events" / "2024-01-01.parquet")
     assert [c.name for c in meta["dagster/column_schema"].columns] == ["day", "n", "v"]
+    assert [c.description for c in meta["dagster/column_schema"].columns] == ["the day", "row", None]
     assert pl.read_parquet(base / "fam/events/2024-01-01.parquet")["v"].to_list() == [2] * 4
 
     # The downstream sees the two stored partitions; the others are allowed missing only when the input says so.

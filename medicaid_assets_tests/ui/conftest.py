@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,13 +103,30 @@ def _wait_until_loaded(ui: DagsterUI, process: subprocess.Popen, log: Path) -> N
     pytest.fail(f"the UI did not load the code location within {STARTUP_SECONDS}s:\n{_tail(log)}")
 
 
+def ui_dirs(root: Path) -> tuple[Path, Path]:
+    """The instance's home (with its settings) and the data dir of a UI served from ``root``."""
+    home, data_dir = root / "dagster_home", root / "data"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    return home, data_dir
+
+
 @pytest.fixture(scope="module")
 def dagster_ui(tmp_path_factory: pytest.TempPathFactory, world_server: WorldServer) -> Iterator[DagsterUI]:
     """The webserver on a free port, a fresh instance and data dir, sources on the sample world."""
-    root = tmp_path_factory.mktemp("dagster_ui")
-    home, data_dir = root / "dagster_home", root / "data"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    with serve_dagster_ui(tmp_path_factory.mktemp("dagster_ui"), world_server) as ui:
+        yield ui
+
+
+@contextlib.contextmanager
+def serve_dagster_ui(
+    root: Path, world_server: WorldServer, while_loading: Callable[[], object] | None = None
+) -> Iterator[DagsterUI]:
+    """The webserver on a free port for the instance and data dir of :func:`ui_dirs` under ``root``, once loaded.
+
+    ``while_loading`` runs in this process while the webserver loads the code location in its own (a module's
+    runs overlap its ~30-60 s start-up instead of following it)."""
+    home, data_dir = ui_dirs(root)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = {key: value for key, value in os.environ.items() if not key.startswith("MEDICAID_")}
     env |= {**world_env(world_server.base_url), "MEDICAID_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)}
@@ -122,6 +139,8 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory, world_server: WorldServ
             command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
+        if while_loading is not None:
+            while_loading()
         ui = DagsterUI(base_url=f"http://127.0.0.1:{port}", data_dir=data_dir)
         _wait_until_loaded(ui, webserver, log)
         yield ui

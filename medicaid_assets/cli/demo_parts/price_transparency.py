@@ -13,7 +13,7 @@ from rich.table import Table
 
 from medicaid_assets.cli.demo_parts import DemoPart
 from medicaid_assets.cli.runner import Runner
-from medicaid_assets.defs.price_transparency.jobs import files_job, toc_job
+from medicaid_assets.defs.price_transparency.jobs import files_job, quality_job, toc_job
 from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS, SCHEMA
 from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
 from medicaid_assets.layout import DataLayout
@@ -47,7 +47,7 @@ def read_payers(runner: Runner) -> bool:
     keys = runner.instance.get_dynamic_partitions(FILE_PARTITIONS)
     # dolthub's edge file lacks required root fields: its blocking check fails on purpose
     results = [world.run(files_job.name, partition_key=key) for key in keys]
-    return ok and sum(results) >= len(keys) - 1
+    return ok and sum(results) >= len(keys) - 1 and world.run(quality_job.name)
 
 
 def summary(runner: Runner, settings: Settings, console: Console) -> None:
@@ -74,6 +74,11 @@ PART = DemoPart(
     name="price_transparency",
     order=30,
     generate=generate_world,  # the world generator writes every family's files, these included
-    steps=(("price transparency: 5 sample payers' ToCs, then each in-network file they list", read_payers),),
+    steps=(
+        (
+            "price transparency: 5 sample payers' ToCs, then each in-network file they list, then quality per payer",
+            read_payers,
+        ),
+    ),
     summary=summary,
 )

@@ -43,15 +43,6 @@ def receive_delivery(runner: Runner) -> int:
     return copied
 
 
-def run_family(runner: Runner) -> bool:
-    """The family's job over every family × year in one run. Not split like the spending job: its partitions are
-    not a time window, so the run plans each asset once."""
-    plain = Runner(runner.defs, runner.instance, quiet=runner.log_level == "WARNING")
-    ok = plain.run(resdac_job.name, tags=FULL_REFRESH_TAGS)
-    runner.results.extend(plain.results)
-    return ok
-
-
 def summary(runner: Runner, settings: Settings, console: Console) -> None:
     """Rows per table, the audit by reason, and where the tables are."""
     if not settings.warehouse_path.is_file():
@@ -84,7 +75,10 @@ PART = DemoPart(
     generate=generate_world,
     steps=(
         ("receive the ResDAC delivery (FTS + .dat pairs, SAS transport files) into the input folder", receive_delivery),
-        (f"job '{resdac_job.name}': raw tables → beneficiaries, enrollments, admissions + audit → QC", run_family),
+        (
+            f"job '{resdac_job.name}': raw tables → beneficiaries, enrollments, admissions + audit → QC",
+            lambda runner: runner.run(resdac_job.name, tags=FULL_REFRESH_TAGS),
+        ),
     ),
     summary=summary,
 )

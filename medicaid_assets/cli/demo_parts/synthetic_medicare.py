@@ -3,8 +3,6 @@ type × year, then the dbt models and marts (dbt tests as checks)."""
 
 from __future__ import annotations
 
-import copy
-
 import duckdb
 from rich.console import Console
 from rich.table import Table
@@ -49,15 +47,6 @@ def summary(runner: Runner, settings: Settings, console: Console) -> None:
     console.print(f"  {'downloads':18s} {layout.synthetic_medicare_raw}")
 
 
-def run_family(runner: Runner) -> bool:
-    """The family's job as one run over every file type. The runner's range splitting is for the spending months
-    (it would also start dbt twice: once for the seed, once for the rest), so this run is not split; the copy
-    shares the runner's results, which the demo's summaries read."""
-    whole = copy.copy(runner)
-    whole.split_ranges = False
-    return whole.run(synthetic_medicare_job.name, tags=ALL_FILE_TYPES_TAGS)
-
-
 PART = DemoPart(
     name="synthetic_medicare",
     order=40,
@@ -65,7 +54,7 @@ PART = DemoPart(
     steps=(
         (
             f"job '{synthetic_medicare_job.name}': release downloads → parquet per file type × year → dbt models",
-            run_family,
+            lambda runner: runner.run(synthetic_medicare_job.name, tags=ALL_FILE_TYPES_TAGS),
         ),
     ),
     summary=summary,

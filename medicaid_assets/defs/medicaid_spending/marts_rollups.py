@@ -183,8 +183,8 @@ provider_screening = _sql_asset(
         "and facility. Limits: the spending file counts claims, not service lines or units, so multi-unit services "
         "inflate paid per claim; modifiers (26/TC, 53) are not separated in the Medicaid data; rows under 12 claims are "
         "suppressed at the source; one fee schedule release is applied to every year (no inflation adjustment); "
-        "Medicaid's facility/non-facility setting is unknown, so both indexes are given. Chart: the index by state of "
-        "the most-claimed codes."
+        "Medicaid's facility/non-facility setting is unknown, so both indexes are given. Pictures, `chart_<code>`: the "
+        "index by state of each of the most-claimed codes."
     ),
 )
 def medicaid_medicare_fee_index(

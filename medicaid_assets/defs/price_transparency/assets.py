@@ -24,6 +24,7 @@ from medicaid_assets.dagster_kit.io_managers import PARTITION_EXPR, PREVIEW_COLU
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
+from medicaid_assets.defs.price_transparency.columns import DESCRIPTIONS
 from medicaid_assets.defs.price_transparency.containers import UnsafeFileError, container_of, open_chunks
 from medicaid_assets.defs.price_transparency.keys import (
     FILE_KEY,
@@ -73,7 +74,7 @@ TOC_SCHEMA = pa.schema(
 
 
 def _schema_of(schema: pa.Schema) -> dg.TableSchema:
-    return column_schema({f.name: str(f.type) for f in schema})
+    return column_schema({f.name: str(f.type) for f in schema}, DESCRIPTIONS)
 
 
 def _with_key(schema: pa.Schema) -> pa.Schema:
@@ -320,7 +321,8 @@ def payer_structure(
     metadata={PREVIEW_COLUMNS: 10},
     description=(
         "Quality per payer, measured over its files: rates kept/dropped, references failed, share of rates whose "
-        "provider never resolved, NPIs failing the check digit, unknown code types, odd rates, schema-invalid files."
+        "provider never resolved, NPIs failing the check digit, unknown code types, odd rates, schema-invalid files. "
+        "Its picture, `chart`: rate rows by provider resolution per payer."
     ),
 )
 def payer_quality(files: pa.Table) -> dg.Output:

@@ -2,7 +2,14 @@
 
 import dagster as dg
 
-from medicaid_assets.defs.price_transparency.keys import FILES, ORGANIZATIONS, PAYER_TOC, PROVIDERS, RATES
+from medicaid_assets.defs.price_transparency.keys import (
+    FILES,
+    ORGANIZATIONS,
+    PAYER_QUALITY,
+    PAYER_TOC,
+    PROVIDERS,
+    RATES,
+)
 
 toc_job = dg.define_asset_job(
     "price_transparency_toc",
@@ -13,4 +20,9 @@ files_job = dg.define_asset_job(
     "price_transparency_files",
     selection=dg.AssetSelection.assets(RATES, ORGANIZATIONS, PROVIDERS, FILES),
     description="Read in-network files (one partition per payer × file) into rates, organizations, providers, files.",
+)
+quality_job = dg.define_asset_job(
+    "price_transparency_quality",
+    selection=dg.AssetSelection.assets(PAYER_QUALITY),
+    description="Measure each payer's quality over the files read so far (its chart: rate rows by provider resolution).",
 )

@@ -8,7 +8,7 @@ import polars as pl
 from medicaid_assets.dagster_kit.charts import amounts_by_group_png, image_metadata
 from medicaid_assets.dagster_kit.io_managers import PREVIEW_COLUMNS
 from medicaid_assets.dagster_kit.metadata import OWNERS
-from medicaid_assets.defs.rates_warehouse import benchmarks
+from medicaid_assets.defs.rates_warehouse import benchmarks, columns
 from medicaid_assets.defs.rates_warehouse.keys import BENCH_MEDICARE_ASC, BENCH_MEDICARE_OPPS, BENCH_WC, GROUP
 from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
 
@@ -30,10 +30,11 @@ def _chart(frame: pl.DataFrame, group: str, amount: str, title: str) -> dict[str
     kinds={"polars"},
     owners=OWNERS,
     tags=TAGS,
-    metadata={PREVIEW_COLUMNS: 8},
+    metadata={PREVIEW_COLUMNS: 8, "dagster/column_schema": columns.schema(columns.OPPS)},
     pool="duckdb",
     description="Medicare OPPS benchmark: per state (and `US`) × code, the newest release's national Addendum B "
-    "payment rate with SI, APC and weight. State rows repeat the national amount (wage_adjusted = false).",
+    "payment rate with SI, APC and weight. State rows repeat the national amount (wage_adjusted = false). Its "
+    "picture, `chart`: the national payment rates by status indicator.",
 )
 def bench_medicare_opps(context: dg.AssetExecutionContext, addendum_b: pl.DataFrame) -> pl.DataFrame:
     frame = benchmarks.bench_medicare_opps(addendum_b)
@@ -57,10 +58,11 @@ def bench_medicare_opps(context: dg.AssetExecutionContext, addendum_b: pl.DataFr
     kinds={"polars"},
     owners=OWNERS,
     tags=TAGS,
-    metadata={PREVIEW_COLUMNS: 7},
+    metadata={PREVIEW_COLUMNS: 7, "dagster/column_schema": columns.schema(columns.ASC)},
     pool="duckdb",
     description="Medicare ASC benchmark: per state (and `US`) × code, the newest release's national Addendum AA "
-    "payment rate with payment indicator and weight. State rows repeat the national amount (wage_adjusted = false).",
+    "payment rate with payment indicator and weight. State rows repeat the national amount (wage_adjusted = false). "
+    "Its picture, `chart`: the national payment rates by payment indicator.",
 )
 def bench_medicare_asc(context: dg.AssetExecutionContext, addendum_aa: pl.DataFrame) -> pl.DataFrame:
     frame = benchmarks.bench_medicare_asc(addendum_aa)
@@ -94,7 +96,7 @@ def _wc_bench(state: str) -> dg.AssetsDefinition:
         kinds={"polars"},
         owners=OWNERS,
         tags={**TAGS, "state": state},
-        metadata={PREVIEW_COLUMNS: 7},
+        metadata={PREVIEW_COLUMNS: 7, "dagster/column_schema": columns.schema(columns.WC)},
         pool="duckdb",
         description=f"{state} workers'-comp benchmark: {how}.",
     )

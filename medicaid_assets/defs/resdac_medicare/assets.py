@@ -40,8 +40,10 @@ from medicaid_assets.defs.resdac_medicare.resources import ResdacDeliveryResourc
 TAGS = {"source": "resdac"}
 
 
-def _table_result(conn: Any, table: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Row count, column schema and a preview of ``resdac_medicare.<table>``."""
+def _table_result(
+    conn: Any, table: str, extra: dict[str, Any] | None = None, descriptions: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Row count, column schema (with ``descriptions``) and a preview of ``resdac_medicare.<table>``."""
     columns = dict(
         conn.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
@@ -51,7 +53,8 @@ def _table_result(conn: Any, table: str, extra: dict[str, Any] | None = None) ->
     rows = conn.execute(f"SELECT count(*) FROM {SCHEMA}.{table}").fetchone()[0]
     shown = [c for c in columns if columns[c] != "BLOB"][:12]
     preview = conn.execute(f"SELECT {', '.join(shown)} FROM {SCHEMA}.{table} LIMIT 10").fetchall()
-    return {**table_metadata(rows, columns, shown, preview), "table": f"{SCHEMA}.{table}", **(extra or {})}
+    metadata = table_metadata(rows, columns, shown, preview, descriptions)
+    return {**metadata, "table": f"{SCHEMA}.{table}", **(extra or {})}
 
 
 @dg.asset(
@@ -168,6 +171,7 @@ def resdac_beneficiaries(warehouse: WarehouseResource):
                     "sex_disagreements": disagreements[1],
                     "race_disagreements": disagreements[2],
                 },
+                model.BENEFICIARY_COLUMNS,
             ),
         )
         per_year = conn.execute(
@@ -198,7 +202,8 @@ def resdac_beneficiaries(warehouse: WarehouseResource):
             owners=OWNERS,
             tags=TAGS,
             description="Inpatient admissions that passed validation (keys present, beneficiary enrolled that "
-            "year, first of its duplicates), dates conditioned, diagnoses as an array.",
+            "year, first of its duplicates), dates conditioned, diagnoses as an array. Its picture, `outcomes`: "
+            "admissions by validation outcome.",
         ),
         dg.AssetSpec(
             AUDIT,

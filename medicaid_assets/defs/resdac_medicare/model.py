@@ -167,6 +167,21 @@ def admissions_view(conn: Any, schema: str) -> int:
     return len(selects)
 
 
+# What the beneficiaries table's columns mean (the UI's column schema).
+BENEFICIARY_COLUMNS = {
+    "bene_id": "the beneficiary's encrypted ResDAC id",
+    "dob": "date of birth: the earliest the enrollment records give",
+    "dob_latest": "the latest date of birth given, when the records disagree (else null)",
+    "dod": "date of death: the latest the enrollment records give",
+    "dod_earliest": "the earliest date of death given, when the records disagree (else null)",
+    "sex": "sex codes the records give, comma-separated (more than one: they disagree)",
+    "race": "race codes the records give, comma-separated",
+    "rti_race": "RTI race codes the records give, comma-separated",
+    "duplicates": "the most distinct values any of dob, dod, sex, race, rti_race takes (1: consistent)",
+    "records": "enrollment records of the beneficiary",
+}
+
+
 def build_beneficiaries(conn: Any, schema: str) -> None:
     """One row per ``bene_id``: earliest DOB, latest DOD, lists where race/sex disagree, and how much they do."""
     conn.execute(

@@ -37,7 +37,8 @@ def _nppes_state(conn: Any) -> list[Any] | None:
     return list(conn.execute(f"SELECT count(*), max(source_date)::VARCHAR FROM main.{PROVIDER_TABLE}").fetchone())
 
 
-def _model_metadata(conn: Any, name: str) -> dict[str, Any]:
+def _model_metadata(conn: Any, name: str, declared: dg.TableSchema | None) -> dict[str, Any]:
+    """Row count, column schema (with the descriptions of the model's yml, ``declared``), preview and chart."""
     table = f"{SCHEMA}.{name}"
     exists = conn.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [SCHEMA, name]
@@ -48,7 +49,9 @@ def _model_metadata(conn: Any, name: str) -> dict[str, Any]:
     columns = {n: t for n, t, *_ in conn.execute(f"DESCRIBE {table}").fetchall()}
     preview = conn.execute(f"SELECT * FROM {table} LIMIT 10")
     names = [d[0] for d in preview.description]
-    return {**table_metadata(rows, columns, names, preview.fetchall()), "table": table, **mart_chart(conn, name)}
+    described = {c.name: c.description for c in declared.columns if c.description} if declared else {}
+    metadata = table_metadata(rows, columns, names, preview.fetchall(), described)
+    return {**metadata, "table": table, **mart_chart(conn, name)}
 
 
 @dbt_assets(
@@ -93,8 +96,9 @@ def synthetic_medicare_models(
     with warehouse.get_connection() as conn:
         for event in events:
             if isinstance(event, dg.Output):
-                name = context.assets_def.keys_by_output_name[event.output_name].path[-1]
-                extra = _model_metadata(conn, name.removeprefix("synthetic_medicare_"))
+                key = context.assets_def.keys_by_output_name[event.output_name]
+                declared = context.assets_def.metadata_by_key[key].get("dagster/column_schema")
+                extra = _model_metadata(conn, key.path[-1].removeprefix("synthetic_medicare_"), declared)
                 yield event.with_metadata({**event.metadata, **extra})
             else:
                 yield event

@@ -350,7 +350,7 @@ def pfs_amounts(
     description=(
         "Per paid code x modifier: each state's amounts as the unweighted mean of its localities' (CMS publishes no "
         "state figure; localities are not weighted by volume), and a national row (state US) = RVUs x CF with every "
-        "GPCI 1.0. A chart shows 99213's non-facility amount by state."
+        "GPCI 1.0. Its picture, `chart`: 99213's non-facility amount by state."
     ),
 )
 def pfs_state_amounts(

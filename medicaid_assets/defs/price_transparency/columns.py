@@ -1,0 +1,47 @@
+"""What each column of the family's tables means, for the column schemas the UI shows (README: "Columns", "Ids")."""
+
+DESCRIPTIONS = {
+    # shared
+    "file_key": "the in-network file's partition key: <payer>__<file stem>-<hash of the URL>",
+    "payer": "the payer's name in the catalog",
+    "payer_uuid": "UUIDv5 of payer:{payer}:{parent_org} (the original tool's id)",
+    "file_id": "UUIDv5 of file:{payer}:{URL without query}",
+    "organization_uuid": "UUIDv5 of org:{tin_value}: (TiC files name no organization); null when unresolved",
+    "provider_group_uuid": "UUIDv5 of the group's TIN type, TIN and sorted NPIs (the same group in any file)",
+    "tin_type": "ein or npi, as the file wrote it",
+    "tin_value": "the TIN (or NPI when tin_type is npi)",
+    # rates
+    "rate_uuid": "the original tool's UUIDv5 of payer, organization, code, rate and expiration (not a row key)",
+    "item_index": "position of the in_network item in the file",
+    "negotiation_arrangement": "ffs, bundle or capitation",
+    "name": "the item's name as the payer wrote it",
+    "billing_code_type": "code system: CPT, HCPCS, MS-DRG, RC, ...",
+    "billing_code_type_version": "version of the code system, as written",
+    "billing_code": "the billed code",
+    "description": "as the payer wrote it: of the billing item (rates), of the file (table of contents)",
+    "negotiated_type": "negotiated, derived, fee schedule, percentage or per diem",
+    "negotiated_rate": "the negotiated price (USD, or a percentage when negotiated_type is percentage)",
+    "expiration_date": "when the rate expires, as written (9999-12-31: evergreen)",
+    "billing_class": "professional or institutional",
+    "setting": "inpatient, outpatient or both (schema v2)",
+    "service_codes": "CMS place-of-service codes the price applies to",
+    "billing_code_modifiers": "modifiers the price applies to",
+    "additional_information": "free text the payer added to the price",
+    "provider_group_ref": "the provider reference id exactly as the file wrote it; null for inline groups",
+    "provider_resolution": "in_file, inline, remote, remote_failed, unknown_reference or none",
+    "npi_count": "NPIs in the provider group (null when the provider never resolved)",
+    # organizations, providers
+    "org_name": "organization name: empty, TiC files carry none",
+    "provider_uuid": "UUIDv5 of provider:{npi}",
+    "npi": "the provider's NPI, as text",
+    "npi_valid": "the NPI passes the Luhn check digit",
+    # the table of contents
+    "url": "the in-network file's URL without its query (signed URLs expire; each run fetches a fresh one)",
+    "plans": "plans the ToC lists for the file",
+    "plan_names": "their names",
+    "toc_url": "the table of contents the file was listed in",
+    "reporting_entity_name": "who published the table of contents",
+    "toc_version": "the ToC schema version",
+    "toc_last_updated_on": "the ToC's last_updated_on, as written",
+    "fetched_at": "when the ToC was read (UTC)",
+}
