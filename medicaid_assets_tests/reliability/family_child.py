@@ -5,35 +5,46 @@
 The plan is a list of steps, each ``{"select": [asset key strings], "partition": key, "tags": {...},
 "dynamic": {partitions def name: [keys]}}``, run in order on one throwaway instance with the settings of this
 process's environment (``MEDICAID_*``). The crash points are :mod:`crashpoint`'s (``RELIABILITY_CRASH``,
-``RELIABILITY_COUNTS``) plus ``path.rename``: a file or folder renamed by ``Path.rename`` (the folder swaps of
-landings and extractions). A failed step exits 1 with its failure text on stderr.
+``RELIABILITY_COUNTS``; ``file.fsync``/``file.rename`` also count the IO manager's parquet publishes) plus ``path.rename`` (a file or folder renamed by ``Path.rename``) and ``folder.swap``
+(a landing or an extraction about to replace its folder). A failed step exits 1 with its failure text on stderr.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import os
 import pathlib
 import sys
 
 from medicaid_assets_tests.reliability import crashpoint
 
-crashpoint.POINTS["path.rename"] = "a file or folder about to be renamed by Path.rename (folder swaps)"
+crashpoint.POINTS["path.rename"] = "a file or folder about to be renamed by Path.rename"
+crashpoint.POINTS["folder.swap"] = "a complete folder about to be exchanged with the one in place (swap_folder)"
 
 
-def _install_rename_point() -> None:
-    rename = pathlib.Path.rename
+def _install_rename_points() -> None:
+    from medicaid_assets.core import atomic
+    from medicaid_assets.dagster_kit import io_managers
 
-    def counted(self, target):
+    io_managers.os = crashpoint._Os(os)  # the IO manager publishes its parquet files with its own fsync + replace
+
+    rename, exchange = pathlib.Path.rename, atomic._exchange
+
+    def counted_rename(self, target):
         crashpoint.hit("path.rename")
         return rename(self, target)
 
-    pathlib.Path.rename = counted
+    def counted_exchange(a, b):
+        crashpoint.hit("folder.swap")
+        return exchange(a, b)
+
+    pathlib.Path.rename, atomic._exchange = counted_rename, counted_exchange
 
 
 def main(argv: list[str]) -> int:
     crashpoint.install()
-    _install_rename_point()
+    _install_rename_points()
     atexit.register(crashpoint._write_counts)
     import dagster as dg
 

@@ -1,8 +1,8 @@
 """Kill-and-resume for the families beyond the CLI pipeline: run, rewrite killed at a seeded crash point, resume.
 
-Every scenario runs one family's assets in a child (:mod:`family_child`) three times on one data dir: an
-uninterrupted run counting its crash-point hits (the census), a rewrite of the same inputs SIGKILLed at the n-th hit
-of a point (n drawn from the census with a fixed seed), and the resume. After the kill, every output the first run
+Every scenario runs one family's assets in a child (:mod:`family_child`) four times on one data dir: an
+uninterrupted run, an uninterrupted rewrite of the same inputs counting its crash-point hits (the census), a rewrite
+SIGKILLed at the n-th hit of a point (n drawn from the census with a fixed seed), and the resume. After the kill, every output the first run
 wrote must read back exactly as it was; after the resume, exactly as the uninterrupted run left it (nothing lost,
 nothing duplicated) with no leftovers.
 """
@@ -132,22 +132,32 @@ class Scenario:
     plan: list[dict]
     digest: Callable[[], Digest]
     rewrite: Callable[[], None]  # make the next run write every output again (same inputs, same result)
+    setup: list[dict] | None = None  # steps run once before (the family's inputs), never killed
 
 
 def seeded_hit(census: dict[str, int], point: str, seed: int) -> int:
     hits = census.get(point, 0)
-    assert hits >= 2, f"the uninterrupted run hit {point} {hits} time(s): nothing to kill in the middle of"
-    return random.Random(seed).randint(2, hits)
+    assert hits >= 1, f"the uninterrupted rewrite never reached {point}: nothing to kill there"
+    return random.Random(seed).randint(1, hits)
 
 
 def kill_and_resume(scenario: Scenario, point: str, seed: int, work: Path) -> dict[str, object]:
     """Run, rewrite killed at a seeded hit of ``point``, resume; assert the contract and return what happened."""
     STATS.add("crash_scenarios")
-    census_path = work / "census.json"
-    first = run_child(scenario.settings, scenario.plan, counts=census_path)
+    if scenario.setup:
+        ready = run_child(scenario.settings, scenario.setup)
+        assert ready.returncode == 0, ready.stderr
+    first = run_child(scenario.settings, scenario.plan)
     assert first.returncode == 0, first.stderr
     good = scenario.digest()
     assert good and all(good.values()), f"the uninterrupted run wrote nothing to compare: {list(good)}"
+
+    # The census: an uninterrupted rewrite, counting the points the killed rewrite will pass; it writes the same.
+    census_path = work / "census.json"
+    scenario.rewrite()
+    again = run_child(scenario.settings, scenario.plan, counts=census_path)
+    assert again.returncode == 0, again.stderr
+    assert not compare_rows(scenario.digest(), good), "an uninterrupted rewrite of the same inputs differs"
     n = seeded_hit(json.loads(census_path.read_text()), point, seed)
 
     scenario.rewrite()
@@ -162,6 +172,6 @@ def kill_and_resume(scenario: Scenario, point: str, seed: int, work: Path) -> di
     after_resume = scenario.digest()
     assert not compare_rows(after_resume, good), f"the resume after {point}:{n} differs from an uninterrupted run"
     assert after_resume == good
-    assert leftovers(scenario.settings.data_dir) == []
+    assert (left := leftovers(scenario.settings.data_dir)) == [], f"left by the killed run: {left}"
     STATS.note(f"{point}:{n} killed; outputs intact, resume equal ({sum(map(len, good.values())):,} rows)")
     return {"point": point, "n": n}
