@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +41,17 @@ class ChildRun:
 
 
 def run_child(
-    settings: Settings, plan: list[dict], *, crash: str | None = None, counts: Path | None = None, timeout: float = 300
+    settings: Settings,
+    plan: list[dict],
+    *,
+    crash: str | None = None,
+    counts: Path | None = None,
+    kill_after: tuple[Callable[[], bool], float] | None = None,
+    timeout: float = 300,
 ) -> ChildRun:
-    """The plan's steps in a child process with ``settings``' environment; ``crash`` arms ``point:n``.
+    """The plan's steps in a child process with ``settings``' environment; ``crash`` arms ``point:n``;
+    ``kill_after=(ready, seconds)`` SIGKILLs the child's whole process group (a dbt it started too) that many
+    seconds after ``ready()`` first holds.
 
     A subprocess, not a fork: polars' thread pool deadlocks in a child forked from a process that used it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDICAID_", "RELIABILITY_"))}
@@ -51,19 +60,32 @@ def run_child(
         env["RELIABILITY_CRASH"] = crash
     if counts:
         env["RELIABILITY_COUNTS"] = str(counts)
-    proc = subprocess.run(
-        [sys.executable, "-m", "medicaid_assets_tests.reliability.family_child", json.dumps(plan)],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        start_new_session=True,
-    )
+    with tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "medicaid_assets_tests.reliability.family_child", json.dumps(plan)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
+        deadline, kill_at = time.monotonic() + timeout, None
+        while proc.poll() is None:
+            now = time.monotonic()
+            if kill_after is not None and kill_at is None and kill_after[0]():
+                kill_at = now + kill_after[1]
+            if (kill_at is not None and now >= kill_at) or now > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                break
+            time.sleep(0.02)
+        err.seek(0)
+        stderr = err.read()[-4000:]
     STATS.add("runs")
-    if crash and proc.returncode == -signal.SIGKILL:
+    if (crash or kill_after) and proc.returncode == -signal.SIGKILL:
         STATS.add("kills")
-    return ChildRun(proc.returncode, proc.stderr[-4000:])
+    return ChildRun(proc.returncode, stderr)
 
 
 def _frozen(value: object) -> object:
@@ -141,8 +163,11 @@ def seeded_hit(census: dict[str, int], point: str, seed: int) -> int:
     return random.Random(seed).randint(1, hits)
 
 
-def kill_and_resume(scenario: Scenario, point: str, seed: int, work: Path) -> dict[str, object]:
-    """Run, rewrite killed at a seeded hit of ``point``, resume; assert the contract and return what happened."""
+def kill_and_resume(
+    scenario: Scenario, point: str, seed: int, work: Path, kill_after: tuple[Callable[[], bool], float] | None = None
+) -> dict[str, object]:
+    """Run, rewrite killed at a seeded hit of ``point`` (or from outside: ``kill_after``, see :func:`run_child`),
+    resume; assert the contract and return what happened."""
     STATS.add("crash_scenarios")
     if scenario.setup:
         ready = run_child(scenario.settings, scenario.setup)
@@ -158,10 +183,10 @@ def kill_and_resume(scenario: Scenario, point: str, seed: int, work: Path) -> di
     again = run_child(scenario.settings, scenario.plan, counts=census_path)
     assert again.returncode == 0, again.stderr
     assert not compare_rows(scenario.digest(), good), "an uninterrupted rewrite of the same inputs differs"
-    n = seeded_hit(json.loads(census_path.read_text()), point, seed)
+    n = seeded_hit(json.loads(census_path.read_text()), point, seed) if kill_after is None else 0
 
     scenario.rewrite()
-    killed = run_child(scenario.settings, scenario.plan, crash=f"{point}:{n}")
+    killed = run_child(scenario.settings, scenario.plan, crash=f"{point}:{n}" if n else None, kill_after=kill_after)
     assert killed.killed, f"not killed at {point}:{n} (rc={killed.returncode}): {killed.stderr}"
     after_kill = scenario.digest()
     assert not compare_rows(after_kill, good), f"outputs changed by a run killed at {point}:{n}"
@@ -173,5 +198,6 @@ def kill_and_resume(scenario: Scenario, point: str, seed: int, work: Path) -> di
     assert not compare_rows(after_resume, good), f"the resume after {point}:{n} differs from an uninterrupted run"
     assert after_resume == good
     assert (left := leftovers(scenario.settings.data_dir)) == [], f"left by the killed run: {left}"
-    STATS.note(f"{point}:{n} killed; outputs intact, resume equal ({sum(map(len, good.values())):,} rows)")
+    where = f"{point}:{n}" if n else f"{point} (from outside)"
+    STATS.note(f"{where} killed; outputs intact, resume equal ({sum(map(len, good.values())):,} rows)")
     return {"point": point, "n": n}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from medicaid_assets.defs.resdac_medicare import keys as resdac
 from medicaid_assets.defs.resdac_medicare.jobs import FULL_REFRESH_TAGS
 from medicaid_assets.defs.synthetic_medicare.jobs import ALL_FILE_TYPES_TAGS
 from medicaid_assets.defs.synthetic_medicare.keys import DOWNLOADS, LANDED
+from medicaid_assets.defs.synthetic_medicare.keys import SCHEMA as SYNTHETIC_SCHEMA
+from medicaid_assets.defs.synthetic_medicare.warehouse import synthetic_medicare_models
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.resdac import write_resdac_files
 from medicaid_assets.sample_world.spec import WorldSpec
@@ -133,3 +136,20 @@ def test_spending_enriched_killed_mid_write_resumes(settings: Settings, tmp_path
         rewrite=lambda: None,  # every run replaces its months
     )
     kill_and_resume(scenario, point, seed, tmp_path)
+
+
+def test_synthetic_medicare_dbt_build_killed_mid_run_resumes(settings: Settings, tmp_path: Path) -> None:
+    """``dbt build`` (its stamp removed) killed with its Dagster process a seeded time after it started: every model
+    table reads as before, and the resume rebuilds them to the same rows."""
+    layout = DataLayout(settings.data_dir)
+    runs = layout.synthetic_medicare_dbt / "runs"
+    models = [k.to_user_string() for k in synthetic_medicare_models.keys]
+    scenario = Scenario(
+        settings=settings,
+        setup=[{"select": [DOWNLOADS.to_user_string(), LANDED.to_user_string()], "tags": ALL_FILE_TYPES_TAGS}],
+        plan=[{"select": models}],
+        digest=lambda: schema_rows(settings.warehouse_path, SYNTHETIC_SCHEMA),
+        rewrite=lambda: [p.unlink() for p in layout.synthetic_medicare_dbt.glob("last_build*.json")],
+    )
+    delay = random.Random(13).uniform(1.0, 4.0)
+    kill_and_resume(scenario, "dbt", 13, tmp_path, kill_after=(lambda: runs.is_dir() and any(runs.iterdir()), delay))
