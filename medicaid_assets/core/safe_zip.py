@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from medicaid_assets.core.atomic import swap_folder
 from medicaid_assets.core.filelock import exclusive, lock_path
 
 DEFAULT_MAX_BYTES = 64 * 1024**3  # the real NPPES monthly expands to ~11 GB
@@ -102,12 +103,7 @@ def _extract_zip(
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    partial.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_folder(partial, target)
     report.files = [target / p.relative_to(partial) for p in report.files]
     return report
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,7 +55,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from medicaid_assets.core.atomic import atomic_path
+from medicaid_assets.core.atomic import atomic_path, remove_dead_temps, temp_path_for
 from medicaid_assets.core.object_store import make_s3_client, parse_object_store_url
 from medicaid_assets.dagster_kit.metadata import column_schema, markdown_table
 
@@ -569,7 +568,8 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             if local_base is not None:
                 final = local_base / relative
                 final.parent.mkdir(parents=True, exist_ok=True)
-                tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+                remove_dead_temps(final)  # a killed writer's temp (a SIGKILL runs no cleanup)
+                tmp = temp_path_for(final, per_call=True)
                 stack.callback(lambda p=tmp: p.unlink(missing_ok=True))
             else:
                 tmp = staging / f"{len(files)}.parquet"

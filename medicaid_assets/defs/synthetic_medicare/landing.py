@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from medicaid_assets.core.atomic import swap_folder
 from medicaid_assets.core.values import sql_string
 from medicaid_assets.defs.synthetic_medicare.parse import (
     LayoutError,
@@ -84,10 +85,5 @@ def land(
         for name in normalize(read_header(source.path))
         if name is not None
     }
-    old = out_dir.with_name(out_dir.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        out_dir.rename(old)
-    partial.rename(out_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_folder(partial, out_dir)
     return Landed(file_type, per_year, columns)
