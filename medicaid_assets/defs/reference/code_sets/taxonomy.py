@@ -1,13 +1,17 @@
 """The NUCC Health Care Provider Taxonomy code set, the newest version the NUCC CSV page links."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
 import httpx
-import pyarrow as pa
+import pyarrow.parquet as pq
 
+from medicaid_assets.core.atomic import atomic_write
 from medicaid_assets.core.download import file_name_from_url
-from medicaid_assets.dagster_kit.io_managers import PREVIEW_COLUMNS
+from medicaid_assets.core.stamps import STAMP_VERSION, file_identity
+from medicaid_assets.core.values import sql_string
+from medicaid_assets.dagster_kit.io_managers import PREVIEW_COLUMNS, SqlFrame
 from medicaid_assets.dagster_kit.metadata import OWNERS
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
@@ -64,12 +68,12 @@ def _download_newest(
         "NUCC Health Care Provider Taxonomy: one row per code with grouping, classification and specialization. The "
         "newest nucc_taxonomy_<version>.csv the NUCC CSV page links (versions come twice a year), kept in raw/nucc/ "
         "and read by header name (releases differ in their date columns). A code set already in raw/nucc/ is used without a "
-        "request. Stored by the IO manager."
+        "request. Stored by the IO manager, and not rewritten when the CSV is the one it was stored from."
     ),
 )
 def nucc_taxonomy(
     context: dg.AssetExecutionContext, files: HttpFilesResource, data: DataDirResource, sources: SourcesResource
-) -> pa.Table:
+) -> SqlFrame:
     local = sorted(data.layout.nucc.glob("nucc_taxonomy_*.csv"), key=_version)
     if local:  # like the CPT archives: a code set on disk is used without a request (delete it to fetch anew)
         dest = local[-1]
@@ -78,4 +82,10 @@ def nucc_taxonomy(
         dest = _download_newest(context, files, data, sources)
     table = parse_taxonomy(dest)
     context.log.info(f"{dest.name}: {table.num_rows} taxonomy codes")
-    return table
+    # Handed over as a query with the CSV's identity as its source, so a re-run with the same CSV rewrites nothing.
+    parsed = data.layout.root / "tmp" / "nucc_taxonomy.parquet"
+    parsed.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(parsed) as tmp:
+        pq.write_table(table, tmp)
+    source = json.dumps([STAMP_VERSION, dest.name, file_identity(dest)])
+    return SqlFrame(f"SELECT * FROM read_parquet({sql_string(str(parsed))})", source=source)

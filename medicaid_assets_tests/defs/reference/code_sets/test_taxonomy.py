@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from medicaid_assets.definitions import build_resources
@@ -46,7 +47,8 @@ def test_columns_are_found_by_name_with_bom_crlf_and_quoted_commas(tmp_path: Pat
 def test_asset_reads_the_newest_csv_of_the_world(settings: Settings, world: WorldControl) -> None:
     result = dg.materialize([nucc_taxonomy], resources=build_resources(settings))
     assert result.success
-    table = result.output_for_node("code_sets__nucc_taxonomy")
+    frame = result.output_for_node("code_sets__nucc_taxonomy")  # a query over the parsed CSV, with its identity
+    table = duckdb.sql(frame.sql).fetch_arrow_table()
     codes = table.column("taxonomy_code").to_pylist()
     assert NEWEST_ONLY in codes and set(table.column("version").to_pylist()) == {"251"}
     assert any(p["path"].endswith("nucc_taxonomy_251.csv") for p in world.requests())
