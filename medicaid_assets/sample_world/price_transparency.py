@@ -8,7 +8,8 @@ Five payers, each with a table of contents listing its in-network files as signe
 - ``uhc_tpa_sample``: the real UHC TPA excerpt verbatim (in-file references, MS-DRG/HCPCS/CPT), ``.json``.
 - ``dean_sample``: the real Dean excerpt (``10/25/2022``, ``[""]`` modifiers), its remote reference on loopback,
   served as a ``.zip`` like Kaiser's and Optum's.
-- ``edge_sample``: dolthub's refs-after-in_network file verbatim, ``.json``.
+- ``edge_sample``: dolthub's refs-after-in_network file, ``.json``, with the two root fields the schema requires and
+  the test file leaves out (``reporting_entity_type``, ``last_updated_on``), so its blocking check passes in the demo.
 - ``evry_sample``: the real Evry elements reassembled into one document (inline groups, tin type ``npi``).
 
 ToC files hold ``__BASE__`` (the server's URL) and ``__EXPIRES__`` (now + a few minutes, epoch seconds), which the
@@ -146,8 +147,10 @@ def write_price_transparency_files(spec: WorldSpec, files: Path) -> dict:
         member = zipfile.ZipInfo("dean_in-network.json", date_time=(2022, 10, 25, 0, 0, 0))
         archive.writestr(member, dean, compress_type=zipfile.ZIP_DEFLATED)
     (root / "toc" / "dean_index.json").write_bytes(_toc("Dean Sample", ["in-network/dean_in-network.zip"]))
-    # The refs-after-in_network edge file, verbatim (its remote reference points at the CMS example)
+    # The refs-after-in_network edge file (its remote reference points at the CMS example); the order of its keys,
+    # which is the edge case, is kept, and the required root fields it lacks are added before `in_network`.
     edge = _sample("tic_edgecase_refs_after_in_network_dolthub.json").decode()
+    edge = edge.replace('"version"', '"reporting_entity_type": "Test", "last_updated_on": "2024-01-01", "version"', 1)
     for location in set(_locations(edge)):
         edge = edge.replace(location, f"/{HOST}/refs/dean_provider_reference.json")
     (root / "in-network" / "edge_in-network.json").write_text(edge)

@@ -45,9 +45,8 @@ def read_payers(runner: Runner) -> bool:
     runner.instance.add_dynamic_partitions(PAYER_PARTITIONS, list(PAYERS))
     ok = all([world.run(toc_job.name, partition_key=payer) for payer in PAYERS])
     keys = runner.instance.get_dynamic_partitions(FILE_PARTITIONS)
-    # dolthub's edge file lacks required root fields: its blocking check fails on purpose
     results = [world.run(files_job.name, partition_key=key) for key in keys]
-    return ok and sum(results) >= len(keys) - 1 and world.run(quality_job.name)
+    return ok and all(results) and world.run(quality_job.name)
 
 
 def summary(runner: Runner, settings: Settings, console: Console) -> None:
