@@ -32,6 +32,7 @@ def patterns(layout: DataLayout, kind: str) -> list[str]:
         for folder in (layout.nppes_monthly, layout.nppes_weekly, layout.cpt_archives):
             found += [f"{_rel(layout, folder)}/*.zip", f"{_rel(layout, folder)}/*.zip.meta.json"]
         found.append(_rel(layout, layout.cpt_fallback))
+        found += [f"{_rel(layout, layout.nucc)}/*.csv", f"{_rel(layout, layout.nucc)}/*.csv.meta.json"]
     elif kind == CACHES:
         found = [_rel(layout, layout.npi_cache), _rel(layout, layout.hcpcs_cache)]
     elif kind == OUTPUTS:

@@ -46,6 +46,7 @@ SOURCE_ASSETS = (
     nppes_keys.WEEKLY_BUNDLE,
     code_sets_keys.ARCHIVES,
     code_sets_keys.FALLBACK,
+    code_sets_keys.TAXONOMY,
 )
 OUTPUT_ASSETS = resolution_keys.OUTPUTS
 # Uploads or restores a crashed process left in the staging area longer than this are removed.
