@@ -13,7 +13,7 @@ from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
 from medicaid_assets.defs.medicaid_spending.keys import SPENDING_FILE
-from medicaid_assets.defs.reference.code_sets.keys import ARCHIVES, FALLBACK
+from medicaid_assets.defs.reference.code_sets.keys import ARCHIVES, FALLBACK, TAXONOMY
 from medicaid_assets.defs.reference.nppes.keys import MONTHLY_BUNDLE
 from medicaid_assets.sample_world.urls import settings_for_world
 from medicaid_assets.settings import Settings
@@ -21,7 +21,7 @@ from medicaid_assets_tests.reliability.harness import STATS
 from medicaid_assets_tests.support.pipeline import FAST_API, with_resources
 
 FAST_FILES = HttpFilesResource(backoff_seconds=0.02, read_timeout_seconds=1.0, connect_timeout_seconds=2.0)
-RAW_FILES = dg.AssetSelection.assets(SPENDING_FILE, MONTHLY_BUNDLE, ARCHIVES, FALLBACK)  # the downloaded files
+RAW_FILES = dg.AssetSelection.assets(SPENDING_FILE, MONTHLY_BUNDLE, ARCHIVES, FALLBACK, TAXONOMY)  # downloaded files
 
 
 def settings(data: Path, base_url: str, **overrides: str) -> Settings:
