@@ -79,7 +79,7 @@ def lookups_under_way(
     are under way. The faults are cleared afterwards."""
     data = shutil.copytree(reference.sourced, root / "data")
     # The identifier sets, as their steps left them (stored by the parquet IO manager under <data>/assets).
-    shutil.copytree(reference.data / "assets", data / "assets")
+    shutil.copytree(reference.data / "assets", data / "assets", dirs_exist_ok=True)
     home = new_home(root / "home")
     world = WorldControl(rel_server.base_url)
     world.clear_requests()
