@@ -125,237 +125,191 @@ def _ratio(value: float | None, floor: float | None) -> float | None:
     return round(value / floor, 3) if value is not None and floor else None
 
 
+def _row(stage: str, figure: str, floor: str, ratio: float | None, target: str, met: bool) -> dict[str, Any]:
+    return {"stage": stage, "figure": figure, "floor": floor, "ratio": ratio, "target": target, "met": met}
+
+
+def _at_most(stage: str, figure: str, floor: str, value: float | None, base: float | None, limit: float) -> dict:
+    """A row whose target is ``value / base`` at most ``limit`` times."""
+    ratio = _ratio(value, base)
+    return _row(stage, figure, floor, ratio, f"≤ {limit:g}×", ratio is not None and ratio <= limit)
+
+
 def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
     """One row per stage of the issue's table: figure, floor, ratio, target, met."""
-    rows: list[dict[str, Any]] = []
-
-    def get(stage: str, key: str) -> Any:
-        return stages.get(stage, {}).get(key)
-
-    s = stages.get("spending", {})
-    ratio = _ratio(s.get("wall"), s.get("floor"))
-    rows.append(
-        {
-            "stage": "spending → partitioned warehouse table",
-            "figure": f"{_fmt_s(s.get('wall'))}, {s.get('rows_per_second') or 0:,} rows/s",
-            "floor": f"CTAS {_fmt_s(s.get('floor'))}, {s.get('floor_rows_per_second') or 0:,} rows/s",
-            "ratio": ratio,
-            "target": "≤ 1.5×",
-            "met": ratio is not None and ratio <= 1.5,
-        }
+    s, d, w, o = (stages.get(name, {}) for name in ("spending", "distinct", "weekly", "outputs"))
+    n, nf, r, p = (stages.get(name, {}) for name in ("nppes", "nppes_floor", "resolution", "pfs_amounts"))
+    k, c, a = (stages.get(name, {}) for name in ("marts", "main_cold", "main_warm"))
+    f, hll, sm = (stages.get(name, {}) for name in ("resdac_fixed_width", "resdac_sketches", "synthetic_medicare"))
+    pt, b, r2 = (stages.get(name, {}) for name in ("price_transparency", "rates_benchmarks", "rates_phase2"))
+    nppes_ratio, nppes_rss = (
+        _ratio(n.get("wall"), nf.get("floor")),
+        n.get("process_peak_rss_bytes") or n.get("peak_rss_bytes"),
     )
-    d = stages.get("distinct", {})
-    ratio = _ratio(d.get("wall"), d.get("floor"))
-    rows.append(
-        {
-            "stage": "distinct identifiers",
-            "figure": _fmt_s(d.get("wall")),
-            "floor": f"SELECT DISTINCT {_fmt_s(d.get('floor'))}",
-            "ratio": ratio,
-            "target": "≤ 1.2×",
-            "met": ratio is not None and ratio <= 1.2,
-        }
-    )
-    n, nf = stages.get("nppes", {}), stages.get("nppes_floor", {})
-    ratio = _ratio(n.get("wall"), nf.get("floor"))
-    rss = n.get("process_peak_rss_bytes") or n.get("peak_rss_bytes")
-    rows.append(
-        {
-            "stage": "NPPES monthly → provider table",
-            "figure": f"{_fmt_s(n.get('wall'))}, {n.get('mb_per_second') or 0} MB/s, peak RSS {_gib(rss)}",
-            "floor": f"polars scan_csv→parquet {_fmt_s(nf.get('floor'))}, {nf.get('mb_per_second') or 0} MB/s, "
-            f"peak RSS {_gib(nf.get('process_peak_rss_bytes'))}",
-            "ratio": ratio,
-            "target": "≤ 1.5×; peak RSS ≤ 3 GB",
-            "met": ratio is not None and ratio <= 1.5 and rss is not None and rss <= 3e9,
-        }
-    )
-    w = stages.get("weekly", {})
-    ratio = _ratio(w.get("wall"), w.get("floor"))
-    rows.append(
-        {
-            "stage": "one weekly partition applied",
-            "figure": _fmt_s(w.get("wall")),
-            "floor": f"full rebuild {_fmt_s(w.get('floor'))}",
-            "ratio": ratio,
-            "target": "≤ 0.05×",
-            "met": ratio is not None and ratio <= 0.05,
-        }
-    )
-    r = stages.get("resolution", {})
     rate, requests, needed = r.get("lookups_per_second"), r.get("requests"), r.get("needed_requests")
-    rows.append(
-        {
-            "stage": f"NPI + HCPCS resolution, emulator unthrottled (concurrency {r.get('concurrency')})",
-            "figure": f"{r.get('lookups') or 0:,} lookups at {rate or 0:,} lookups/s, {requests} requests "
+    warm_ratio = _ratio(a.get("wall"), c.get("wall"))
+    fixed_width_ratio = f.get("throughput_vs_floor")
+    errors = hll.get("relative_error") or {}
+    landing = _ratio(sm.get("floor"), sm.get("wall"))  # landing throughput over the floor's
+    pt_rss, mb_s = pt.get("process_peak_rss_bytes") or pt.get("peak_rss_bytes"), pt.get("whitelist_json_mb_s")
+    rows = [
+        _at_most(
+            "spending → partitioned warehouse table",
+            f"{_fmt_s(s.get('wall'))}, {s.get('rows_per_second') or 0:,} rows/s",
+            f"CTAS {_fmt_s(s.get('floor'))}, {s.get('floor_rows_per_second') or 0:,} rows/s",
+            s.get("wall"),
+            s.get("floor"),
+            1.5,
+        ),
+        _at_most(
+            "distinct identifiers",
+            _fmt_s(d.get("wall")),
+            f"SELECT DISTINCT {_fmt_s(d.get('floor'))}",
+            d.get("wall"),
+            d.get("floor"),
+            1.2,
+        ),
+        _row(
+            "NPPES monthly → provider table",
+            f"{_fmt_s(n.get('wall'))}, {n.get('mb_per_second') or 0} MB/s, peak RSS {_gib(nppes_rss)}",
+            f"polars scan_csv→parquet {_fmt_s(nf.get('floor'))}, {nf.get('mb_per_second') or 0} MB/s, "
+            f"peak RSS {_gib(nf.get('process_peak_rss_bytes'))}",
+            nppes_ratio,
+            "≤ 1.5×; peak RSS ≤ 3 GB",
+            nppes_ratio is not None and nppes_ratio <= 1.5 and nppes_rss is not None and nppes_rss <= 3e9,
+        ),
+        _at_most(
+            "one weekly partition applied",
+            _fmt_s(w.get("wall")),
+            f"full rebuild {_fmt_s(w.get('floor'))}",
+            w.get("wall"),
+            w.get("floor"),
+            0.05,
+        ),
+        _row(
+            f"NPI + HCPCS resolution, emulator unthrottled (concurrency {r.get('concurrency')})",
+            f"{r.get('lookups') or 0:,} lookups at {rate or 0:,} lookups/s, {requests} requests "
             f"(step {_fmt_s(r.get('wall'))})",
-            "floor": f"{needed} requests needed",
-            "ratio": _ratio(requests, needed),
-            "target": "≥ 500 lookups/s; requests = needed",
-            "met": rate is not None and rate >= 500 and requests == needed,
-        }
-    )
-    o = stages.get("outputs", {})
-    ratio = _ratio(o.get("wall"), o.get("floor"))
-    rows.append(
-        {
-            "stage": "resolved outputs (npi/hcpcs parquet, mappings)",
-            "figure": _fmt_s(o.get("wall")),
-            "floor": f"pyarrow write {_fmt_s(o.get('floor'))}",
-            "ratio": ratio,
-            "target": "≤ 2×",
-            "met": ratio is not None and ratio <= 2,
-        }
-    )
-    p = stages.get("pfs_amounts", {})
-    rows.append(
-        {
-            "stage": "PFS amounts, every code × modifier × locality, real size",
-            "figure": f"{_fmt_s(p.get('wall'))} for {p.get('amount_rows') or 0:,} amounts "
+            f"{needed} requests needed",
+            _ratio(requests, needed),
+            "≥ 500 lookups/s; requests = needed",
+            rate is not None and rate >= 500 and requests == needed,
+        ),
+        _at_most(
+            "resolved outputs (npi/hcpcs parquet, mappings)",
+            _fmt_s(o.get("wall")),
+            f"pyarrow write {_fmt_s(o.get('floor'))}",
+            o.get("wall"),
+            o.get("floor"),
+            2,
+        ),
+        _row(
+            "PFS amounts, every code × modifier × locality, real size",
+            f"{_fmt_s(p.get('wall'))} for {p.get('amount_rows') or 0:,} amounts "
             f"({p.get('pprrvu_rows') or 0:,} PPRRVU rows × {p.get('localities')} localities) + state averages",
-            "floor": "—",
-            "ratio": None,
-            "target": "≤ 2 s",
-            "met": p.get("wall") is not None and p["wall"] <= 2,
-        }
-    )
-    k = stages.get("marts", {})
-    ratio = _ratio(k.get("wall"), k.get("floor"))
-    rows.append(
-        {
-            "stage": "spending_enriched, every month",
-            "figure": f"{_fmt_s(k.get('wall'))}, {k.get('rows_per_second') or 0:,} rows/s",
-            "floor": f"bare DuckDB join into a table {_fmt_s(k.get('floor'))}",
-            "ratio": ratio,
-            "target": "≤ 1.5×",
-            "met": ratio is not None and ratio <= 1.5,
-        }
-    )
-    ratio = _ratio(k.get("month_wall"), k.get("wall"))
-    rows.append(
-        {
-            "stage": "spending_enriched, one new month",
-            "figure": _fmt_s(k.get("month_wall")),
-            "floor": f"full build {_fmt_s(k.get('wall'))}",
-            "ratio": ratio,
-            "target": "≤ 0.05×",
-            "met": ratio is not None and ratio <= 0.05,
-        }
-    )
-    c = stages.get("main_cold", {})
-    rows.append(
-        {
-            "stage": "main job, cold, whole chain",
-            "figure": f"{_fmt_s(c.get('wall'))}, peak RSS {_gib(c.get('process_peak_rss_bytes'))}, "
-            f"{c.get('requests')} requests",
-            "floor": "—",
-            "ratio": None,
-            "target": "reported",
-            "met": get("main_cold", "wall") is not None,
-        }
-    )
-    a = stages.get("main_warm", {})
-    ratio = _ratio(a.get("wall"), c.get("wall"))
-    rows.append(
-        {
-            "stage": "main job again, nothing new",
-            "figure": f"{_fmt_s(a.get('wall'))}, {a.get('requests')} requests",
-            "floor": f"cold run {_fmt_s(c.get('wall'))}",
-            "ratio": ratio,
-            "target": "≤ 0.05×; 0 requests",
-            "met": ratio is not None and ratio <= 0.05 and a.get("requests") == 0,
-        }
-    )
-    f = stages.get("resdac_fixed_width", {})
-    ratio = f.get("throughput_vs_floor")
-    rows.append(
-        {
-            "stage": "ResDAC MBSF .dat → DuckDB (185 fields)",
-            "figure": f"{_fmt_s(f.get('wall'))}, {f.get('mb_per_second')} MB/s, peak RSS "
-            f"{_gib(f.get('loader_peak_rss_bytes'))}",
-            "floor": f"DuckDB substr CTAS {_fmt_s(f.get('floor'))}, {f.get('floor_mb_per_second')} MB/s",
-            "ratio": ratio,
-            "target": "throughput ≥ 0.7× floor",
-            "met": ratio is not None and ratio >= 0.7,
-        }
-    )
-    k = stages.get("resdac_sketches", {})
-    errors = k.get("relative_error") or {}
-    rows.append(
-        {
-            "stage": "ResDAC QC rollup by year from HLL sketches",
-            "figure": f"{_fmt_s(k.get('wall'))}, HLL error {', '.join(f'{e:+.2%}' for e in errors.values()) or '—'}",
-            "floor": f"exact count(DISTINCT) {_fmt_s(k.get('floor'))}",
-            "ratio": k.get("speedup"),
-            "target": "≥ 10× faster",
-            "met": (k.get("speedup") or 0) >= 10,
-        }
-    )
-    sm = stages.get("synthetic_medicare", {})
-    throughput = _ratio(sm.get("floor"), sm.get("wall"))  # landing throughput over the floor's
-    rows.append(
-        {
-            "stage": "synthetic Medicare landing (all file types → parquet per year)",
-            "figure": f"{_fmt_s(sm.get('wall'))} (step {_fmt_s(sm.get('step_wall'))}), {sm.get('mb_per_second') or 0} "
+            "—",
+            None,
+            "≤ 2 s",
+            p.get("wall") is not None and p["wall"] <= 2,
+        ),
+        _at_most(
+            "spending_enriched, every month",
+            f"{_fmt_s(k.get('wall'))}, {k.get('rows_per_second') or 0:,} rows/s",
+            f"bare DuckDB join into a table {_fmt_s(k.get('floor'))}",
+            k.get("wall"),
+            k.get("floor"),
+            1.5,
+        ),
+        _at_most(
+            "spending_enriched, one new month",
+            _fmt_s(k.get("month_wall")),
+            f"full build {_fmt_s(k.get('wall'))}",
+            k.get("month_wall"),
+            k.get("wall"),
+            0.05,
+        ),
+        _row(
+            "main job, cold, whole chain",
+            f"{_fmt_s(c.get('wall'))}, peak RSS {_gib(c.get('process_peak_rss_bytes'))}, {c.get('requests')} requests",
+            "—",
+            None,
+            "reported",
+            c.get("wall") is not None,
+        ),
+        _row(
+            "main job again, nothing new",
+            f"{_fmt_s(a.get('wall'))}, {a.get('requests')} requests",
+            f"cold run {_fmt_s(c.get('wall'))}",
+            warm_ratio,
+            "≤ 0.05×; 0 requests",
+            warm_ratio is not None and warm_ratio <= 0.05 and a.get("requests") == 0,
+        ),
+        _row(
+            "ResDAC MBSF .dat → DuckDB (185 fields)",
+            f"{_fmt_s(f.get('wall'))}, {f.get('mb_per_second')} MB/s, peak RSS {_gib(f.get('loader_peak_rss_bytes'))}",
+            f"DuckDB substr CTAS {_fmt_s(f.get('floor'))}, {f.get('floor_mb_per_second')} MB/s",
+            fixed_width_ratio,
+            "throughput ≥ 0.7× floor",
+            fixed_width_ratio is not None and fixed_width_ratio >= 0.7,
+        ),
+        _row(
+            "ResDAC QC rollup by year from HLL sketches",
+            f"{_fmt_s(hll.get('wall'))}, HLL error {', '.join(f'{e:+.2%}' for e in errors.values()) or '—'}",
+            f"exact count(DISTINCT) {_fmt_s(hll.get('floor'))}",
+            hll.get("speedup"),
+            "≥ 10× faster",
+            (hll.get("speedup") or 0) >= 10,
+        ),
+        _row(
+            "synthetic Medicare landing (all file types → parquet per year)",
+            f"{_fmt_s(sm.get('wall'))} (step {_fmt_s(sm.get('step_wall'))}), {sm.get('mb_per_second') or 0} "
             f"MB/s; dbt build {_fmt_s(sm.get('dbt_build'))}",
-            "floor": f"DuckDB read_csv→parquet {_fmt_s(sm.get('floor'))}, {sm.get('floor_mb_per_second') or 0} MB/s",
-            "ratio": throughput,
-            "target": "throughput ≥ 0.7× the floor's",
-            "met": throughput is not None and throughput >= 0.7,
-        }
-    )
-    ratio = _ratio(sm.get("job_warm"), sm.get("job_cold"))
-    rows.append(
-        {
-            "stage": "synthetic Medicare job again, nothing new",
-            "figure": _fmt_s(sm.get("job_warm")),
-            "floor": f"cold run {_fmt_s(sm.get('job_cold'))}",
-            "ratio": ratio,
-            "target": "≤ 0.1×",
-            "met": ratio is not None and ratio <= 0.1,
-        }
-    )
-    p = stages.get("price_transparency", {})
-    rss = p.get("process_peak_rss_bytes") or p.get("peak_rss_bytes")
-    mb_s = p.get("whitelist_json_mb_s")
-    rows.append(
-        {
-            "stage": f"price transparency: in-network JSON → rates/orgs/providers parquet with ids, 500-code "
-            f"whitelist ({(p.get('json_bytes') or 0) / 1e9:.2f} GB, 1 process)",
-            "figure": f"{mb_s or 0} MB/s .json, {p.get('whitelist_gz_mb_s') or 0} MB/s .json.gz, "
-            f"{p.get('all_codes_json_mb_s') or 0} MB/s all codes; peak RSS {_gib(rss)}",
-            "floor": f"read {p.get('floor_read_mb_s') or 0}, ISA-L gunzip {p.get('floor_gunzip_isal_mb_s') or 0}, "
-            f"split {p.get('floor_split_mb_s') or 0} MB/s",
-            "ratio": _ratio(p.get("floor_split_mb_s"), mb_s),
-            "target": "≥ 350 MB/s (150 all codes); peak RSS < 300 MB",
-            "met": mb_s is not None and mb_s >= 350 and rss is not None and rss < 300e6,
-        }
-    )
-    b = stages.get("rates_benchmarks", {})
-    rows.append(
-        {
-            "stage": "Medicare OPPS + ASC benchmarks (rates warehouse)",
-            "figure": f"{_fmt_s(b.get('wall'))} (compute {_fmt_s(b.get('compute'))}), {b.get('rows') or 0:,} rows",
-            "floor": f"bare DuckDB COPY of the same rows {_fmt_s(b.get('floor'))}",
-            "ratio": _ratio(b.get("wall"), b.get("floor")),
-            "target": "reported (the issue's ≤ 1.5× is for the PFS benchmark, phase 2)",
-            "met": b.get("rows") is not None and "error" not in b,
-        }
-    )
-    r = stages.get("rates_phase2", {})
+            f"DuckDB read_csv→parquet {_fmt_s(sm.get('floor'))}, {sm.get('floor_mb_per_second') or 0} MB/s",
+            landing,
+            "throughput ≥ 0.7× the floor's",
+            landing is not None and landing >= 0.7,
+        ),
+        _at_most(
+            "synthetic Medicare job again, nothing new",
+            _fmt_s(sm.get("job_warm")),
+            f"cold run {_fmt_s(sm.get('job_cold'))}",
+            sm.get("job_warm"),
+            sm.get("job_cold"),
+            0.1,
+        ),
+        _row(
+            f"price transparency: in-network JSON → rates/orgs/providers parquet with ids, 500-code "
+            f"whitelist ({(pt.get('json_bytes') or 0) / 1e9:.2f} GB, 1 process)",
+            f"{mb_s or 0} MB/s .json, {pt.get('whitelist_gz_mb_s') or 0} MB/s .json.gz, "
+            f"{pt.get('all_codes_json_mb_s') or 0} MB/s all codes; peak RSS {_gib(pt_rss)}",
+            f"read {pt.get('floor_read_mb_s') or 0}, ISA-L gunzip {pt.get('floor_gunzip_isal_mb_s') or 0}, "
+            f"split {pt.get('floor_split_mb_s') or 0} MB/s",
+            _ratio(pt.get("floor_split_mb_s"), mb_s),
+            "≥ 350 MB/s (150 all codes); peak RSS < 300 MB",
+            mb_s is not None and mb_s >= 350 and pt_rss is not None and pt_rss < 300e6,
+        ),
+        _row(
+            "Medicare OPPS + ASC benchmarks (rates warehouse)",
+            f"{_fmt_s(b.get('wall'))} (compute {_fmt_s(b.get('compute'))}), {b.get('rows') or 0:,} rows",
+            f"bare DuckDB COPY of the same rows {_fmt_s(b.get('floor'))}",
+            _ratio(b.get("wall"), b.get("floor")),
+            "reported (the issue's ≤ 1.5× is for the PFS benchmark, phase 2)",
+            b.get("rows") is not None and "error" not in b,
+        ),
+    ]
     for name, what, floor in (
         ("professional", "Medicare professional benchmark, every code × locality", "the same query, bare `COPY`"),
         ("tiles", "fact_rate_enriched tiles (Hive-partitioned ZSTD parquet)", "bare `COPY … PARTITION_BY`"),
     ):
         rows.append(
-            {
-                "stage": f"{what}, {r.get(f'{name}_rows') or 0:,} rows",
-                "figure": f"{_fmt_s(r.get(name))} (compute {_fmt_s(r.get(f'{name}_compute'))})",
-                "floor": f"{floor} {_fmt_s(r.get(f'{name}_floor'))}",
-                "ratio": _ratio(r.get(name), r.get(f"{name}_floor")),
-                "target": "≤ 1.5×",
-                "met": r.get(name) is not None and r.get(name) <= 1.5 * (r.get(f"{name}_floor") or 0),
-            }
+            _row(
+                f"{what}, {r2.get(f'{name}_rows') or 0:,} rows",
+                f"{_fmt_s(r2.get(name))} (compute {_fmt_s(r2.get(f'{name}_compute'))})",
+                f"{floor} {_fmt_s(r2.get(f'{name}_floor'))}",
+                _ratio(r2.get(name), r2.get(f"{name}_floor")),
+                "≤ 1.5×",
+                r2.get(name) is not None and r2.get(name) <= 1.5 * (r2.get(f"{name}_floor") or 0),
+            )
         )
     return rows
 
