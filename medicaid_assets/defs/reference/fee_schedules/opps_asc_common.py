@@ -1,10 +1,12 @@
 """The Dagster side shared by the OPPS and ASC assets: list a CMS page's releases, download one release's zips,
-read a CSV member back, turn a parsed addendum into a frame, and the sensor that makes new releases partitions."""
+read a CSV member back, turn a parsed addendum into a frame, the sensor that makes new releases partitions, and
+:class:`ReleaseSource`, which declares one source's raw asset, rate tables and sensor alike."""
 
 import json
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -13,10 +15,12 @@ import polars as pl
 
 from medicaid_assets.core.download import file_name_from_url
 from medicaid_assets.core.safe_zip import check_archive
-from medicaid_assets.dagster_kit.metadata import markdown_table
+from medicaid_assets.dagster_kit.io_managers import PARTITION_EXPR
+from medicaid_assets.dagster_kit.metadata import OWNERS, markdown_table
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
-from medicaid_assets.dagster_kit.resources.storage import SourcesResource
-from medicaid_assets.defs.reference.fee_schedules.keys import RELEASE_COLUMN
+from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
+from medicaid_assets.defs.reference.fee_schedules.keys import GROUP, RELEASE_COLUMN
+from medicaid_assets.defs.reference.fee_schedules.opps_asc_cells import decode
 from medicaid_assets.defs.reference.fee_schedules.opps_asc_releases import release_links
 from medicaid_assets.defs.reference.fee_schedules.opps_parse import Addendum
 
@@ -140,3 +144,83 @@ def frame_metadata(frame: pl.DataFrame, addendum: Addendum, member: str) -> dict
         "header_month": addendum.month or "",
         "paid_rows": int(frame["payment_rate"].is_not_null().sum()),
     }
+
+
+# (decoded CSV text, label naming release and member, release key) -> the parsed addendum; raises on a bad file.
+AddendumParser = Callable[[str, str, str], Addendum]
+
+
+@dataclass(frozen=True)
+class ReleaseSource:
+    """One quarterly CMS source (``opps``, ``asc``): its zips in ``raw/fee_schedules/<name>/<release>/``, listed
+    on the page ``SourcesResource.<page_url_field>``, each file told apart by its pattern in ``kinds``."""
+
+    name: str
+    raw: dg.AssetKey
+    partitions: dg.DynamicPartitionsDefinition
+    page_url_field: str
+    kinds: Mapping[str, re.Pattern[str]]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"source": "cms", "fee_schedule": self.name}
+
+    def raw_asset(self, description: str) -> dg.AssetsDefinition:
+        """The release's zips as CMS posts them (written in place: raw downloads)."""
+
+        @dg.asset(
+            key=self.raw,
+            partitions_def=self.partitions,
+            group_name=GROUP,
+            kinds={"zip", "http"},
+            owners=OWNERS,
+            tags=self.tags,
+            description=description,
+        )
+        def _addenda(
+            context: dg.AssetExecutionContext, files: HttpFilesResource, data: DataDirResource, sources: SourcesResource
+        ) -> dg.MaterializeResult:
+            folder = data.layout.fee_schedules / self.name
+            page_url = getattr(sources, self.page_url_field)
+            return download_release(context, files, page_url, self.kinds, folder, data.max_extract_bytes)
+
+        return _addenda
+
+    def rates_asset(
+        self,
+        key: dg.AssetKey,
+        kind: str,
+        layout: Mapping[str, tuple[str, str]],
+        parse: AddendumParser,
+        description: str,
+    ) -> dg.AssetsDefinition:
+        """The release's ``kind`` CSV parsed into one table (a file with no rows fails and keeps the last table)."""
+
+        @dg.asset(
+            key=key,
+            deps=[self.raw],
+            partitions_def=self.partitions,
+            group_name=GROUP,
+            kinds={"polars"},
+            owners=OWNERS,
+            tags=self.tags,
+            metadata={PARTITION_EXPR: RELEASE_COLUMN},
+            pool="duckdb",
+            description=description,
+        )
+        def _rates(context: dg.AssetExecutionContext, data: DataDirResource) -> pl.DataFrame:
+            release = context.partition_key
+            folder = data.layout.fee_schedules / self.name
+            member, raw = read_csv_member(folder, release, kind, data.max_extract_bytes)
+            addendum = parse(decode(raw), f"{release} {member}", release)
+            if not addendum.rows:
+                raise dg.Failure(f"{release} {member}: no rows parsed; the previous table is kept")
+            frame = addendum_frame(addendum, layout, release)
+            context.add_output_metadata(frame_metadata(frame, addendum, member))
+            return frame
+
+        return _rates
+
+    def sensor(self, job_name: str) -> dg.SensorDefinition:
+        """``<name>_release_sensor``: each newly listed release becomes a partition and one run of ``job_name``."""
+        return release_sensor(f"{self.name}_release_sensor", job_name, self.partitions, self.page_url_field, self.kinds)

@@ -4,8 +4,9 @@
 it safely; the tables after it are values stored by the IO manager, one partition (``release``) per release.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -77,9 +78,22 @@ LOCALITY_COLUMNS = {
 }
 
 
-def described_schema(columns: dict[str, str], descriptions: dict[str, str]) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[dg.TableColumn(name, type_, description=descriptions.get(name)) for name, type_ in columns.items()]
+def pfs_table(
+    key: dg.AssetKey, columns: dict[str, str], descriptions: dict[str, str], description: str, **kwargs: Any
+) -> Callable:
+    """The ``@dg.asset`` every PFS table shares: a partition per release, stored by the IO manager, its columns
+    (name -> type) described in the UI."""
+    return dg.asset(
+        key=key,
+        partitions_def=pfs_release_partitions,
+        pool="duckdb",
+        group_name=GROUP,
+        kinds={"parquet", "duckdb"},
+        owners=OWNERS,
+        tags=TAGS,
+        metadata={**TABLE_METADATA, "dagster/column_schema": column_schema(columns, descriptions)},
+        description=description,
+        **kwargs,
     )
 
 
@@ -170,25 +184,13 @@ def _with_release(table: pa.Table, release: str) -> pa.Table:
     return table.add_column(0, RELEASE_COLUMN, pa.array([release] * table.num_rows, pa.string()))
 
 
-@dg.asset(
-    key=PFS_RVUS,
+@pfs_table(
+    PFS_RVUS,
+    {"release": "VARCHAR", **{f.name: str(f.type) for f in RVU_SCHEMA}},
+    RVU_DESCRIPTIONS,
+    "PPRRVU: one row per code x modifier of the release (every status), RVUs as exact decimals and the payment "
+    "policy indicators, read by position from the CSV (or the fixed-width file when the release has no CSV).",
     deps=[PFS_RELEASE],
-    partitions_def=pfs_release_partitions,
-    pool="duckdb",
-    group_name=GROUP,
-    kinds={"parquet", "duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    metadata={
-        **TABLE_METADATA,
-        "dagster/column_schema": described_schema(
-            {"release": "VARCHAR", **{f.name: str(f.type) for f in RVU_SCHEMA}}, RVU_DESCRIPTIONS
-        ),
-    },
-    description=(
-        "PPRRVU: one row per code x modifier of the release (every status), RVUs as exact decimals and the payment "
-        "policy indicators, read by position from the CSV (or the fixed-width file when the release has no CSV)."
-    ),
 )
 def pfs_rvus(context: dg.AssetExecutionContext, data: DataDirResource) -> pa.Table:
     found = release_files(data, context.partition_key)
@@ -196,25 +198,13 @@ def pfs_rvus(context: dg.AssetExecutionContext, data: DataDirResource) -> pa.Tab
     return _with_release(found.parse_rvus(), context.partition_key)
 
 
-@dg.asset(
-    key=PFS_LOCALITIES,
+@pfs_table(
+    PFS_LOCALITIES,
+    {k: t for k, (t, _) in LOCALITY_COLUMNS.items()},
+    {k: d for k, (_, d) in LOCALITY_COLUMNS.items()},
+    "One row per Medicare carrier x locality: state, name and the three GPCIs (GPCI file), its fee schedule area "
+    "and counties (LOCCO, leading zeros restored) and anesthesia conversion factor (ANES).",
     deps=[PFS_RELEASE],
-    partitions_def=pfs_release_partitions,
-    pool="duckdb",
-    group_name=GROUP,
-    kinds={"parquet", "duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    metadata={
-        **TABLE_METADATA,
-        "dagster/column_schema": described_schema(
-            {k: t for k, (t, _) in LOCALITY_COLUMNS.items()}, {k: d for k, (_, d) in LOCALITY_COLUMNS.items()}
-        ),
-    },
-    description=(
-        "One row per Medicare carrier x locality: state, name and the three GPCIs (GPCI file), its fee schedule area "
-        "and counties (LOCCO, leading zeros restored) and anesthesia conversion factor (ANES)."
-    ),
 )
 def pfs_localities(context: dg.AssetExecutionContext, data: DataDirResource) -> pa.Table:
     found = release_files(data, context.partition_key)
@@ -255,25 +245,18 @@ def _opps_cap_disagreements(amounts: pa.Table, opps_cap: pa.Table) -> tuple[int,
     return len(rows), len(bad), [dict(zip(names, map(str, r), strict=True)) for r in bad[:10]]
 
 
-@dg.asset(
-    key=PFS_AMOUNTS,
+@pfs_table(
+    PFS_AMOUNTS,
+    AMOUNT_COLUMNS,
+    AMOUNT_DESCRIPTIONS,
+    "Medicare physician fee schedule amounts, one row per paid code (status A, R, T) x modifier (26/TC/53 their "
+    "own rows) x carrier/locality: non-facility = [(work RVU x work GPCI) + (non-facility PE RVU x PE GPCI) + "
+    "(MP RVU x MP GPCI)] x CF, facility with the facility PE RVU, rounded half up to the cent; the OPPS imaging "
+    "cap (the same formula with the OPPS PE/MP RVUs) applied where the release has OPPS RVUs, the lower amount "
+    "winning; limiting charge = amount x 1.0925. Reproduces CMS's published payment file to the cent. The rates "
+    "warehouse's bench_medicare_professional reads this table.",
     ins={"pfs_rvus": dg.AssetIn(PFS_RVUS), "pfs_localities": dg.AssetIn(PFS_LOCALITIES)},
     deps=[PFS_RELEASE],
-    partitions_def=pfs_release_partitions,
-    pool="duckdb",
-    group_name=GROUP,
-    kinds={"parquet", "duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    metadata={**TABLE_METADATA, "dagster/column_schema": described_schema(AMOUNT_COLUMNS, AMOUNT_DESCRIPTIONS)},
-    description=(
-        "Medicare physician fee schedule amounts, one row per paid code (status A, R, T) x modifier (26/TC/53 their "
-        "own rows) x carrier/locality: non-facility = [(work RVU x work GPCI) + (non-facility PE RVU x PE GPCI) + "
-        "(MP RVU x MP GPCI)] x CF, facility with the facility PE RVU, rounded half up to the cent; the OPPS imaging "
-        "cap (the same formula with the OPPS PE/MP RVUs) applied where the release has OPPS RVUs, the lower amount "
-        "winning; limiting charge = amount x 1.0925. Reproduces CMS's published payment file to the cent. The rates "
-        "warehouse's bench_medicare_professional reads this table."
-    ),
     check_specs=[
         dg.AssetCheckSpec(
             "one_row_per_code_modifier_locality",
@@ -337,21 +320,14 @@ def pfs_amounts(
     yield cap_check
 
 
-@dg.asset(
-    key=PFS_STATE_AMOUNTS,
+@pfs_table(
+    PFS_STATE_AMOUNTS,
+    STATE_COLUMNS,
+    STATE_DESCRIPTIONS,
+    "Per paid code x modifier: each state's amounts as the unweighted mean of its localities' (CMS publishes no "
+    "state figure; localities are not weighted by volume), and a national row (state US) = RVUs x CF with every "
+    "GPCI 1.0. Its picture, `chart`: 99213's non-facility amount by state.",
     ins={"pfs_rvus": dg.AssetIn(PFS_RVUS), "pfs_amounts": dg.AssetIn(PFS_AMOUNTS)},
-    partitions_def=pfs_release_partitions,
-    pool="duckdb",
-    group_name=GROUP,
-    kinds={"parquet", "duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    metadata={**TABLE_METADATA, "dagster/column_schema": described_schema(STATE_COLUMNS, STATE_DESCRIPTIONS)},
-    description=(
-        "Per paid code x modifier: each state's amounts as the unweighted mean of its localities' (CMS publishes no "
-        "state figure; localities are not weighted by volume), and a national row (state US) = RVUs x CF with every "
-        "GPCI 1.0. Its picture, `chart`: 99213's non-facility amount by state."
-    ),
 )
 def pfs_state_amounts(
     context: dg.AssetExecutionContext, pfs_rvus: pa.Table, pfs_amounts: pa.Table
