@@ -4,6 +4,7 @@ Every table is written in place in the warehouse schema ``resdac_medicare`` (dec
 in one transaction, so a failed step leaves the previous tables.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,13 @@ def _table_result(
     preview = conn.execute(f"SELECT {', '.join(shown)} FROM {SCHEMA}.{table} LIMIT 10").fetchall()
     metadata = table_metadata(rows, columns, shown, preview, descriptions)
     return {**metadata, "table": f"{SCHEMA}.{table}", **(extra or {})}
+
+
+def _table_spec(key: dg.AssetKey, deps: list[dg.AssetKey], description: str) -> dg.AssetSpec:
+    """A warehouse table of the family, built by one of its multi-assets."""
+    return dg.AssetSpec(
+        key, deps=deps, group_name=GROUP, kinds={"duckdb"}, owners=OWNERS, tags=TAGS, description=description
+    )
 
 
 @dg.asset(
@@ -123,24 +131,16 @@ def resdac_raw(
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
+        _table_spec(
             BENEFICIARIES,
-            deps=[RAW],
-            group_name=GROUP,
-            kinds={"duckdb"},
-            owners=OWNERS,
-            tags=TAGS,
-            description="One row per `bene_id` over every summary file: earliest DOB, latest DOD, race/sex lists "
+            [RAW],
+            "One row per `bene_id` over every summary file: earliest DOB, latest DOD, race/sex lists "
             "where years disagree, `duplicates`, `dob_latest`, `dod_earliest`.",
         ),
-        dg.AssetSpec(
+        _table_spec(
             ENROLLMENTS,
-            deps=[RAW],
-            group_name=GROUP,
-            kinds={"duckdb"},
-            owners=OWNERS,
-            tags=TAGS,
-            description="One row per beneficiary × year × state: latest address values and their lists, "
+            [RAW],
+            "One row per beneficiary × year × state: latest address values and their lists, "
             "`state_count`, `died`, `hmo_cvg_count`, `fips3_is_approximated`, `fips3_validated`.",
         ),
     ],
@@ -194,25 +194,17 @@ def resdac_beneficiaries(warehouse: WarehouseResource):
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(
+        _table_spec(
             ADMISSIONS,
-            deps=[RAW, ENROLLMENTS],
-            group_name=GROUP,
-            kinds={"duckdb"},
-            owners=OWNERS,
-            tags=TAGS,
-            description="Inpatient admissions that passed validation (keys present, beneficiary enrolled that "
+            [RAW, ENROLLMENTS],
+            "Inpatient admissions that passed validation (keys present, beneficiary enrolled that "
             "year, first of its duplicates), dates conditioned, diagnoses as an array. Its picture, `outcomes`: "
             "admissions by validation outcome.",
         ),
-        dg.AssetSpec(
+        _table_spec(
             AUDIT,
-            deps=[RAW, ENROLLMENTS],
-            group_name=GROUP,
-            kinds={"duckdb"},
-            owners=OWNERS,
-            tags=TAGS,
-            description="Admissions that failed validation, each with its `reason`: PRIMARY KEY, FOREIGN KEY or "
+            [RAW, ENROLLMENTS],
+            "Admissions that failed validation, each with its `reason`: PRIMARY KEY, FOREIGN KEY or "
             "DUPLICATE. With `admissions`, every input admission is in exactly one of the two.",
         ),
     ],
@@ -269,38 +261,52 @@ def _qc_metadata(conn: Any, table: str, detail: str) -> dict[str, Any]:
     )
 
 
-@dg.asset(
-    key=QC_ENROLLMENTS,
-    deps=[BENEFICIARIES, ENROLLMENTS],
-    pool="duckdb",
-    group_name=GROUP,
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    description="Enrollment QC: records and distinct beneficiaries (serialized DataSketches HLL, `bene_hll`) per "
+def _qc_asset(
+    key: dg.AssetKey,
+    deps: list[dg.AssetKey],
+    build: Callable[[Any, str], int],
+    table: str,
+    detail: str,
+    description: str,
+) -> dg.AssetsDefinition:
+    """A QC table built by ``build`` (``qc.build_qc_*``), shown beside the exact recount of ``detail``."""
+
+    @dg.asset(
+        key=key,
+        deps=deps,
+        pool="duckdb",
+        group_name=GROUP,
+        kinds={"duckdb"},
+        owners=OWNERS,
+        tags=TAGS,
+        description=description,
+    )
+    def _qc(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        with warehouse.get_connection() as conn:
+            build(conn, SCHEMA)
+            return dg.MaterializeResult(metadata=_qc_metadata(conn, table, detail))
+
+    return _qc
+
+
+resdac_qc_enrollments = _qc_asset(
+    QC_ENROLLMENTS,
+    [BENEFICIARIES, ENROLLMENTS],
+    qc.build_qc_enrollments,
+    "qc_enrollments",
+    "enrollments",
+    "Enrollment QC: records and distinct beneficiaries (serialized DataSketches HLL, `bene_hll`) per "
     "year, state, zip, fips3, consistency of DOB/DOD/sex/race, fips3 flags; rollups union the sketches.",
 )
-def resdac_qc_enrollments(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.get_connection() as conn:
-        qc.build_qc_enrollments(conn, SCHEMA)
-        return dg.MaterializeResult(metadata=_qc_metadata(conn, "qc_enrollments", "enrollments"))
-
-
-@dg.asset(
-    key=QC_ADMISSIONS,
-    deps=[ADMISSIONS, AUDIT],
-    pool="duckdb",
-    group_name=GROUP,
-    kinds={"duckdb"},
-    owners=OWNERS,
-    tags=TAGS,
-    description="Admissions QC over admissions and their audit: records and distinct beneficiaries (HLL sketch) "
+resdac_qc_admissions = _qc_asset(
+    QC_ADMISSIONS,
+    [ADMISSIONS, AUDIT],
+    qc.build_qc_admissions,
+    "qc_admissions",
+    "admissions",
+    "Admissions QC over admissions and their audit: records and distinct beneficiaries (HLL sketch) "
     "per year, state, zip and reason ('OK' or the audit reason).",
 )
-def resdac_qc_admissions(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.get_connection() as conn:
-        qc.build_qc_admissions(conn, SCHEMA)
-        return dg.MaterializeResult(metadata=_qc_metadata(conn, "qc_admissions", "admissions"))
 
 
 @dg.asset(
