@@ -15,6 +15,7 @@ from medicaid_assets.cli.runner import SAMPLE_WORLD_API, Runner, full_range_tags
 from medicaid_assets.core.object_store import ObjectStore
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
+from medicaid_assets.defs.medicaid_spending.keys import SPENDING_FILE
 from medicaid_assets.defs.publish.keys import MIRRORED_OUTPUTS, MIRRORED_SOURCES, RESTORED_SOURCES
 from medicaid_assets.defs.publish.mirrored_files import CACHES, OUTPUTS, local_files
 from medicaid_assets.defs.publish.mirrored_files import SOURCES as SOURCE_FILES
@@ -69,6 +70,27 @@ def assert_bucket_mirrors(data: Path, s3: S3Server, bucket: str, tmp: Path) -> s
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert {k.removeprefix(PREFIX + "/") for k in keys} == names
     return names
+
+
+@pytest.mark.slow
+def test_a_source_step_waits_for_the_restore_of_raw_files(
+    tmp_path: Path, world: WorldControl, world_server: WorldServer, s3_server: S3Server, bucket: str
+) -> None:
+    """The spending file mirrored from one machine: on a fresh one, the run restores it before the download step,
+    which then finds it and asks the public server nothing."""
+
+    def materialize(data: Path, *keys: dg.AssetKey) -> dg.ExecuteInProcessResult:
+        settings = settings_for_world(Settings.from_env(storage_env(data, s3_server, bucket)), world_server.base_url)
+        defs = build_definitions(settings)
+        return dg.materialize(list(defs.assets or []), selection=list(keys), resources=defs.resources)
+
+    assert materialize(tmp_path / "first", SPENDING_FILE, MIRRORED_SOURCES).success
+    world.clear_requests()
+    result = materialize(tmp_path / "second", SPENDING_FILE, RESTORED_SOURCES)
+    assert result.success
+    assert [r for r in world.requests() if r["api"] == "files"] == []
+    started = [e.node_name for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
+    assert started == [RESTORED_SOURCES.to_python_identifier(), SPENDING_FILE.to_python_identifier()]
 
 
 @pytest.mark.slow

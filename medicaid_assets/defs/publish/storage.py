@@ -193,17 +193,28 @@ def storage_assets() -> list[dg.AssetsDefinition]:
 
 
 def _with_upstream(assets_def: dg.AssetsDefinition, upstream: dg.AssetKey, keys: tuple) -> dg.AssetsDefinition:
-    """``assets_def`` with ``upstream`` as a dependency of those of its assets in ``keys``, enforced in execution."""
+    """``assets_def`` with ``upstream`` as a dependency of those of its assets in ``keys``, enforced in execution.
+
+    ``map_asset_specs`` adds the dep to the specs and Nothing inputs to the op (one for ``upstream``, and copies
+    of deps the op already takes as arguments), but Dagster 1.13.27 does not map them to asset keys: the graph
+    shows the edge while a run does not wait for it. The public constructor, given the op's inputs mapped to
+    ``upstream``, makes the run wait (the copies wait for it too; their own upstreams are already wired)."""
     mapped = assets_def.map_asset_specs(lambda s: s.merge_attributes(deps=[upstream]) if s.key in keys else s)
     known = dict(mapped.node_keys_by_input_name)
     unmapped = [i.name for i in mapped.op.input_defs if i.name not in known]
-    if unmapped:
-        # Dagster 1.13.27 adds the op's Nothing input for a dep added by map_asset_specs but does not map it to
-        # the asset key: the graph shows the edge while a run does not wait for it. Map it, so the run waits.
-        attributes = mapped.get_attributes_dict()
-        attributes["keys_by_input_name"] = {**known, **dict.fromkeys(unmapped, upstream)}
-        mapped = dg.AssetsDefinition.dagster_internal_init(**attributes)
-    return mapped
+    if not unmapped:
+        return mapped
+    return dg.AssetsDefinition(
+        node_def=mapped.node_def,
+        keys_by_input_name={**known, **dict.fromkeys(unmapped, upstream)},
+        keys_by_output_name=mapped.node_keys_by_output_name,
+        check_specs_by_output_name=mapped.node_check_specs_by_output_name,
+        specs=list(mapped.specs),
+        can_subset=mapped.can_subset,
+        backfill_policy=mapped.backfill_policy,
+        resource_defs=mapped.resource_defs,
+        hook_defs=mapped.hook_defs,
+    )
 
 
 def with_restores_first(assets: list) -> list:
