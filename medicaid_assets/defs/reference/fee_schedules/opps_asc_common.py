@@ -2,7 +2,6 @@
 read a CSV member back, turn a parsed addendum into a frame, the sensor that makes new releases partitions, and
 :class:`ReleaseSource`, which declares one source's raw asset, rate tables and sensor alike."""
 
-import json
 import re
 import zipfile
 from collections.abc import Callable, Mapping
@@ -19,6 +18,7 @@ from medicaid_assets.dagster_kit.io_managers import PARTITION_EXPR
 from medicaid_assets.dagster_kit.metadata import OWNERS, markdown_table
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource, SourcesResource
+from medicaid_assets.dagster_kit.sensors import new_partitions
 from medicaid_assets.defs.reference.fee_schedules.keys import GROUP, RELEASE_COLUMN
 from medicaid_assets.defs.reference.fee_schedules.opps_asc_cells import decode
 from medicaid_assets.defs.reference.fee_schedules.opps_asc_releases import release_links
@@ -106,18 +106,8 @@ def release_sensor(
     def _sensor(
         context: dg.SensorEvaluationContext, files: HttpFilesResource, sources: SourcesResource
     ) -> dg.SensorResult | dg.SkipReason:
-        listed = sorted(listed_releases(files, getattr(sources, page_url_field), kinds, attempts=1))
-        known = set(json.loads(context.cursor or "[]")) | set(context.instance.get_dynamic_partitions(partitions.name))
-        new = [r for r in listed if r not in known]
-        cursor = json.dumps(sorted(known | set(listed)))
-        if not new:
-            context.update_cursor(cursor)
-            return dg.SkipReason(f"no new release among the {len(listed)} listed")
-        return dg.SensorResult(
-            dynamic_partitions_requests=[partitions.build_add_request(new)],
-            run_requests=[dg.RunRequest(partition_key=r, run_key=r) for r in new],
-            cursor=cursor,
-        )
+        listed = listed_releases(files, getattr(sources, page_url_field), kinds, attempts=1)
+        return new_partitions(context, partitions, listed, "release")
 
     return _sensor
 

@@ -1,12 +1,11 @@
 """New physician fee schedule releases become partitions: one GET of the CMS page per tick, no download."""
 
-import json
-
 import dagster as dg
 import httpx
 
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import SourcesResource
+from medicaid_assets.dagster_kit.sensors import new_partitions
 from medicaid_assets.defs.reference.fee_schedules.keys import (
     PFS_AMOUNTS,
     PFS_LOCALITIES,
@@ -43,18 +42,4 @@ def pfs_release_sensor(
         return dg.SkipReason(f"PFS page {sources.pfs_index_url}: {type(exc).__name__}: {exc}")
     if page.status_code != 200:
         return dg.SkipReason(f"PFS page {sources.pfs_index_url}: HTTP {page.status_code}")
-    listed = list(release_links(page.text, str(page.url)))
-    seen = set(json.loads(context.cursor)) if context.cursor else set()
-    known = seen | set(context.instance.get_dynamic_partitions(pfs_release_partitions.name))
-    new = sorted(key for key in listed if key not in known)
-    cursor = json.dumps(sorted(seen | set(listed)))
-    if not new:
-        if cursor != (context.cursor or "[]"):
-            context.update_cursor(cursor)
-        return dg.SkipReason(f"no new release among the {len(listed)} listed")
-    context.log.info(f"new PFS releases: {', '.join(new)}")
-    return dg.SensorResult(
-        dynamic_partitions_requests=[pfs_release_partitions.build_add_request(new)],
-        run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in new],
-        cursor=cursor,
-    )
+    return new_partitions(context, pfs_release_partitions, release_links(page.text, str(page.url)), "release")

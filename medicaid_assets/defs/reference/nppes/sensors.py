@@ -1,11 +1,10 @@
 """New weekly NPPES bundles become partitions: one quick look at the files page, no download in the sensor."""
 
-import json
-
 import dagster as dg
 
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import SourcesResource
+from medicaid_assets.dagster_kit.sensors import new_partitions
 from medicaid_assets.defs.publish.keys import PUBLISH_ASSETS
 from medicaid_assets.defs.reference.nppes.assets import WEEKLY_ASSETS, files_page_links, nppes_weekly_partitions
 from medicaid_assets.defs.reference.nppes.bundles import bundle_key, chronological
@@ -37,17 +36,4 @@ def nppes_weekly_sensor(
     else:
         links = files_page_links(files, sources.nppes_files_page_url, timeout=PAGE_TIMEOUT_SECONDS, attempts=1)
         listed = [bundle_key(url) for url in links.weekly]
-    seen = set(json.loads(context.cursor)) if context.cursor else set()
-    known = seen | set(context.instance.get_dynamic_partitions(nppes_weekly_partitions.name))
-    new = chronological([key for key in dict.fromkeys(listed) if key not in known])
-    cursor = json.dumps(sorted(seen | set(listed)))
-    if not new:
-        if cursor != (context.cursor or "[]"):
-            context.update_cursor(cursor)
-        return dg.SkipReason(f"no new weekly bundle among the {len(listed)} listed")
-    context.log.info(f"new weekly bundles: {', '.join(new)}")
-    return dg.SensorResult(
-        dynamic_partitions_requests=[nppes_weekly_partitions.build_add_request(new)],
-        run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in new],
-        cursor=cursor,
-    )
+    return new_partitions(context, nppes_weekly_partitions, listed, "weekly bundle", order=chronological)
