@@ -68,3 +68,16 @@ class HttpFilesResource(dg.ConfigurableResource):
                 backoff_seconds=self.backoff_seconds,
                 timeout=timeout,
             )
+
+    def get_page_ok(
+        self, url: str, what: str, *, hint: str = "", attempts: int | None = None, timeout: float | None = None
+    ) -> httpx.Response:
+        """:meth:`get_page` for a step: a transport error or a status other than 200 fails it, naming ``what`` and
+        the page (``hint`` appended: what the user can do instead)."""
+        try:
+            page = self.get_page(url, attempts=attempts, timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise dg.Failure(f"{what} {url}: {type(exc).__name__}: {exc}{hint}") from exc
+        if page.status_code != 200:
+            raise dg.Failure(f"{what} {url}: HTTP {page.status_code}{hint}")
+        return page

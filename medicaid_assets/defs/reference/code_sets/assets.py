@@ -8,7 +8,6 @@ from collections import Counter
 from pathlib import Path
 
 import dagster as dg
-import httpx
 
 from medicaid_assets.core.atomic import atomic_path
 from medicaid_assets.core.cms_index import pick_zip_url
@@ -97,12 +96,7 @@ def copy_overlays(source: Path, archives: Path) -> tuple[list[str], int]:
 
 def _discover_zip_url(files: HttpFilesResource, index_url: str, log: dg.DagsterLogManager) -> str:
     """The fee-schedule zip the CMS index page links (see lib.cms_index for the rule)."""
-    try:
-        page = files.get_page(index_url)
-    except httpx.HTTPError as exc:
-        raise dg.Failure(f"CPT index page {index_url}: {type(exc).__name__}: {exc}; pass cpt_zip_urls instead") from exc
-    if page.status_code != 200:
-        raise dg.Failure(f"CPT index page {index_url}: HTTP {page.status_code}; pass cpt_zip_urls instead")
+    page = files.get_page_ok(index_url, "CPT index page", hint="; pass cpt_zip_urls instead")
     url = pick_zip_url(page.text, str(page.url))
     if url is None:
         raise dg.Failure(f"CPT index page {index_url} links no .zip file; pass cpt_zip_urls instead")

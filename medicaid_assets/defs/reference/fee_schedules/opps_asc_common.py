@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import polars as pl
 
 from medicaid_assets.core.download import file_name_from_url
@@ -32,12 +31,7 @@ def listed_releases(
     files: HttpFilesResource, page_url: str, kinds: Mapping[str, re.Pattern[str]], attempts: int | None = None
 ) -> dict[str, dict[str, str]]:
     """Release key → {kind: zip URL} as the CMS page lists them now (one GET)."""
-    try:
-        page = files.get_page(page_url, attempts=attempts, timeout=PAGE_TIMEOUT_SECONDS)
-    except httpx.HTTPError as exc:
-        raise dg.Failure(f"CMS addenda page {page_url}: {type(exc).__name__}: {exc}") from exc
-    if page.status_code != 200:
-        raise dg.Failure(f"CMS addenda page {page_url}: HTTP {page.status_code}")
+    page = files.get_page_ok(page_url, "CMS addenda page", attempts=attempts, timeout=PAGE_TIMEOUT_SECONDS)
     return release_links(page.text, str(page.url), kinds)
 
 

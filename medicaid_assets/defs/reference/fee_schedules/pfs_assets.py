@@ -10,7 +10,6 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -98,12 +97,7 @@ def pfs_table(
 
 
 def _release_url(files: HttpFilesResource, index_url: str, release: str) -> str:
-    try:
-        page = files.get_page(index_url)
-    except httpx.HTTPError as exc:
-        raise dg.Failure(f"PFS index page {index_url}: {type(exc).__name__}: {exc}") from exc
-    if page.status_code != 200:
-        raise dg.Failure(f"PFS index page {index_url}: HTTP {page.status_code}")
+    page = files.get_page_ok(index_url, "PFS index page")
     links = release_links(page.text, str(page.url))
     if release not in links:
         raise dg.Failure(f"PFS index page {index_url} links no RVU zip for {release} (it links {sorted(links)})")
