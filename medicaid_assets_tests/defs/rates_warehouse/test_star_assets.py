@@ -12,6 +12,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from medicaid_assets.dagster_kit.iceberg import IcebergResource
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS, PAYER_TOC
 from medicaid_assets.defs.rates_warehouse.keys import (
@@ -19,6 +20,7 @@ from medicaid_assets.defs.rates_warehouse.keys import (
     DIM_PAYER,
     DIM_POS_SET,
     DIM_PROVIDER_GROUP,
+    ICEBERG_STAR,
     XREF_PG_MEMBER_NPI,
     XREF_PG_MEMBER_TIN,
 )
@@ -40,6 +42,13 @@ def _run(defs: dg.Definitions, instance: dg.DagsterInstance, keys: list[dg.Asset
 def _sql(settings: Settings, sql: str) -> list[tuple]:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
         return conn.execute(sql).fetchall()
+
+
+def _iceberg(iceberg: IcebergResource, sql: str) -> list[tuple]:
+    """``sql`` over Iceberg tables named ``{table}``, run in DuckDB with its iceberg extension."""
+    with iceberg.duckdb() as conn:
+        names = {n: iceberg.scan_sql(n) for n in ("fact_rate", "dim_payer") if "{" + n + "}" in sql}
+        return conn.execute(sql.format(**names)).fetchall()
 
 
 @pytest.mark.slow
@@ -83,7 +92,7 @@ def test_star_schema_and_idempotent_partition_rerun(
         for key in keys:
             for job in ("price_transparency_files", "fact_rate_job"):
                 assert defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=key).success
-        _run(defs, instance, DIMENSIONS)
+        _run(defs, instance, [*DIMENSIONS, ICEBERG_STAR])
 
         per_file = "SELECT file_key, count(*), sum(hash(fact_uid, negotiated_rate, pos_set_id)) FROM " \
             "rates_warehouse.fact_rate GROUP BY 1 ORDER BY 1"  # fmt: skip
@@ -102,6 +111,11 @@ def test_star_schema_and_idempotent_partition_rerun(
         )
         assert orphans == [(0,)]
         assert _sql(settings, "SELECT count(*) > 0 FROM rates_warehouse.xref_pg_member_npi") == [(True,)]
+        # The same facts and dimensions in Iceberg, read back by DuckDB's iceberg extension
+        iceberg = defs.resources["iceberg"]
+        assert _iceberg(iceberg, per_file.replace("rates_warehouse.fact_rate", "{fact_rate}")) == before
+        assert _iceberg(iceberg, "SELECT payer_slug, rate_rows FROM {dim_payer} ORDER BY 1") == payers
+        fact_snapshots = len(iceberg.catalog().load_table(f"{iceberg.namespace}.fact_rate").snapshots())
 
         tiles = settings.data_dir / "tiles" / "fact_rate_enriched"
         tile_rows = f"SELECT count(*) FROM read_parquet('{tiles}/**/*.parquet', hive_partitioning = true)"
@@ -114,6 +128,8 @@ def test_star_schema_and_idempotent_partition_rerun(
         rerun = defs.resolve_job_def("fact_rate_job").execute_in_process(instance=instance, partition_key=keys[0])
         assert rerun.success
         assert _sql(settings, per_file) == before
+        assert _iceberg(iceberg, per_file.replace("rates_warehouse.fact_rate", "{fact_rate}")) == before
+        assert len(iceberg.catalog().load_table(f"{iceberg.namespace}.fact_rate").snapshots()) > fact_snapshots
         # no dim_code or benchmark was built: every code is missing from dim_code and nothing is covered (warn)
         checks = {e.check_name: e.passed for e in rerun.get_asset_check_evaluations()}
         assert checks == {"codes_in_dim_code": False, "benchmark_coverage": False, "rates_sane": True}
