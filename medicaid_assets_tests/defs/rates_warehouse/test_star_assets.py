@@ -1,6 +1,7 @@
 """The phase-2 assets on the sample world: bench_medicare_professional from a PFS release, and the star schema from
-price-transparency files read through the DuckDB IO manager — re-running one file's partition replaces exactly its
-rows (counts and checksums of every other partition unchanged)."""
+price-transparency files read through the DuckDB IO manager, with each group's state from the world's NPPES — re-running
+one file's partition replaces exactly its rows (counts and checksums of every other partition unchanged), in the
+warehouse, the tiles and the Iceberg table."""
 
 from __future__ import annotations
 
@@ -84,6 +85,7 @@ def test_star_schema_and_idempotent_partition_rerun(
     settings = replace(settings, pt_catalog=catalog, pt_allow_private_urls=True, io_manager="duckdb")
     defs = build_definitions(settings)
     with dg.instance_for_test() as instance:
+        assert defs.resolve_job_def("nppes_monthly_job").execute_in_process(instance=instance).success
         for payer in ("uhc_tpa_sample", "dean_sample", "evry_sample"):
             instance.add_dynamic_partitions(PAYER_PARTITIONS, [payer])
             _run(defs, instance, [PAYER_TOC], payer)
@@ -110,6 +112,13 @@ def test_star_schema_and_idempotent_partition_rerun(
             "USING (pg_uid) WHERE f.pg_uid IS NOT NULL AND g.pg_uid IS NULL",
         )
         assert orphans == [(0,)]
+        # the payers' NPIs are the world's NPPES providers: every group's state is known, so tiles have state=
+        states = _sql(
+            settings,
+            "SELECT count(*) FILTER (WHERE state IS NULL), count(DISTINCT state) FROM rates_warehouse.fact_rate "
+            "WHERE pg_uid IS NOT NULL",
+        )
+        assert states[0][0] == 0 and states[0][1] > 1
         assert _sql(settings, "SELECT count(*) > 0 FROM rates_warehouse.xref_pg_member_npi") == [(True,)]
         # The same facts and dimensions in Iceberg, read back by DuckDB's iceberg extension
         iceberg = defs.resources["iceberg"]
@@ -122,6 +131,7 @@ def test_star_schema_and_idempotent_partition_rerun(
         assert duckdb.sql(tile_rows).fetchone() == (sum(n for _, n, _ in before),)
         files = sorted(p.relative_to(tiles).as_posix() for p in tiles.rglob("*.parquet"))
         assert {f.split("/")[0] for f in files} == {"payer=dean_sample", "payer=evry_sample", "payer=uhc_tpa_sample"}
+        assert any(f.split("/")[1] in ("state=GA", "state=NC") for f in files)
 
         # Re-run one payer's partition: its rows and tiles are replaced, every partition's count and checksum
         # unchanged, no tile added or lost.
