@@ -107,8 +107,8 @@ def dim_code(context: dg.AssetExecutionContext, data: DataDirResource) -> pl.Dat
     "NPPES provider table knows: type, name, credential, primary taxonomy, dates and whether it is active (SQL "
     "evaluated in the warehouse).",
 )
-def dim_npi(rate_providers: SqlFrame) -> SqlFrame:
-    return SqlFrame(npi_sql(f"({rate_providers.sql})"))
+def dim_npi(context: dg.AssetExecutionContext, rate_providers: SqlFrame) -> SqlFrame:
+    return SqlFrame(npi_sql(_rate_npis(context, rate_providers)))
 
 
 @dg.asset(
@@ -124,5 +124,14 @@ def dim_npi(rate_providers: SqlFrame) -> SqlFrame:
     description="Two rows per NPI of dim_npi: its mailing and its practice-location address from the NPPES provider "
     "table (country `US` where NPPES leaves it blank).",
 )
-def dim_npi_address(rate_providers: SqlFrame) -> SqlFrame:
-    return SqlFrame(npi_address_sql(f"({rate_providers.sql})"))
+def dim_npi_address(context: dg.AssetExecutionContext, rate_providers: SqlFrame) -> SqlFrame:
+    return SqlFrame(npi_address_sql(_rate_npis(context, rate_providers)))
+
+
+def _rate_npis(context: dg.AssetExecutionContext, rate_providers: SqlFrame) -> str:
+    """The FROM item of the NPIs the rates name; before any price-transparency file is read, none (an empty
+    dimension, not an error: the reference data can be built first)."""
+    if not context.instance.get_materialized_partitions(pt.PROVIDERS):
+        context.log.info("no price-transparency file read yet: the provider dimensions are empty")
+        return "(SELECT NULL::VARCHAR AS npi WHERE false)"
+    return f"({rate_providers.sql})"

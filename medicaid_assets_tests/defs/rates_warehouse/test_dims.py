@@ -15,6 +15,7 @@ import pytest
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS, PAYER_TOC
 from medicaid_assets.defs.rates_warehouse.code_groups import procedure_group
+from medicaid_assets.defs.rates_warehouse.keys import DIM_NPI, DIM_NPI_ADDRESS
 from medicaid_assets.sample_world.price_transparency import world_catalog
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.settings import Settings
@@ -49,6 +50,11 @@ def test_dimensions_from_the_reference_tables(
     defs = build_definitions(settings)
     with dg.instance_for_test() as instance:
         assert defs.resolve_job_def("nppes_monthly_job").execute_in_process(instance=instance).success
+        # before any price-transparency file is read, the provider dimensions are empty (not an error)
+        npi_dims = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={DIM_NPI, DIM_NPI_ADDRESS})
+        assert npi_dims.execute_in_process(instance=instance).success
+        base = settings.data_dir / "assets" / "rates_warehouse"
+        assert pl.read_parquet(base / "dim_npi.parquet").height == 0
         instance.add_dynamic_partitions(PAYER_PARTITIONS, ["uhc_tpa_sample"])
         toc = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={PAYER_TOC})
         assert toc.execute_in_process(instance=instance, partition_key="uhc_tpa_sample").success
@@ -63,7 +69,6 @@ def test_dimensions_from_the_reference_tables(
             .success
         )
         assert defs.resolve_job_def("rates_dimensions_job").execute_in_process(instance=instance).success
-    base = settings.data_dir / "assets" / "rates_warehouse"
     codes = pl.read_parquet(base / "dim_code.parquet")
     assert codes["code"].is_unique().all()
     knee = codes.filter(pl.col("code") == "99213").row(0, named=True)
