@@ -143,3 +143,23 @@ def measure(ctx: Any, m: Any, rows: int) -> None:
         tiles_rows=rows,
         tiles_files=tiles,
     )
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+def measure_memory(ctx: Any, m: Any, rows: int) -> None:
+    """Peak RSS of this process after the setup (the real-size professional benchmark, the synthetic facts) and after
+    ``fact_rate_enriched`` + ``iceberg_fact_rate`` over ``rows`` facts."""
+    _store_pfs(ctx)
+    ctx.run("rates_star_job", keys=[["rates_warehouse", "bench_medicare_professional"]])
+    professional = ctx.data_dir / "assets" / "rates_warehouse" / "bench_medicare_professional.parquet"
+    _store_facts(ctx, professional, rows)
+    m.figures["setup_peak_rss_bytes"] = _peak_rss()
+    keys = [["rates_warehouse", "fact_rate_enriched"], ["rates_warehouse", "iceberg_fact_rate"]]
+    with m.timed("tiles_and_iceberg"):
+        _, steps = ctx.run("fact_rate_job", keys=keys, partition_key=FILE_KEY)
+    m.figures.update(rows=rows, steps=steps, peak_rss_bytes=_peak_rss())

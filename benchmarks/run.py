@@ -48,6 +48,8 @@ GROUPS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("price_transparency",), "stages"),
     (("rates_benchmarks",), "rates"),
     (("rates_phase2",), "rates"),
+    (("rates_memory_1x",), "rates"),
+    (("rates_memory_10x",), "rates"),
 )
 # Disk a run needs per unit of scale (world + one data folder + warehouse + DuckDB spill; ~3.2 GB measured at 0.1).
 DISK_PER_SCALE = 40e9

@@ -773,6 +773,22 @@ def stage_rates_phase2(ctx: Context, m: Measure) -> None:
     measure(ctx, m, max(200_000, int(float(ctx.plan.get("scale", 0.1)) * 10_000_000)))
 
 
+def _rates_memory(ctx: Context, m: Measure, factor: int) -> None:
+    """Peak RSS of fact_rate_enriched tiles + the fact's Iceberg partition over ``factor`` × the facts of
+    ``rates_phase2`` (``benchmarks/rates_warehouse.py``); 1× and 10× run in processes of their own."""
+    from benchmarks.rates_warehouse import measure_memory
+
+    measure_memory(ctx, m, factor * max(100_000, int(float(ctx.plan.get("scale", 0.1)) * 10_000_000)))
+
+
+def stage_rates_memory_1x(ctx: Context, m: Measure) -> None:
+    _rates_memory(ctx, m, 1)
+
+
+def stage_rates_memory_10x(ctx: Context, m: Measure) -> None:
+    _rates_memory(ctx, m, 10)
+
+
 STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "prepare": stage_prepare,
     "spending": stage_spending,
@@ -792,6 +808,8 @@ STAGES: dict[str, Callable[[Context, Measure], None]] = {
     "price_transparency": stage_price_transparency,
     "rates_benchmarks": stage_rates_benchmarks,
     "rates_phase2": stage_rates_phase2,
+    "rates_memory_1x": stage_rates_memory_1x,
+    "rates_memory_10x": stage_rates_memory_10x,
 }
 
 

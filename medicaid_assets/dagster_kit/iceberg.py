@@ -77,7 +77,9 @@ class IcebergResource(dg.ConfigurableResource):
         path.mkdir(parents=True, exist_ok=True)
         return path.as_uri()
 
-    def write(self, name: str, data: pa.Table, partition_column: str | None = None, value: Any = None) -> dict:
+    def write(
+        self, name: str, data: pa.Table | pa.RecordBatchReader, partition_column: str | None = None, value: Any = None
+    ) -> dict:
         """:func:`write_partition` into ``<namespace>.<name>``; returns what was written (for metadata)."""
         return write_partition(self.catalog(), f"{self.namespace}.{name}", data, partition_column, value)
 
@@ -117,20 +119,22 @@ def _duckdb_path(location: str) -> str:
 
 
 def write_partition(
-    catalog: Any, identifier: str, data: pa.Table, partition_column: str | None = None, value: Any = None
+    catalog: Any,
+    identifier: str,
+    data: pa.Table | pa.RecordBatchReader,
+    partition_column: str | None = None,
+    value: Any = None,
 ) -> dict:
     """Replace the rows of ``identifier`` where ``partition_column == value`` with ``data`` (the whole table when no
     column is given), creating the table (partitioned by that column) on first write and adding new columns.
 
-    Every row of ``data`` must be in the partition, or nothing is written (ValueError).
+    ``data`` may be a stream (``pa.RecordBatchReader``): it is written in chunks of ``STREAM_ROWS`` rows inside one
+    transaction, so memory holds one chunk and readers still see one commit. Every row must be in the partition, or
+    nothing is committed (ValueError).
     """
     from pyiceberg.exceptions import NoSuchTableError
     from pyiceberg.expressions import AlwaysTrue, EqualTo
 
-    if partition_column is not None:
-        outside = len(data) - pc.sum(pc.equal(data[partition_column], pa.scalar(value))).as_py() if len(data) else 0
-        if outside:
-            raise ValueError(f"{outside} of {len(data)} rows are not in partition {partition_column}={value!r}")
     try:
         table = catalog.load_table(identifier)
     except NoSuchTableError:
@@ -141,20 +145,56 @@ def write_partition(
     with table.update_schema() as update:
         update.union_by_name(data.schema)
     table = catalog.load_table(identifier)
-    data = data.cast(table.schema().as_arrow()) if data.schema != table.schema().as_arrow() else data
-    with warnings.catch_warnings():  # a first write of a partition deletes nothing, and PyIceberg says so
+    target = table.schema().as_arrow()
+    rows = 0
+    with warnings.catch_warnings(), table.transaction() as tx:
+        # a first write of a partition deletes nothing, and PyIceberg says so
         warnings.filterwarnings("ignore", "Delete operation did not match any records")
-        table.overwrite(
-            data, overwrite_filter=AlwaysTrue() if partition_column is None else EqualTo(partition_column, value)
-        )
+        tx.delete(AlwaysTrue() if partition_column is None else EqualTo(partition_column, value))
+        for chunk in _chunks(data):
+            _check_partition(chunk, partition_column, value, rows)
+            tx.append(chunk.cast(target) if chunk.schema != target else chunk)
+            rows += len(chunk)
+    table = catalog.load_table(identifier)
     snapshot = table.current_snapshot()
     return {
         "table": identifier,
-        "rows": len(data),
+        "rows": rows,
         "partition": None if partition_column is None else f"{partition_column}={value}",
         "snapshot_id": snapshot.snapshot_id if snapshot else None,
         "metadata_location": table.metadata_location,
     }
+
+
+STREAM_ROWS = 500_000  # rows per appended chunk of a streamed write: ~100 MB of Arrow for a wide fact row
+
+
+def _chunks(data: pa.Table | pa.RecordBatchReader) -> Iterator[pa.Table]:
+    """The table itself, or the stream regrouped into tables of up to ``STREAM_ROWS`` rows."""
+    if isinstance(data, pa.Table):
+        yield data
+        return
+    batches: list[pa.RecordBatch] = []
+    size = 0
+    for batch in data:
+        batches.append(batch)
+        size += batch.num_rows
+        if size >= STREAM_ROWS:
+            yield pa.Table.from_batches(batches, data.schema)
+            batches, size = [], 0
+    if batches:
+        yield pa.Table.from_batches(batches, data.schema)
+
+
+def _check_partition(chunk: pa.Table, column: str | None, value: Any, before: int) -> None:
+    if column is None or not len(chunk):
+        return
+    outside = len(chunk) - (pc.sum(pc.equal(chunk[column], pa.scalar(value))).as_py() or 0)
+    if outside:
+        raise ValueError(
+            f"{outside} of rows {before + 1:,}–{before + len(chunk):,} are not in partition {column}={value!r}; "
+            "nothing was committed"
+        )
 
 
 def iceberg_from_settings(settings: Settings) -> IcebergResource:

@@ -5,12 +5,16 @@ Five payers, each with a table of contents listing its in-network files as signe
 - ``carefirst_sample``: the real CareFirst file's layout (v1, remote ``location`` references with float ids), its
   first items repeated to the world's scale, as ``.json.gz``; the reference files are served on loopback, except
   every tenth, which is missing (404), as real payers' often are.
-- ``uhc_tpa_sample``: the real UHC TPA excerpt verbatim (in-file references, MS-DRG/HCPCS/CPT), ``.json``.
+- ``uhc_tpa_sample``: the real UHC TPA excerpt (in-file references, MS-DRG/HCPCS/CPT), ``.json``.
 - ``dean_sample``: the real Dean excerpt (``10/25/2022``, ``[""]`` modifiers), its remote reference on loopback,
   served as a ``.zip`` like Kaiser's and Optum's.
 - ``edge_sample``: dolthub's refs-after-in_network file, ``.json``, with the two root fields the schema requires and
   the test file leaves out (``reporting_entity_type``, ``last_updated_on``), so its blocking check passes in the demo.
 - ``evry_sample``: the real Evry elements reassembled into one document (inline groups, tin type ``npi``).
+
+Every NPI the files name (provider groups, and tins of type ``npi``) is re-pointed at an active provider of the
+world's NPPES file with a US practice location (:func:`world_npis`, fixed by the seed), so the rates warehouse finds
+each group's state and joins its state benchmarks, as it does with real files and the real NPPES.
 
 ToC files hold ``__BASE__`` (the server's URL) and ``__EXPIRES__`` (now + a few minutes, epoch seconds), which the
 server fills in on every fetch: a ToC fetched later hands out fresh signed links, and the server answers 403 to a
@@ -29,6 +33,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
+from medicaid_assets.sample_world.providers import provider
 from medicaid_assets.sample_world.spec import WorldSpec
 
 HOST = "mrf.payers.sample-world.example"
@@ -37,6 +42,33 @@ SIGNED_TTL_SECONDS = 300
 PAYERS = ("carefirst_sample", "uhc_tpa_sample", "dean_sample", "edge_sample", "evry_sample")
 _FORMATS = resources.files("medicaid_assets.formats")
 _CAREFIRST_ITEMS_AT_SCALE_1 = 50_000  # ~850 MB of JSON: a mid-size real in-network file
+WORLD_NPIS = 2_000  # at most this many providers stand in for the files' NPIs
+_NPI_LIST = re.compile(r'"npi"\s*:\s*\[[^\]]*\]')
+_NPI_TIN = re.compile(r'("type"\s*:\s*"npi"\s*,\s*"value"\s*:\s*")(\d{10})"')
+_TEN_DIGITS = re.compile(r"\b\d{10}\b")
+
+
+def world_npis(spec: WorldSpec) -> list[str]:
+    """The first ``WORLD_NPIS`` providers of the world's monthly NPPES file that are active and practise in the US."""
+    npis: list[str] = []
+    for index in spec.range_registered():
+        p = provider(spec, index)
+        if p.entity_type and not p.deactivated and p.location is not None and p.location.country == "US":
+            npis.append(p.npi)
+            if len(npis) == WORLD_NPIS:
+                break
+    return npis
+
+
+def repoint_npis(text: str, npis: list[str]) -> str:
+    """``text`` with every NPI of an ``npi`` list or an ``npi``-type tin replaced by one of ``npis`` (the same NPI
+    always by the same one; integers stay integers, strings strings)."""
+
+    def one(npi: str) -> str:
+        return npis[int(npi) * 2_654_435_761 % len(npis)]
+
+    text = _NPI_LIST.sub(lambda m: _TEN_DIGITS.sub(lambda d: one(d.group()), m.group()), text)
+    return _NPI_TIN.sub(lambda m: f'{m.group(1)}{one(m.group(2))}"', text)
 
 
 def _sample(name: str) -> bytes:
@@ -111,6 +143,7 @@ def write_price_transparency_files(spec: WorldSpec, files: Path) -> dict:
     (root / "refs").mkdir(parents=True)
     (root / "in-network").mkdir()
     (root / "toc").mkdir()
+    npis = world_npis(spec)
     # CareFirst: remote references re-pointed at the world, one in ten missing
     head, tail, items = carefirst_items(max(20, int(_CAREFIRST_ITEMS_AT_SCALE_1 * spec.scale)))
     text = head.decode()  # references rewritten as text: the float ids keep their exact digits
@@ -121,9 +154,9 @@ def write_price_transparency_files(spec: WorldSpec, files: Path) -> dict:
         if n % 10 == 9:
             missing += 1
             continue
-        npi = 1000000000 + n * 7
+        pair = [int(npis[(2 * n) % len(npis)]), int(npis[(2 * n + 1) % len(npis)])]
         (root / "refs" / name).write_text(
-            json.dumps({"provider_groups": [{"npi": [npi, npi + 1], "tin": {"type": "ein", "value": f"52{n:07d}"}}]})
+            json.dumps({"provider_groups": [{"npi": pair, "tin": {"type": "ein", "value": f"52{n:07d}"}}]})
         )
     with _gzip(root / "in-network" / "carefirst_in-network-rates.json.gz", level=1) as out:
         out.write(text.encode())
@@ -133,30 +166,33 @@ def write_price_transparency_files(spec: WorldSpec, files: Path) -> dict:
     (root / "toc" / "carefirst_index.json").write_bytes(
         _toc("CareFirst Sample", ["in-network/carefirst_in-network-rates.json.gz"])
     )
-    # UHC TPA, verbatim
-    (root / "in-network" / "uhc_tpa_in-network.json").write_bytes(
-        _sample("tic_real_uhc_tpa_in_network_excerpt.json.gz")
+    # UHC TPA, as published but for its NPIs
+    (root / "in-network" / "uhc_tpa_in-network.json").write_text(
+        repoint_npis(_sample("tic_real_uhc_tpa_in_network_excerpt.json.gz").decode(), npis)
     )
     (root / "toc" / "uhc_tpa_index.json").write_bytes(_toc("UHC TPA Sample", ["in-network/uhc_tpa_in-network.json"]))
     # Dean, in a zip, its remote reference on loopback
-    dean = _sample("tic_real_dean_health_in_network_excerpt.json").decode()
+    dean = repoint_npis(_sample("tic_real_dean_health_in_network_excerpt.json").decode(), npis)
     for location in set(_locations(dean)):
         dean = dean.replace(location, f"/{HOST}/refs/dean_provider_reference.json")
-    (root / "refs" / "dean_provider_reference.json").write_bytes(_sample("tic_v1_provider_reference_example.json"))
+    (root / "refs" / "dean_provider_reference.json").write_text(
+        repoint_npis(_sample("tic_v1_provider_reference_example.json").decode(), npis)
+    )
     with zipfile.ZipFile(root / "in-network" / "dean_in-network.zip", "w", zipfile.ZIP_DEFLATED) as archive:
         member = zipfile.ZipInfo("dean_in-network.json", date_time=(2022, 10, 25, 0, 0, 0))
         archive.writestr(member, dean, compress_type=zipfile.ZIP_DEFLATED)
     (root / "toc" / "dean_index.json").write_bytes(_toc("Dean Sample", ["in-network/dean_in-network.zip"]))
     # The refs-after-in_network edge file (its remote reference points at the CMS example); the order of its keys,
     # which is the edge case, is kept, and the required root fields it lacks are added before `in_network`.
-    edge = _sample("tic_edgecase_refs_after_in_network_dolthub.json").decode()
+    edge = repoint_npis(_sample("tic_edgecase_refs_after_in_network_dolthub.json").decode(), npis)
     edge = edge.replace('"version"', '"reporting_entity_type": "Test", "last_updated_on": "2024-01-01", "version"', 1)
     for location in set(_locations(edge)):
         edge = edge.replace(location, f"/{HOST}/refs/dean_provider_reference.json")
     (root / "in-network" / "edge_in-network.json").write_text(edge)
     (root / "toc" / "edge_index.json").write_bytes(_toc("Edge Sample", ["in-network/edge_in-network.json"]))
     # Evry: the real elements reassembled (line 1 = the document's head, each later line one element)
-    first, *elements = _sample("tic_real_evry_health_in_network_2025_excerpt.jsonl.gz").decode().splitlines()
+    evry = repoint_npis(_sample("tic_real_evry_health_in_network_2025_excerpt.jsonl.gz").decode(), npis)
+    first, *elements = evry.splitlines()
     with _gzip(root / "in-network" / "evry_in-network.json.gz") as out:
         out.write((first + ",".join(elements) + "]}").encode())
     (root / "toc" / "evry_index.json").write_bytes(_toc("Evry Sample", ["in-network/evry_in-network.json.gz"], "2.0.0"))

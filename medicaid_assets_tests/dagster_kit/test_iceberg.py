@@ -9,6 +9,7 @@ import dagster as dg
 import pyarrow as pa
 import pytest
 
+from medicaid_assets.dagster_kit import iceberg
 from medicaid_assets.dagster_kit.iceberg import IcebergResource, iceberg_from_settings
 from medicaid_assets.settings import Settings
 from medicaid_assets_tests.infra.conftest import S3Server
@@ -28,11 +29,14 @@ def round_trip(ice: IcebergResource) -> None:
     ice.write("bench", bench("GA", {"99213": 81.86, "27447": 12866.82}), "state", "GA")
     ice.write("bench", bench("NC", {"99213": 79.1}), "state", "NC")
     first = ice.metadata_location("bench")
-    written = ice.write("bench", bench("GA", {"99214": 115.2}), "state", "GA")  # replaces GA only
-    assert written["rows"] == 1 and written["partition"] == "state=GA"
+    # GA re-written from a stream of three batches (regrouped in chunks of two rows): one commit, NC untouched
+    stream = bench("GA", {"99214": 115.2, "99215": 160.0, "27447": 12000.0})
+    reader = pa.RecordBatchReader.from_batches(stream.schema, stream.to_batches(max_chunksize=1))
+    written = ice.write("bench", reader, "state", "GA")
+    assert written["rows"] == 3 and written["partition"] == "state=GA"
     with ice.duckdb() as conn:
         rows = conn.sql(f"SELECT state, code, amount FROM {ice.scan_sql('bench')} ORDER BY state, code").fetchall()
-        assert rows == [("GA", "99214", 115.2), ("NC", "99213", 79.1)]
+        assert rows == [("GA", "27447", 12000.0), ("GA", "99214", 115.2), ("GA", "99215", 160.0), ("NC", "99213", 79.1)]
         # the snapshot before the re-write is still readable (time travel by metadata file)
         path = first.removeprefix("file://")
         before = conn.sql(f"SELECT count(*) FROM iceberg_scan('{path}') WHERE state = 'GA'").fetchone()
@@ -42,15 +46,19 @@ def round_trip(ice: IcebergResource) -> None:
     assert table.scan(row_filter="state = 'NC'").to_arrow().num_rows == 1
 
 
-def test_local_warehouse_round_trip(tmp_path: Path) -> None:
+def test_local_warehouse_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(iceberg, "STREAM_ROWS", 2)
     round_trip(IcebergResource(catalog_uri=f"sqlite:///{tmp_path / 'cat.db'}", warehouse=str(tmp_path / "wh")))
 
 
 def test_rows_outside_the_partition_write_nothing(tmp_path: Path) -> None:
     ice = IcebergResource(catalog_uri=f"sqlite:///{tmp_path / 'cat.db'}", warehouse=str(tmp_path / "wh"))
     ice.write("bench", bench("GA", {"99213": 1.0}), "state", "GA")
-    with pytest.raises(ValueError, match="1 of 1 rows are not in partition state='GA'"):
+    with pytest.raises(ValueError, match="1 of rows 1–1 are not in partition state='GA'; nothing was committed"):
         ice.write("bench", bench("NC", {"99213": 2.0}), "state", "GA")
+    mixed = pa.concat_tables([bench("GA", {"99214": 3.0}), bench("NC", {"99213": 2.0})])
+    with pytest.raises(ValueError, match="1 of rows 1–2 are not in partition"):  # a stream: checked as it is read
+        ice.write("bench", pa.RecordBatchReader.from_batches(mixed.schema, mixed.to_batches()), "state", "GA")
     with ice.duckdb() as conn:
         assert conn.sql(f"SELECT state, amount FROM {ice.scan_sql('bench')}").fetchall() == [("GA", 1.0)]
 
@@ -70,7 +78,7 @@ def test_defaults_live_under_the_data_dir(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_s3_warehouse_round_trip_on_moto(
-    tmp_path: Path, s3_server: S3Server, bucket: str, aws_env: dict[str, str]
+    tmp_path: Path, s3_server: S3Server, bucket: str, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings.from_env(
         {
@@ -90,6 +98,7 @@ def test_s3_warehouse_round_trip_on_moto(
         aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
     )
+    monkeypatch.setattr(iceberg, "STREAM_ROWS", 2)
     round_trip(ice)
     keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]]
     assert any("/data/state=GA/" in k for k in keys) and any(k.endswith(".metadata.json") for k in keys)

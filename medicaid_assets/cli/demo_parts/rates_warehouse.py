@@ -60,18 +60,21 @@ def facts_and_tiles(runner: Runner) -> bool:
 
 
 def summary(runner: Runner, settings: Settings, console: Console) -> None:
-    """Rows per benchmark table (read back from Iceberg by DuckDB) and where the tables are."""
+    """Rows per Iceberg table (read back by DuckDB), where the tables are, and the tiles' state partitions."""
     iceberg = iceberg_from_settings(settings)
-    table = Table(title="rates warehouse benchmarks (Iceberg, read by DuckDB)")
+    table = Table(title="rates warehouse: benchmarks and facts (Iceberg, read by DuckDB)")
     for column in ("table", "rows", "codes", "states"):
         table.add_column(column, justify="right" if column != "table" else "left")
     try:
         with iceberg.duckdb() as conn:
-            for name in (ICEBERG_BENCH_OPPS, ICEBERG_BENCH_ASC, ICEBERG_BENCH_WC):
+            for name in (ICEBERG_BENCH_OPPS, ICEBERG_BENCH_ASC, ICEBERG_BENCH_WC, "fact_rate"):
                 frame: pl.DataFrame = conn.sql(f"SELECT state, code FROM {iceberg.scan_sql(name)}").pl()
                 table.add_row(
                     name, f"{frame.height:,}", f"{frame['code'].n_unique():,}", f"{frame['state'].n_unique()}"
                 )
+            for name in ("dim_npi", "dim_payer", "dim_provider_group", "xref_pg_member_npi"):
+                (rows,) = conn.sql(f"SELECT count(*) FROM {iceberg.scan_sql(name)}").fetchone()
+                table.add_row(name, f"{rows:,}", "", "")
     except Exception as exc:  # a failed run leaves no table: say so instead of failing the summary
         console.print(f"  Iceberg tables not readable: {type(exc).__name__}: {exc}")
         return
@@ -80,8 +83,10 @@ def summary(runner: Runner, settings: Settings, console: Console) -> None:
     console.print(f"  {'Iceberg warehouse':18s} {iceberg.warehouse}")
     tiles = tiles_from_settings(settings)
     if not tiles.is_remote:
-        files = list(Path(tiles.location(TILE_NAME)).rglob("*.parquet"))
-        console.print(f"  {'tiles':18s} {len(files)} parquet files under {tiles.location(TILE_NAME)}")
+        root = Path(tiles.location(TILE_NAME))
+        files = list(root.rglob("*.parquet"))
+        states = sorted({p.relative_to(root).parts[1] for p in files})
+        console.print(f"  {'tiles':18s} {len(files)} parquet files under {root} ({', '.join(states)})")
 
 
 PART = DemoPart(

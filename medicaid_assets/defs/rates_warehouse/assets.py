@@ -23,60 +23,49 @@ def _chart(frame: pl.DataFrame, group: str, amount: str, title: str) -> dict[str
     return {"chart": image_metadata(amounts_by_group_png(values, title), title)}
 
 
-@dg.asset(
-    key=BENCH_MEDICARE_OPPS,
-    ins={"addendum_b": dg.AssetIn(fee_schedules.OPPS_HCPCS_RATES, metadata=ALL_RELEASES)},
-    group_name=GROUP,
-    kinds={"polars"},
-    owners=OWNERS,
-    tags=TAGS,
-    metadata={PREVIEW_COLUMNS: 8, "dagster/column_schema": columns.schema(columns.OPPS)},
-    pool="duckdb",
-    description="Medicare OPPS benchmark: per state (and `US`) × code, the newest release's national Addendum B "
-    "payment rate with SI, APC and weight. State rows repeat the national amount (wage_adjusted = false). Its "
-    "picture, `chart`: the national payment rates by status indicator.",
-)
-def bench_medicare_opps(context: dg.AssetExecutionContext, addendum_b: pl.DataFrame) -> pl.DataFrame:
-    frame = benchmarks.bench_medicare_opps(addendum_b)
-    if frame.is_empty():
-        raise dg.Failure("no paid OPPS code in any stored release; materialize an opps_release_job partition first")
-    context.add_output_metadata(
-        {
-            "release": frame["release"][0],
-            **_chart(
-                frame, "status_indicator", "medicare_opps_national", "OPPS national payment rate by status indicator"
-            ),
-        }
+def _medicare_bench(
+    setting: str, key: dg.AssetKey, source: dg.AssetKey, addendum: str, indicator: str, job: str
+) -> dg.AssetsDefinition:
+    """``bench_medicare_<setting>`` (``opps`` or ``asc``): per state and ``US`` × code, the national payment rate of the
+    newest stored release of ``addendum``, with the addendum's own columns."""
+    name = setting.upper()
+    carried = benchmarks.OPPS_CARRIED if setting == "opps" else benchmarks.ASC_CARRIED
+    names = columns.OPPS if setting == "opps" else columns.ASC
+    label = indicator.replace("_", " ")
+
+    @dg.asset(
+        key=key,
+        ins={"addendum": dg.AssetIn(source, metadata=ALL_RELEASES)},
+        group_name=GROUP,
+        kinds={"polars"},
+        owners=OWNERS,
+        tags=TAGS,
+        metadata={PREVIEW_COLUMNS: len(names) - 2, "dagster/column_schema": columns.schema(names)},
+        pool="duckdb",
+        description=f"Medicare {name} benchmark: per state (and `US`) × code, the newest release's national "
+        f"{addendum} payment rate with {', '.join(c.replace('_', ' ') for c in carried)}. State rows repeat the "
+        f"national amount (wage_adjusted = false; why: README, decision 0007). Its picture, `chart`: the national "
+        f"payment rates by {label}.",
     )
-    return frame
+    def bench(context: dg.AssetExecutionContext, addendum: pl.DataFrame) -> pl.DataFrame:
+        frame = benchmarks.bench_medicare(addendum, setting, carried)
+        if frame.is_empty():
+            raise dg.Failure(f"no paid {name} code in any stored release; materialize a {job} partition first")
+        title = f"{name} national payment rate by {label}"
+        context.add_output_metadata(
+            {"release": frame["release"][0], **_chart(frame, indicator, f"medicare_{setting}_national", title)}
+        )
+        return frame
+
+    return bench
 
 
-@dg.asset(
-    key=BENCH_MEDICARE_ASC,
-    ins={"addendum_aa": dg.AssetIn(fee_schedules.ASC_RATES, metadata=ALL_RELEASES)},
-    group_name=GROUP,
-    kinds={"polars"},
-    owners=OWNERS,
-    tags=TAGS,
-    metadata={PREVIEW_COLUMNS: 7, "dagster/column_schema": columns.schema(columns.ASC)},
-    pool="duckdb",
-    description="Medicare ASC benchmark: per state (and `US`) × code, the newest release's national Addendum AA "
-    "payment rate with payment indicator and weight. State rows repeat the national amount (wage_adjusted = false). "
-    "Its picture, `chart`: the national payment rates by payment indicator.",
+bench_medicare_opps = _medicare_bench(
+    "opps", BENCH_MEDICARE_OPPS, fee_schedules.OPPS_HCPCS_RATES, "Addendum B", "status_indicator", "opps_release_job"
 )
-def bench_medicare_asc(context: dg.AssetExecutionContext, addendum_aa: pl.DataFrame) -> pl.DataFrame:
-    frame = benchmarks.bench_medicare_asc(addendum_aa)
-    if frame.is_empty():
-        raise dg.Failure("no paid ASC code in any stored release; materialize an asc_release_job partition first")
-    context.add_output_metadata(
-        {
-            "release": frame["release"][0],
-            **_chart(
-                frame, "payment_indicator", "medicare_asc_national", "ASC national payment rate by payment indicator"
-            ),
-        }
-    )
-    return frame
+bench_medicare_asc = _medicare_bench(
+    "asc", BENCH_MEDICARE_ASC, fee_schedules.ASC_RATES, "Addendum AA", "payment_indicator", "asc_release_job"
+)
 
 
 def _wc_bench(state: str) -> dg.AssetsDefinition:

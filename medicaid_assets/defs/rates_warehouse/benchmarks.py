@@ -41,37 +41,34 @@ def _per_state(national: pl.DataFrame, amount: str) -> pl.DataFrame:
     )
 
 
-def bench_medicare_opps(addendum_b: pl.DataFrame) -> pl.DataFrame:
-    """One row per state (and ``US``) × code: the OPPS national payment rate, SI, APC and relative weight."""
-    national = newest_paid(addendum_b).select(
+OPPS_CARRIED = ("status_indicator", "apc", "relative_weight")  # Addendum B columns the OPPS benchmark keeps
+ASC_CARRIED = ("payment_indicator", "payment_weight")  # Addendum AA columns the ASC benchmark keeps
+
+
+def bench_medicare(addendum: pl.DataFrame, setting: str, carried: tuple[str, ...]) -> pl.DataFrame:
+    """One row per state (and ``US``) × code: the national payment rate of ``setting`` (``opps`` or ``asc``) as
+    ``medicare_<setting>_national`` and ``_stateavg``, with the addendum's ``carried`` columns."""
+    amount = f"medicare_{setting}"
+    national = newest_paid(addendum).select(
         code_type(pl.col("hcpcs")).alias("code_type"),
         pl.col("hcpcs").alias("code"),
-        "status_indicator",
-        "apc",
-        "relative_weight",
-        pl.col("payment_rate").alias("medicare_opps_national"),
+        *carried,
+        pl.col("payment_rate").alias(f"{amount}_national"),
         "release",
     )
-    return _per_state(national, "medicare_opps").select(
-        "state", "code_type", "code", "status_indicator", "apc", "relative_weight", "medicare_opps_national",
-        "medicare_opps_stateavg", "wage_adjusted", "release",
-    )  # fmt: skip
+    return _per_state(national, amount).select(
+        "state", "code_type", "code", *carried, f"{amount}_national", f"{amount}_stateavg", "wage_adjusted", "release"
+    )
+
+
+def bench_medicare_opps(addendum_b: pl.DataFrame) -> pl.DataFrame:
+    """The OPPS benchmark from Addendum B: national payment rate, SI, APC and relative weight."""
+    return bench_medicare(addendum_b, "opps", OPPS_CARRIED)
 
 
 def bench_medicare_asc(addendum_aa: pl.DataFrame) -> pl.DataFrame:
-    """One row per state (and ``US``) × code: the ASC national payment rate, payment indicator and weight."""
-    national = newest_paid(addendum_aa).select(
-        code_type(pl.col("hcpcs")).alias("code_type"),
-        pl.col("hcpcs").alias("code"),
-        "payment_indicator",
-        "payment_weight",
-        pl.col("payment_rate").alias("medicare_asc_national"),
-        "release",
-    )
-    return _per_state(national, "medicare_asc").select(
-        "state", "code_type", "code", "payment_indicator", "payment_weight", "medicare_asc_national",
-        "medicare_asc_stateavg", "wage_adjusted", "release",
-    )  # fmt: skip
+    """The ASC benchmark from Addendum AA: national payment rate, payment indicator and weight."""
+    return bench_medicare(addendum_aa, "asc", ASC_CARRIED)
 
 
 def bench_wc(maximums: pl.DataFrame, state: str) -> pl.DataFrame:

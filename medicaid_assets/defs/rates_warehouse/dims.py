@@ -1,43 +1,59 @@
-"""Dimensions that need no rates yet: codes (with procedure set and class) and providers with their addresses.
+"""Dimensions from the reference data: codes (with procedure set and class) and providers with their addresses.
 
 ``dim_code`` reads the shared CPT/HCPCS fallback (code_sets); ``dim_npi`` and ``dim_npi_address`` are SQL over the
-NPPES provider table, evaluated in the warehouse by the IO manager (the rows never enter Python). Phase 2 narrows
-the provider dimensions to the NPIs the rates name, as the original does.
+NPPES provider table narrowed to the NPIs the rates name (every stored price-transparency file's providers), as the
+original does, evaluated in the warehouse by the IO manager (the rows never enter Python).
 """
 
 import dagster as dg
+import duckdb
 import polars as pl
 
 from medicaid_assets.dagster_kit.io_managers import PREVIEW_COLUMNS, SUMMARY_SQL, SqlFrame
 from medicaid_assets.dagster_kit.metadata import OWNERS, markdown_table
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
+from medicaid_assets.defs.price_transparency import keys as pt
 from medicaid_assets.defs.rates_warehouse.code_groups import code_type, procedure_group
 from medicaid_assets.defs.rates_warehouse.keys import DIM_CODE, DIM_NPI, DIM_NPI_ADDRESS, GROUP
 from medicaid_assets.defs.reference.code_sets.keys import FALLBACK
 from medicaid_assets.defs.reference.nppes.keys import PROVIDER_TABLE, PROVIDERS
 
 TAGS = {"family": "rates_warehouse", "layer": "dimension"}
+EVERY_FILE = {"allow_missing_partitions": True}  # the providers of every price-transparency file stored so far
 
-DIM_NPI_SQL = f"""
-    SELECT npi,
-           CASE entity_type WHEN '1' THEN 'individual' WHEN '2' THEN 'organization' END AS enumeration_type,
-           organization_name, first_name, last_name, credential, sex,
-           coalesce(list_filter(taxonomies, t -> t.is_primary)[1].code, taxonomies[1].code) AS primary_taxonomy,
-           enumeration_date, last_update_date,
-           CASE WHEN deactivation_date IS NOT NULL AND (reactivation_date IS NULL
-                     OR reactivation_date < deactivation_date) THEN 'deactivated' ELSE 'active' END AS status
-    FROM {PROVIDER_TABLE} ORDER BY npi
-"""
-DIM_NPI_ADDRESS_SQL = (
-    " UNION ALL ".join(
-        f"""SELECT npi, '{purpose}' AS address_purpose, {p}_address_line1 AS address_1, {p}_address_line2 AS address_2,
-               {p}_city AS city, {p}_state AS state, {p}_postal_code AS postal_code,
-               coalesce({p}_country, 'US') AS country_code, {p}_phone AS telephone
-        FROM {PROVIDER_TABLE}"""
-        for purpose, p in (("MAILING", "mailing"), ("LOCATION", "location"))
+
+def npi_sql(npis: str) -> str:
+    """One row per NPPES provider whose NPI is in the FROM item ``npis`` (a column ``npi``)."""
+    return f"""
+        SELECT npi,
+               CASE entity_type WHEN '1' THEN 'individual' WHEN '2' THEN 'organization' END AS enumeration_type,
+               organization_name, first_name, last_name, credential, sex,
+               coalesce(list_filter(taxonomies, t -> t.is_primary)[1].code, taxonomies[1].code) AS primary_taxonomy,
+               enumeration_date, last_update_date,
+               CASE WHEN deactivation_date IS NOT NULL AND (reactivation_date IS NULL
+                         OR reactivation_date < deactivation_date) THEN 'deactivated' ELSE 'active' END AS status
+        FROM {PROVIDER_TABLE} WHERE npi IN (SELECT npi FROM {npis}) ORDER BY npi
+    """
+
+
+def npi_address_sql(npis: str) -> str:
+    """The mailing and practice-location address of each NPPES provider whose NPI is in ``npis``."""
+    return (
+        " UNION ALL ".join(
+            f"""SELECT npi, '{purpose}' AS address_purpose, {p}_address_line1 AS address_1,
+                   {p}_address_line2 AS address_2, {p}_city AS city, {p}_state AS state, {p}_postal_code AS postal_code,
+                   coalesce({p}_country, 'US') AS country_code, {p}_phone AS telephone
+            FROM {PROVIDER_TABLE} WHERE npi IN (SELECT npi FROM {npis})"""
+            for purpose, p in (("MAILING", "mailing"), ("LOCATION", "location"))
+        )
+        + " ORDER BY npi, address_purpose"
     )
-    + " ORDER BY npi, address_purpose"
-)
+
+
+def nppes_loaded(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the warehouse holds the NPPES provider table (a fresh install may not have loaded it yet)."""
+    query = "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?"
+    return conn.execute(query, [PROVIDER_TABLE]).fetchone()[0] > 0
 
 
 @dg.asset(
@@ -79,6 +95,7 @@ def dim_code(context: dg.AssetExecutionContext, data: DataDirResource) -> pl.Dat
 
 @dg.asset(
     key=DIM_NPI,
+    ins={"rate_providers": dg.AssetIn(pt.PROVIDERS, metadata=EVERY_FILE)},
     deps=[PROVIDERS],
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
@@ -86,15 +103,17 @@ def dim_code(context: dg.AssetExecutionContext, data: DataDirResource) -> pl.Dat
     tags=TAGS,
     pool="duckdb",
     metadata={PREVIEW_COLUMNS: 6, SUMMARY_SQL: "SELECT count(*) FILTER (WHERE status = 'active') AS active FROM value"},
-    description="One row per NPI of the NPPES provider table: type, name, credential, primary taxonomy, dates and "
-    "whether it is active (SQL evaluated in the warehouse).",
+    description="One row per NPI the rates name (members of the price-transparency files' provider groups) that the "
+    "NPPES provider table knows: type, name, credential, primary taxonomy, dates and whether it is active (SQL "
+    "evaluated in the warehouse).",
 )
-def dim_npi() -> SqlFrame:
-    return SqlFrame(DIM_NPI_SQL)
+def dim_npi(context: dg.AssetExecutionContext, rate_providers: SqlFrame) -> SqlFrame:
+    return SqlFrame(npi_sql(_rate_npis(context, rate_providers)))
 
 
 @dg.asset(
     key=DIM_NPI_ADDRESS,
+    ins={"rate_providers": dg.AssetIn(pt.PROVIDERS, metadata=EVERY_FILE)},
     deps=[PROVIDERS],
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
@@ -102,8 +121,17 @@ def dim_npi() -> SqlFrame:
     tags=TAGS,
     pool="duckdb",
     metadata={PREVIEW_COLUMNS: 7},
-    description="Two rows per NPI: its mailing and its practice-location address from the NPPES provider table "
-    "(country `US` where NPPES leaves it blank).",
+    description="Two rows per NPI of dim_npi: its mailing and its practice-location address from the NPPES provider "
+    "table (country `US` where NPPES leaves it blank).",
 )
-def dim_npi_address() -> SqlFrame:
-    return SqlFrame(DIM_NPI_ADDRESS_SQL)
+def dim_npi_address(context: dg.AssetExecutionContext, rate_providers: SqlFrame) -> SqlFrame:
+    return SqlFrame(npi_address_sql(_rate_npis(context, rate_providers)))
+
+
+def _rate_npis(context: dg.AssetExecutionContext, rate_providers: SqlFrame) -> str:
+    """The FROM item of the NPIs the rates name; before any price-transparency file is read, none (an empty
+    dimension, not an error: the reference data can be built first)."""
+    if not context.instance.get_materialized_partitions(pt.PROVIDERS):
+        context.log.info("no price-transparency file read yet: the provider dimensions are empty")
+        return "(SELECT NULL::VARCHAR AS npi WHERE false)"
+    return f"({rate_providers.sql})"

@@ -18,6 +18,8 @@ from medicaid_assets.defs.rates_warehouse.keys import (
     FACT_RATE,
     FACT_RATE_ENRICHED,
     ICEBERG_DIMENSIONS,
+    ICEBERG_FACT_RATE,
+    ICEBERG_STAR,
     ICEBERG_TABLES,
     XREF_PG_MEMBER_NPI,
     XREF_PG_MEMBER_TIN,
@@ -45,17 +47,23 @@ rates_dimensions_job = dg.define_asset_job(
 )
 fact_rate_job = dg.define_asset_job(
     "fact_rate_job",
-    selection=dg.AssetSelection.assets(FACT_RATE, FACT_RATE_ENRICHED),
-    description="Build fact_rate and its tiles (fact_rate_enriched) for one price-transparency file partition "
-    "(payer × file): exactly its rows and files are replaced.",
+    selection=dg.AssetSelection.assets(FACT_RATE, FACT_RATE_ENRICHED, ICEBERG_FACT_RATE),
+    description="Build fact_rate, its tiles (fact_rate_enriched) and its Iceberg partition for one "
+    "price-transparency file partition (payer × file): exactly its rows and files are replaced.",
 )
 rates_star_job = dg.define_asset_job(
     "rates_star_job",
     selection=dg.AssetSelection.assets(
-        BENCH_MEDICARE_PROFESSIONAL, DIM_PAYER, DIM_POS_SET, DIM_PROVIDER_GROUP, XREF_PG_MEMBER_NPI, XREF_PG_MEMBER_TIN
+        BENCH_MEDICARE_PROFESSIONAL,
+        DIM_PAYER,
+        DIM_POS_SET,
+        DIM_PROVIDER_GROUP,
+        XREF_PG_MEMBER_NPI,
+        XREF_PG_MEMBER_TIN,
+        ICEBERG_STAR,
     ),
     description="Build the professional benchmark from the newest PFS release and the star schema's dimensions and "
-    "cross-references from every price-transparency file stored so far.",
+    "cross-references from every price-transparency file stored so far, then write them as Iceberg tables.",
 )
 code_price_comparison_job = dg.define_asset_job(
     "code_price_comparison_job",

@@ -28,3 +28,7 @@ XREF_PG_MEMBER_NPI = dg.AssetKey(["rates_warehouse", "xref_pg_member_npi"])
 XREF_PG_MEMBER_TIN = dg.AssetKey(["rates_warehouse", "xref_pg_member_tin"])
 FACT_RATE_ENRICHED = dg.AssetKey(["rates_warehouse", "fact_rate_enriched"])  # the tiles, per file partition
 CODE_PRICE_COMPARISON = dg.AssetKey(["rates_warehouse", "code_price_comparison"])  # one price, four payers
+# The star schema in Iceberg: the professional benchmark, dimensions and cross-references (tables of the same names),
+# and fact_rate (partitioned by file_key, one partition replaced per price-transparency file).
+ICEBERG_STAR = dg.AssetKey(["rates_warehouse", "iceberg_star"])
+ICEBERG_FACT_RATE = dg.AssetKey(["rates_warehouse", "iceberg_fact_rate"])

@@ -9,18 +9,18 @@ transaction. The dimensions and cross-references are small and rebuilt whole fro
 import dagster as dg
 
 from medicaid_assets.dagster_kit.io_managers import (
-    ALLOW_MISSING,
     PARTITION_EXPR,
     PREVIEW_COLUMNS,
     SUMMARY_SQL,
     SqlFrame,
 )
 from medicaid_assets.dagster_kit.metadata import OWNERS
+from medicaid_assets.dagster_kit.resources.warehouse import WarehouseResource
 from medicaid_assets.defs.price_transparency import keys as pt
 from medicaid_assets.defs.rates_warehouse import star
+from medicaid_assets.defs.rates_warehouse.dims import npi_address_sql, nppes_loaded
 from medicaid_assets.defs.rates_warehouse.keys import (
     BENCH_MEDICARE_PROFESSIONAL,
-    DIM_NPI_ADDRESS,
     DIM_PAYER,
     DIM_POS_SET,
     DIM_PROVIDER_GROUP,
@@ -30,6 +30,7 @@ from medicaid_assets.defs.rates_warehouse.keys import (
     XREF_PG_MEMBER_TIN,
 )
 from medicaid_assets.defs.reference.fee_schedules import keys as fee_schedules
+from medicaid_assets.defs.reference.nppes import keys as nppes
 
 TAGS = {"family": "rates_warehouse"}
 NEWEST_RELEASE = dg.LastPartitionMapping()
@@ -68,8 +69,8 @@ def bench_medicare_professional(pfs_amounts: SqlFrame, pfs_state_amounts: SqlFra
         "rates": dg.AssetIn(pt.RATES),
         "files": dg.AssetIn(pt.FILES),
         "providers": dg.AssetIn(pt.PROVIDERS),
-        "dim_npi_address": dg.AssetIn(DIM_NPI_ADDRESS, metadata={ALLOW_MISSING: True}),
     },
+    deps=[nppes.PROVIDERS],
     partitions_def=pt.file_partitions,
     group_name=GROUP,
     kinds={"duckdb", "parquet"},
@@ -83,12 +84,17 @@ def bench_medicare_professional(pfs_amounts: SqlFrame, pfs_state_amounts: SqlFra
         "count(*) FILTER (WHERE state IS NULL) AS rows_without_state FROM value",
     },
     description="The fact table: one row per negotiated rate of a payer's in-network file (payer × code × provider "
-    "group × price and setting) with payer_slug, state (where most of the group's NPIs practise, per NPPES), "
+    "group × price and setting) with payer_slug, state (where most of the group's NPIs practise, per the NPPES "
+    "provider table; null until NPPES is loaded), "
     "billing_class, code_type, code, negotiated_rate/type, pg_uid, pos_set_id and the file's year and month. "
     "Partitioned per file like the rates: re-running a partition replaces exactly its rows.",
 )
-def fact_rate(rates: SqlFrame, files: SqlFrame, providers: SqlFrame, dim_npi_address: SqlFrame | None) -> SqlFrame:
-    addresses = star.source(dim_npi_address.sql) if dim_npi_address is not None else None
+def fact_rate(warehouse: WarehouseResource, rates: SqlFrame, files: SqlFrame, providers: SqlFrame) -> SqlFrame:
+    with warehouse.get_connection() as conn:
+        loaded = nppes_loaded(conn)
+    # the file's own NPIs, looked up in NPPES directly: a new file's groups get their state without waiting for
+    # dim_npi_address (narrowed to the files stored when it was last built)
+    addresses = star.source(npi_address_sql(star.source(providers.sql))) if loaded else None
     states = star.group_state_sql(star.source(providers.sql), addresses)
     return SqlFrame(star.fact_rate_sql(star.source(rates.sql), star.source(files.sql), states))
 

@@ -1,7 +1,11 @@
 """Dimensions from the shared reference data: dim_code from the code set built off the sample world's CMS zip,
-dim_npi and dim_npi_address from the NPPES provider table built off its monthly bundle."""
+dim_npi and dim_npi_address from the NPPES provider table built off its monthly bundle, narrowed to the NPIs a
+price-transparency file names (the sample payers' NPIs are the world's NPPES providers)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -9,8 +13,11 @@ import polars as pl
 import pytest
 
 from medicaid_assets.definitions import build_definitions
+from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS, PAYER_TOC
 from medicaid_assets.defs.rates_warehouse.code_groups import procedure_group
-from medicaid_assets.sample_world.server import WorldControl
+from medicaid_assets.defs.rates_warehouse.keys import DIM_NPI, DIM_NPI_ADDRESS
+from medicaid_assets.sample_world.price_transparency import world_catalog
+from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.settings import Settings
 
 
@@ -35,11 +42,25 @@ def test_procedure_groups(code: str, group: tuple[str, str]) -> None:
 
 
 @pytest.mark.slow
-def test_dimensions_from_the_reference_tables(settings: Settings, world: WorldControl) -> None:
+def test_dimensions_from_the_reference_tables(
+    settings: Settings, world_server: WorldServer, world: WorldControl, tmp_path: Path
+) -> None:
+    catalog = world_catalog(world_server.base_url, tmp_path / "payers.yaml")
+    settings = replace(settings, pt_catalog=catalog, pt_allow_private_urls=True)
     defs = build_definitions(settings)
     with dg.instance_for_test() as instance:
-        for job in ("nppes_monthly_job",):
-            assert defs.resolve_job_def(job).execute_in_process(instance=instance).success
+        assert defs.resolve_job_def("nppes_monthly_job").execute_in_process(instance=instance).success
+        # before any price-transparency file is read, the provider dimensions are empty (not an error)
+        npi_dims = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={DIM_NPI, DIM_NPI_ADDRESS})
+        assert npi_dims.execute_in_process(instance=instance).success
+        base = settings.data_dir / "assets" / "rates_warehouse"
+        assert pl.read_parquet(base / "dim_npi.parquet").height == 0
+        instance.add_dynamic_partitions(PAYER_PARTITIONS, ["uhc_tpa_sample"])
+        toc = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={PAYER_TOC})
+        assert toc.execute_in_process(instance=instance, partition_key="uhc_tpa_sample").success
+        (key,) = instance.get_dynamic_partitions(FILE_PARTITIONS)
+        files = defs.resolve_job_def("price_transparency_files")
+        assert files.execute_in_process(instance=instance, partition_key=key).success
         code_sets = dg.AssetSelection.groups("code_sets").resolve(defs.resolve_asset_graph())
         assert (
             defs.resolve_implicit_global_asset_job_def()
@@ -48,7 +69,6 @@ def test_dimensions_from_the_reference_tables(settings: Settings, world: WorldCo
             .success
         )
         assert defs.resolve_job_def("rates_dimensions_job").execute_in_process(instance=instance).success
-    base = settings.data_dir / "assets" / "rates_warehouse"
     codes = pl.read_parquet(base / "dim_code.parquet")
     assert codes["code"].is_unique().all()
     knee = codes.filter(pl.col("code") == "99213").row(0, named=True)
@@ -57,12 +77,17 @@ def test_dimensions_from_the_reference_tables(settings: Settings, world: WorldCo
     )  # fmt: skip
     npis = pl.read_parquet(base / "dim_npi.parquet")
     addresses = pl.read_parquet(base / "dim_npi_address.parquet")
+    named = set(pl.read_parquet(settings.data_dir / "assets" / "price_transparency" / "providers")["npi"])
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
-        (providers,) = conn.execute("SELECT count(*) FROM nppes_providers").fetchone()
-        (organizations,) = conn.execute("SELECT count(*) FROM nppes_providers WHERE entity_type = '2'").fetchone()
-    assert npis.height == providers and npis["npi"].is_unique().all()
+        (nppes,) = conn.execute("SELECT count(*) FROM nppes_providers").fetchone()
+        known = {n for (n,) in conn.execute("SELECT npi FROM nppes_providers").fetchall()}
+        (organizations,) = conn.execute(
+            "SELECT count(*) FROM nppes_providers WHERE entity_type = '2' AND npi IN (SELECT unnest(?))", [list(named)]
+        ).fetchone()
+    assert named and named <= known  # every NPI the payer names is a provider of the world's NPPES
+    assert set(npis["npi"]) == named and npis["npi"].is_unique().all() and npis.height < nppes  # narrowed
     assert npis.filter(pl.col("enumeration_type") == "organization").height == organizations
-    assert addresses.height == 2 * providers  # a mailing and a practice-location row per NPI, as the original
+    assert addresses.height == 2 * npis.height  # a mailing and a practice-location row per NPI, as the original
     assert set(addresses["address_purpose"]) == {"MAILING", "LOCATION"}
     iceberg = defs.resources["iceberg"]
     with iceberg.duckdb() as conn:
