@@ -331,6 +331,21 @@ def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
             "met": mb_s is not None and mb_s >= 350 and rss is not None and rss < 300e6,
         }
     )
+    split_mb_s, peer_mb_s = p.get("whitelist_json_split2_mb_s"), p.get("peer_cms_mrf_extractor_mb_s")
+    rows.append(
+        {
+            "stage": "price transparency: one .json split over 2 processes; the same task on a 3× input; the peer",
+            "figure": f"{split_mb_s or 0} MB/s 2 processes (workers' peak RSS "
+            f"{_gib(p.get('whitelist_json_split2_workers_peak_rss_bytes'))}); 3×: "
+            f"{p.get('whitelist_json_3x_mb_s') or 0} MB/s, peak RSS {_gib(p.get('whitelist_json_3x_peak_rss_bytes'))} "
+            f"(1×: {_gib(p.get('whitelist_json_peak_rss_bytes'))})",
+            "floor": f"cms-mrf-extractor {peer_mb_s or p.get('peer_cms_mrf_extractor') or '—'} MB/s, peak RSS "
+            f"{_gib(p.get('peer_cms_mrf_extractor_peak_rss_bytes'))}",
+            "ratio": _ratio(mb_s, peer_mb_s),
+            "target": "≥ 600 MB/s with 2; ≥ 2.5× the peer; RSS flat",
+            "met": bool(split_mb_s and split_mb_s >= 600 and peer_mb_s and mb_s and mb_s >= 2.5 * peer_mb_s),
+        }
+    )
     b = stages.get("rates_benchmarks", {})
     rows.append(
         {

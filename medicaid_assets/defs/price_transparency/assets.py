@@ -218,7 +218,8 @@ def in_network(
     )
     context.log.info(
         f"{key}: {summary.items:,} items, {summary.rate_rows:,} rate rows, {summary.bytes_json / 1e6:,.1f} MB JSON "
-        f"in {summary.duration_s:.1f} s, {summary.remote_failed} remote references failed"
+        f"in {summary.duration_s:.1f} s ({summary.processes} process{'es' if summary.processes > 1 else ''}), "
+        f"{summary.remote_failed} remote references failed"
     )
     for name in ("rates", "organizations", "providers"):
         yield dg.Output(SqlFrame(tables[name]), output_name=name)

@@ -192,6 +192,7 @@ class FileSummary:
     refs_after_in_network: bool = False
     header: dict[str, object] = field(default_factory=dict)
     duration_s: float = 0.0
+    processes: int = 1  # worker processes whose shares of the file were used (``parallel.py``)
 
 
 @dataclass

@@ -261,7 +261,7 @@ def part_queries(parts: list[Path], items: list[int]) -> dict[str, str]:
 
 def _merged(summaries: list[FileSummary], size: int, seconds: float) -> FileSummary:
     first, last = summaries[0], summaries[-1]
-    merged = replace(first, bytes_json=size, header=last.header, duration_s=seconds)
+    merged = replace(first, bytes_json=size, header=last.header, duration_s=seconds, processes=len(summaries))
     for s in summaries[1:]:
         merged.items += s.items
         merged.items_kept += s.items_kept
