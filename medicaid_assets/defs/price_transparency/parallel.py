@@ -10,9 +10,10 @@ so the result equals one process's in every case.
 
 Remote reference files are fetched once, by this process, before the workers start (they receive the bodies);
 files whose ``provider_references`` come after ``in_network``, or that have none, compressed files (a gzip stream
-cannot be entered in the middle) and small files run in one process. The workers' parts are then joined by
-DuckDB into the three staged parquet files: rate rows in file order with ``item_index`` made global, and the
-organizations and providers that both workers registered (the file's reference groups) once.
+cannot be entered in the middle) and small files run in one process. The workers' parts are joined by one query
+per table (:func:`part_queries`), which the IO manager runs as it stores them: rate rows in file order with
+``item_index`` counted from the file's start, and the organizations and providers that every worker registered
+(the file's reference groups) once.
 """
 
 from __future__ import annotations
