@@ -154,6 +154,7 @@ def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
     errors = hll.get("relative_error") or {}
     landing = _ratio(sm.get("floor"), sm.get("wall"))  # landing throughput over the floor's
     pt_rss, mb_s = pt.get("process_peak_rss_bytes") or pt.get("peak_rss_bytes"), pt.get("whitelist_json_mb_s")
+    split_mb_s, peer_mb_s = pt.get("whitelist_json_split2_mb_s"), pt.get("peer_cms_mrf_extractor_mb_s")
     rows = [
         _at_most(
             "spending → partitioned warehouse table",
@@ -289,6 +290,18 @@ def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
             _ratio(pt.get("floor_split_mb_s"), mb_s),
             "≥ 350 MB/s (150 all codes); peak RSS < 300 MB",
             mb_s is not None and mb_s >= 350 and pt_rss is not None and pt_rss < 300e6,
+        ),
+        _row(
+            "price transparency: one .json split over 2 processes; the same task on a 3× input; the peer",
+            f"{split_mb_s or 0} MB/s 2 processes (workers' peak RSS "
+            f"{_gib(pt.get('whitelist_json_split2_workers_peak_rss_bytes'))}); 3×: "
+            f"{pt.get('whitelist_json_3x_mb_s') or 0} MB/s, peak RSS {_gib(pt.get('whitelist_json_3x_peak_rss_bytes'))} "
+            f"(1×: {_gib(pt.get('whitelist_json_peak_rss_bytes'))})",
+            f"cms-mrf-extractor {peer_mb_s or pt.get('peer_cms_mrf_extractor') or '—'} MB/s, peak RSS "
+            f"{_gib(pt.get('peer_cms_mrf_extractor_peak_rss_bytes'))}",
+            _ratio(mb_s, peer_mb_s),
+            "≥ 600 MB/s with 2; ≥ 2.5× the peer; RSS flat",
+            bool(split_mb_s and split_mb_s >= 600 and peer_mb_s and mb_s and mb_s >= 2.5 * peer_mb_s),
         ),
         _row(
             "Medicare OPPS + ASC benchmarks (rates warehouse)",

@@ -7,17 +7,17 @@ IO manager (parquet or DuckDB, ``price_transparency.<table>``, partitioned by ``
 before the IO manager writes leaves the previous partition untouched; staged parts are wiped at the next start.
 """
 
+import functools
 import json
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import dagster as dg
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from medicaid_assets.dagster_kit.charts import category_counts_png, image_metadata
 from medicaid_assets.dagster_kit.io_managers import PARTITION_EXPR, PREVIEW_COLUMNS, SqlFrame
@@ -46,8 +46,10 @@ from medicaid_assets.defs.price_transparency.normalize import (
     PROVIDERS_SCHEMA,
     RATES_SCHEMA,
     FileConfig,
+    FileSummary,
     Normalizer,
 )
+from medicaid_assets.defs.price_transparency.parallel import normalize_split, part_queries, write_parts
 from medicaid_assets.defs.price_transparency.quality import FILES_SCHEMA, PAYER_QUALITY_SQL, QUALITY_CHECKS, file_row
 from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
 from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError
@@ -207,42 +209,44 @@ def in_network(
         )
         with price_transparency.client() as client:
             config.fetch = price_transparency.reference_fetcher(client)
-            summary = _normalize_to_parquet(config, dest, staging, key, price_transparency)
+            summary, tables = _normalize_to_parquet(config, dest, staging, key, price_transparency)
     except (JsonShapeError, UnsafeFileError, UnsafeUrlError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise dg.Failure(f"{key} ({entry.url.split('?', 1)[0]}): {exc}; no output was written") from None
     row, checks = file_row(
-        staging, key, payer, entry, summary, container_of(dest), download.size, _download_suffix(entry.url)
+        tables, key, payer, entry, summary, container_of(dest), download.size, _download_suffix(entry.url)
     )
     context.log.info(
         f"{key}: {summary.items:,} items, {summary.rate_rows:,} rate rows, {summary.bytes_json / 1e6:,.1f} MB JSON "
-        f"in {summary.duration_s:.1f} s, {summary.remote_failed} remote references failed"
+        f"in {summary.duration_s:.1f} s ({summary.processes} process{'es' if summary.processes > 1 else ''}), "
+        f"{summary.remote_failed} remote references failed"
     )
-    for name, table in (("rates", "rates"), ("organizations", "organizations"), ("providers", "providers")):
-        path = (staging / f"{table}.parquet").as_posix().replace("'", "''")
-        yield dg.Output(SqlFrame(f"SELECT * FROM read_parquet('{path}')"), output_name=name)
+    for name in ("rates", "organizations", "providers"):
+        yield dg.Output(SqlFrame(tables[name]), output_name=name)
     yield dg.Output(pa.Table.from_pylist([row], schema=FILES_SCHEMA), output_name="files")
     yield from checks
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def _normalize_to_parquet(config: FileConfig, source, staging, key: str, pt: PriceTransparencyResource):
-    schemas = {"rates": RATES_SCHEMA, "organizations": ORGANIZATIONS_SCHEMA, "providers": PROVIDERS_SCHEMA}
-    writers = {
-        name: pq.ParquetWriter(staging / f"{name}.parquet", _with_key(schema), compression="zstd")
-        for name, schema in schemas.items()
-    }
+def _with_file_key(key: str, table: pa.Table) -> pa.Table:
+    return table.append_column(FILE_KEY, pa.repeat(key, table.num_rows))
+
+
+def _normalize_to_parquet(
+    config: FileConfig, source: Path, staging: Path, key: str, pt: PriceTransparencyResource
+) -> tuple[FileSummary, dict[str, str]]:
+    """The file's tables staged as parquet: the summary and a query per table over the staged files. A large plain
+    ``.json`` is split over ``pt.workers`` processes (``parallel.py``); anything else streams in this process."""
+    add_key = functools.partial(_with_file_key, key)
+    limits = pt.limits()
+    size = source.stat().st_size
+    if pt.workers > 1 and container_of(source) == "json" and pt.split_min_bytes <= size <= limits.max_json_bytes:
+        split = normalize_split(source, config, staging, workers=pt.workers, extra=add_key)
+        if split is not None:
+            return split
     normalizer = Normalizer(config)
-    try:
-        for batch in normalizer.run(open_chunks(source, pt.limits())):
-            for name in schemas:
-                table = getattr(batch, name)
-                if table is not None and table.num_rows:
-                    writers[name].write_table(table.append_column(FILE_KEY, pa.repeat(key, table.num_rows)))
-    finally:
-        for writer in writers.values():
-            writer.close()
-    return normalizer.summary
+    write_parts(normalizer.run(open_chunks(source, limits)), staging, add_key)
+    return normalizer.summary, part_queries([staging], [normalizer.summary.items])
 
 
 STRUCTURE_SCHEMA = pa.schema(

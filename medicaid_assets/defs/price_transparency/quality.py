@@ -9,8 +9,8 @@ in-network file blocks; the rest warn.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -96,12 +96,8 @@ QUALITY_CHECKS = [
 ]
 
 
-def _sql_path(path: Path) -> str:
-    return "'" + path.as_posix().replace("'", "''") + "'"
-
-
 def file_row(
-    staging: Path,
+    tables: Mapping[str, str],
     key: str,
     payer: Payer,
     entry: ListedFile,
@@ -110,8 +106,8 @@ def file_row(
     downloaded: int,
     suffix: str,
 ) -> tuple[dict[str, object], list[dg.AssetCheckResult]]:
-    """The ``files`` row of one file and its check results, measured over its staged tables."""
-    rates, providers = _sql_path(staging / "rates.parquet"), _sql_path(staging / "providers.parquet")
+    """The ``files`` row of one file and its check results, measured over its staged tables (a query each)."""
+    rates, providers = f"({tables['rates']})", f"({tables['providers']})"
     types = ", ".join(f"'{t}'" for t in CODE_TYPES)
     complete = ", ".join(f"avg(({f} IS NOT NULL)::INT)" for f in REQUIRED_RATE_FIELDS)
     with duckdb.connect() as conn:
@@ -120,10 +116,10 @@ def file_row(
                        count(*) FILTER (WHERE upper(billing_code_type) NOT IN ({types})),
                        count(*) FILTER (WHERE negotiated_rate <= 0),
                        count(*) FILTER (WHERE negotiated_rate > {ABSURD_RATE})
-                FROM read_parquet({rates})"""
+                FROM {rates}"""
         ).fetchone()
         n_prov, bad_npi = conn.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE NOT npi_valid AND npi <> '0') FROM read_parquet({providers})"
+            f"SELECT count(*), count(*) FILTER (WHERE NOT npi_valid AND npi <> '0') FROM {providers}"
         ).fetchone()
     n = stats[0]
     completeness = dict(zip(REQUIRED_RATE_FIELDS, stats[1 : 1 + len(REQUIRED_RATE_FIELDS)], strict=True))

@@ -16,7 +16,9 @@ class PriceTransparencyResource(dg.ConfigurableResource):
     """Where the payer catalog is and how far third-party URLs are trusted.
 
     ``allow_private_urls`` lets loopback and private addresses through (the sample world on 127.0.0.1); never set
-    it for payers on the internet.
+    it for payers on the internet. ``workers``: processes one large plain-JSON in-network file is split over
+    (``parallel.py``; files under ``split_min_bytes`` stream in the step's own process, where starting workers
+    would cost more than it saves).
     """
 
     catalog_path: str = str(DEFAULT_CATALOG)
@@ -27,6 +29,8 @@ class PriceTransparencyResource(dg.ConfigurableResource):
     reference_concurrency: int = 8
     max_json_bytes: int = 200 << 30
     max_ratio: float = 200.0
+    workers: int = 2
+    split_min_bytes: int = 256 << 20
 
     def payers(self) -> dict[str, Payer]:
         return load_catalog(Path(self.catalog_path))

@@ -30,13 +30,15 @@ class JsonShapeError(ValueError):
 
 @dataclass
 class Elements:
-    """Complete elements of the tracked array ``key``: ``buf[starts[i]:ends[i]]`` is element ``first + i``."""
+    """Complete elements of the tracked array ``key``: ``buf[starts[i]:ends[i]]`` is element ``first + i``;
+    ``offset`` is where ``buf`` begins in the document (element ``i`` starts at byte ``offset + starts[i]``)."""
 
     key: str
     buf: bytes
     starts: list[int]
     ends: list[int]
     first: int
+    offset: int = 0
 
 
 @dataclass
@@ -208,7 +210,7 @@ def _array_elements(r: _Reader, key: str, batch_bytes: int) -> Iterator[Elements
             if ch == 0x5D and (not expect_value or index == 0):  # ']'
                 r.pos = pos + 1
                 if starts:
-                    yield Elements(key, buf, starts, ends, index - len(starts))
+                    yield Elements(key, buf, starts, ends, index - len(starts), r.consumed)
                 return
             if not expect_value:
                 raise JsonShapeError(f"expected ',' or ']' in {key!r} at byte {r.consumed + pos}")
@@ -221,12 +223,12 @@ def _array_elements(r: _Reader, key: str, batch_bytes: int) -> Iterator[Elements
             pos = end
             expect_value = False
             if end - batch_from >= batch_bytes:
-                yield Elements(key, buf, starts, ends, index - len(starts))
+                yield Elements(key, buf, starts, ends, index - len(starts), r.consumed)
                 starts, ends = [], []
                 batch_from = end
         r.pos = pos
         if starts:  # the batch so far lives in the old buffer: hand it over before the window moves
-            yield Elements(key, buf, starts, ends, index - len(starts))
+            yield Elements(key, buf, starts, ends, index - len(starts), r.consumed)
             starts, ends = [], []
         if not r.more(pos):  # only the incomplete element is carried into the next window
             raise JsonShapeError(f"the document ends inside the {key!r} array (byte {r.where()})")

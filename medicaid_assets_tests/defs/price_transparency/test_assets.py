@@ -14,6 +14,7 @@ import pytest
 from medicaid_assets.definitions import build_resources
 from medicaid_assets.defs.price_transparency.assets import in_network, payer_quality, payer_structure, payer_toc
 from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS
+from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
 from medicaid_assets.sample_world.price_transparency import PAYERS, world_catalog
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.settings import Settings
@@ -163,3 +164,32 @@ def test_structure_asset_describes_each_payers_files(pt_settings: Settings, worl
         ("carefirst_sample", "gzip", "v1", 370, 370, "YYYY-MM-DD"),
         ("dean_sample", "zip", "v1", 1, 0, "MM/DD/YYYY"),
     ]
+
+
+@pytest.mark.slow
+def test_a_file_split_over_two_processes_stores_the_same_tables(pt_settings: Settings, world: WorldControl) -> None:
+    """The UHC file (plain JSON, references first) read in the step's process, then again split over two worker
+    processes (``split_min_bytes=0``): the stored partition is the same, row for row."""
+    tables = ("rates", "organizations", "providers")
+
+    def stored() -> dict[str, list[tuple]]:
+        out = {t: sorted(_sql(pt_settings, f"SELECT * FROM price_transparency.{t}"), key=repr) for t in tables}
+        out["files"] = _sql(
+            pt_settings, "SELECT items, items_kept, rate_rows, rates_dropped FROM price_transparency.files"
+        )
+        return out
+
+    with dg.instance_for_test() as instance:
+        (key,) = _read_payer(pt_settings, instance, "uhc_tpa_sample")
+        one = stored()
+        split = PriceTransparencyResource(
+            catalog_path=str(pt_settings.pt_catalog), allow_private_urls=True, split_min_bytes=0
+        )
+        resources = {**build_resources(pt_settings), "files": QUICK_RETRY_FILES, "price_transparency": split}
+        result = dg.materialize(
+            ASSETS, selection=[in_network], resources=resources, instance=instance, partition_key=key
+        )
+        assert result.success
+        logs = [e.user_message for e in instance.all_logs(result.run_id)]
+        assert any("(2 processes)" in m for m in logs)  # the file was split, not read in the step's process
+        assert stored() == one and one["rates"] and one["providers"]
