@@ -37,9 +37,11 @@ def world(world_server: WorldServer) -> Iterator[WorldControl]:
     control.clear_faults()
     control.clear_requests()
     control.publish_weeklies(None)
+    control.expire_signed_links(0)
     yield control
     control.clear_faults()
     control.publish_weeklies(None)
+    control.expire_signed_links(0)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@
     medicaid-assets build-datasets  resolution and outputs: caches, mappings, npi/hcpcs datasets, unresolved report
     medicaid-assets publish         opt-in: upload the datasets, mappings and a dataset card to Hugging Face
     medicaid-assets ui              the Dagster UI (dg dev) on 127.0.0.1:3000, pointed at the sample world
+    medicaid-assets pt-structure    price transparency: the shape of a payer's in-network files, the handler that fits
 
 Every command materializes the same assets the UI shows, through the Dagster instance in ``dagster_home/``
 (or ``--dagster-home``), so a run here is a run there. The flags are those of the original tool. One module per
@@ -19,12 +20,17 @@ import warnings
 
 import dagster as dg
 
-from medicaid_assets.cli import build_datasets, demo, download, publish, ui
+from medicaid_assets.cli import build_datasets, demo, download, pt_structure, publish, ui
 from medicaid_assets.core.filelock import Busy, exclusive, lock_path
 from medicaid_assets.settings import Settings
 
-COMMANDS = (demo, ui, download, build_datasets, publish)
-WRITERS = ("demo", "download", "build-datasets")  # commands that write the data dir: one at a time per data dir
+COMMANDS = (demo, ui, download, build_datasets, publish, pt_structure)
+WRITERS = (
+    "demo",
+    "download",
+    "build-datasets",
+    "pt-structure",
+)  # commands that write the data dir: one at a time per data dir
 BUSY_EXIT_CODE = 75  # EX_TEMPFAIL: another command holds the data dir; try again later
 
 

@@ -28,7 +28,7 @@ import json
 import re
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -230,10 +230,17 @@ def world_catalog(base_url: str, dest: Path, whitelist: str = "cms500") -> Path:
     return dest
 
 
-def signed_reply(files_root: Path, path: str, query: dict[str, str], base_url: str) -> tuple[int, bytes, str] | None:
+def signed_reply(
+    files_root: Path,
+    path: str,
+    query: dict[str, str],
+    base_url: str,
+    expired: Callable[[], bool] = lambda: False,
+) -> tuple[int, bytes, str] | None:
     """The server's answer for signed links and ToCs (None: serve the file as usual).
 
-    A link whose ``Expires`` has passed gets S3's 403; a ToC gets fresh links (``Expires`` = now + the TTL).
+    A link whose ``Expires`` has passed gets S3's 403; a ToC gets fresh links (``Expires`` = now + the TTL), or,
+    when ``expired()`` says so (the server's ``expire_signed_links`` control), links that expired a second ago.
     """
     expires = query.get("Expires", "")
     if expires.isdigit() and int(expires) < time.time():
@@ -244,6 +251,7 @@ def signed_reply(files_root: Path, path: str, query: dict[str, str], base_url: s
         if not target.is_relative_to(files_root.resolve()) or not target.is_file():
             return None
         body = target.read_bytes().replace(BASE.encode(), base_url.encode())
-        body = body.replace(EXPIRES.encode(), str(int(time.time()) + SIGNED_TTL_SECONDS).encode())
+        expires = int(time.time()) + (-1 if expired() else SIGNED_TTL_SECONDS)
+        body = body.replace(EXPIRES.encode(), str(expires).encode())
         return 200, body, "application/json"
     return None

@@ -108,6 +108,7 @@ class _World:
         self.faults = Faults()
         self.faults_since = 0  # sequence number when faults were set: they count requests from there
         self.published_weeklies: int | None = None
+        self.expired_tocs = 0  # the next this many payer ToCs hand out links already expired
         self._lock = threading.Lock()
         self._seq = 0
         self._log: list[dict] = []
@@ -116,6 +117,11 @@ class _World:
         """Switch faults; the same setting then hits the same requests whatever came before it."""
         with self._lock:
             self.faults, self.faults_since = faults, self._seq
+
+    def take_expired_toc(self) -> bool:
+        with self._lock:
+            taken, self.expired_tocs = self.expired_tocs > 0, max(0, self.expired_tocs - 1)
+            return taken
 
     def next_seq(self) -> int:
         with self._lock:
@@ -328,7 +334,9 @@ class _Handler(BaseHTTPRequestHandler):
             # Imported when asked, like the NPPES page: signed links expire, ToCs hand out fresh ones.
             from medicaid_assets.sample_world.price_transparency import signed_reply
 
-            signed = signed_reply(world.files_root, path, query, f"http://{self.headers.get('Host', '')}")
+            signed = signed_reply(
+                world.files_root, path, query, f"http://{self.headers.get('Host', '')}", world.take_expired_toc
+            )
             if signed is not None:
                 return _Reply.of(*signed)
         return _file_reply(world.files_root, path, self.headers)
@@ -357,6 +365,12 @@ class _Handler(BaseHTTPRequestHandler):
                         raise ValueError(f"published_weeklies must be a non-negative integer or null, got {n!r}")
                     world.published_weeklies = n
                     return _Reply.json({"published_weeklies": n})
+                case ("PUT", "signed_links"):
+                    n = json.loads(body or b"{}").get("expired_tocs", 0)
+                    if not isinstance(n, int) or n < 0:
+                        raise ValueError(f"expired_tocs must be a non-negative integer, got {n!r}")
+                    world.expired_tocs = n
+                    return _Reply.json({"expired_tocs": n})
         except (ValueError, TypeError) as exc:  # bad JSON or settings
             return _Reply.of(400, str(exc).encode(), "text/plain")
         return _Reply.of(404, f"no control route {self.command} {route}".encode(), "text/plain")
@@ -466,6 +480,11 @@ class WorldControl:
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
+
+    def expire_signed_links(self, tocs: int) -> None:
+        """The next ``tocs`` payer ToCs fetched hand out signed links that have already expired (a slow reader, or a
+        payer whose clock runs ahead); later ones are valid again."""
+        self._call("PUT", "signed_links", {"expired_tocs": tocs})
 
     def publish_weeklies(self, n: int | None) -> None:
         """List only the ``n`` oldest weekly bundles on the NPPES files page (None = all)."""

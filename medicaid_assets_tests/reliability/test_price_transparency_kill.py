@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +18,7 @@ import pytest
 
 from medicaid_assets.definitions import build_resources
 from medicaid_assets.defs.price_transparency.assets import in_network, payer_toc
-from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS
+from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, TOC_PARTITIONS, toc_partition_key
 from medicaid_assets.sample_world.price_transparency import world_catalog
 from medicaid_assets.sample_world.server import WorldServer
 from medicaid_assets.settings import Settings
@@ -57,9 +58,10 @@ def test_sigkill_mid_file_keeps_the_previous_partition(
     settings = replace(settings, pt_catalog=catalog, pt_allow_private_urls=True, io_manager="duckdb")
     payer = "carefirst_sample"
     with dg.instance_for_test() as instance:
-        instance.add_dynamic_partitions(PAYER_PARTITIONS, [payer])
+        toc = toc_partition_key(payer, datetime.now(UTC).strftime("%Y-%m"))
+        instance.add_dynamic_partitions(TOC_PARTITIONS, [toc])
         resources = build_resources(settings)
-        assert dg.materialize([payer_toc], partition_key=payer, resources=resources, instance=instance).success
+        assert dg.materialize([payer_toc], partition_key=toc, resources=resources, instance=instance).success
         (key,) = instance.get_dynamic_partitions(FILE_PARTITIONS)
         assert dg.materialize(
             [payer_toc, in_network], selection=[in_network], partition_key=key, resources=resources, instance=instance

@@ -1,14 +1,18 @@
-"""Price-transparency assets: each payer's table of contents, and each in-network file normalized into tables.
+"""Price-transparency assets: each payer's monthly table of contents, and each in-network file normalized.
 
-``payer_toc`` (one partition per payer) lists the in-network files and adds one dynamic partition per file.
-``in_network`` (one partition per payer × file) resolves the payer's ToC again in the same run (signed links
-expire), downloads the file, streams it through the normalizer into staged parquet, and hands four tables to the
-IO manager (parquet or DuckDB, ``price_transparency.<table>``, partitioned by ``file_key``). A failure or a kill
-before the IO manager writes leaves the previous partition untouched; staged parts are wiped at the next start.
+``payer_toc`` (one partition per payer × month) lists the in-network files with the version of their content and
+adds one dynamic partition per file content not seen before. ``in_network`` (one partition per payer × file ×
+content) resolves the payer's ToC again in the same run (signed links expire; a link refused as expired is
+resolved once more), downloads the file, streams it through the normalizer into staged parquet, and hands four
+tables to the IO manager (parquet or DuckDB, ``price_transparency.<table>``, partitioned by ``file_key``). A
+failure or a kill before the IO manager writes leaves the previous partition untouched; staged parts are wiped
+at the next start.
 """
 
 import functools
+import itertools
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -17,15 +21,25 @@ from urllib.parse import urlsplit
 
 import dagster as dg
 import duckdb
+import httpx
 import pyarrow as pa
 
+from medicaid_assets.core.download import DownloadError, DownloadResult
 from medicaid_assets.dagster_kit.charts import category_counts_png, image_metadata
 from medicaid_assets.dagster_kit.io_managers import PARTITION_EXPR, PREVIEW_COLUMNS, SqlFrame
 from medicaid_assets.dagster_kit.metadata import OWNERS, column_schema
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
 from medicaid_assets.dagster_kit.resources.storage import DataDirResource
+from medicaid_assets.defs.price_transparency.catalog import file_key, url_key_of
 from medicaid_assets.defs.price_transparency.columns import DESCRIPTIONS
-from medicaid_assets.defs.price_transparency.containers import UnsafeFileError, container_of, open_chunks
+from medicaid_assets.defs.price_transparency.containers import (
+    CHUNK,
+    UnsafeFileError,
+    container_of,
+    kind_of,
+    open_chunks,
+    stream_chunks,
+)
 from medicaid_assets.defs.price_transparency.keys import (
     FILE_KEY,
     FILE_PARTITIONS,
@@ -38,8 +52,11 @@ from medicaid_assets.defs.price_transparency.keys import (
     PROVIDERS,
     RATES,
     STRUCTURE,
+    TOC_KEY,
     file_partitions,
     payer_partitions,
+    split_toc_partition_key,
+    toc_partitions,
 )
 from medicaid_assets.defs.price_transparency.normalize import (
     ORGANIZATIONS_SCHEMA,
@@ -52,17 +69,22 @@ from medicaid_assets.defs.price_transparency.normalize import (
 from medicaid_assets.defs.price_transparency.parallel import normalize_split, part_queries, write_parts
 from medicaid_assets.defs.price_transparency.quality import FILES_SCHEMA, PAYER_QUALITY_SQL, QUALITY_CHECKS, file_row
 from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
-from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError
+from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError, open_stream
 from medicaid_assets.defs.price_transparency.stream import JsonShapeError
 from medicaid_assets.defs.price_transparency.structure import analyze
-from medicaid_assets.defs.price_transparency.toc import ListedFile, TocError, parse_toc
+from medicaid_assets.defs.price_transparency.toc import ListedFile, TocError, parse_toc, toc_month
+from medicaid_assets.defs.price_transparency.versions import version_of
 
 TAGS = {"source": "payer_mrf"}
 TOC_SCHEMA = pa.schema(
     [
+        (TOC_KEY, pa.string()),
         (PAYER_KEY, pa.string()),
+        ("month", pa.string()),
         (FILE_KEY, pa.string()),
         ("url", pa.string()),  # without the query: signed URLs expire, the next run fetches a fresh one
+        ("version", pa.string()),
+        ("new_content", pa.bool_()),
         ("description", pa.string()),
         ("plans", pa.int64()),
         ("plan_names", pa.string()),
@@ -92,42 +114,64 @@ def listed_files(pt: PriceTransparencyResource, payer_name: str) -> tuple[object
     return toc, listed[: payer.max_files] if payer.max_files is not None else listed
 
 
+def listed_with_versions(pt: PriceTransparencyResource, payer_name: str) -> tuple[object, str, list[ListedFile]]:
+    """The payer's ToC now, its month, and its files with the version of their content (asked of their server)."""
+    toc, listed = listed_files(pt, payer_name)
+    try:
+        listed = pt.with_versions(listed)
+    except (httpx.HTTPError, UnsafeUrlError) as exc:
+        raise dg.Failure(f"payer {payer_name}: {exc}; nothing was written") from None
+    return toc, toc_month(toc, datetime.now(UTC).date()), listed
+
+
 @dg.asset(
     key=PAYER_TOC,
-    partitions_def=payer_partitions,
+    partitions_def=toc_partitions,
     group_name=GROUP,
     kinds={"json", "http"},
     owners=OWNERS,
     tags=TAGS,
     pool="duckdb",
-    metadata={PARTITION_EXPR: PAYER_KEY, PREVIEW_COLUMNS: 5, "dagster/column_schema": _schema_of(TOC_SCHEMA)},
+    metadata={PARTITION_EXPR: TOC_KEY, PREVIEW_COLUMNS: 7, "dagster/column_schema": _schema_of(TOC_SCHEMA)},
     description=(
-        "A payer's table of contents: one row per in-network file it lists (URL without the signed query, plans). "
-        "Adds one `price_transparency_files` partition per new file."
+        "A payer's table of contents of one month (`<payer>__<YYYY-MM>`): one row per in-network file it lists "
+        "(URL without the signed query, the version of its content, plans). Adds one `price_transparency_files` "
+        "partition per file content not seen before; a file listed again unchanged keeps its partition."
     ),
 )
 def payer_toc(context: dg.AssetExecutionContext, price_transparency: PriceTransparencyResource) -> pa.Table:
-    payer = context.partition_key
-    toc, listed = listed_files(price_transparency, payer)
+    payer, month = split_toc_partition_key(context.partition_key)
+    toc, published, listed = listed_with_versions(price_transparency, payer)
+    if published != month:
+        raise dg.Failure(
+            f"payer {payer}: its table of contents is now the one of {published} (last_updated_on "
+            f"{toc.last_updated_on!r}), not of {month}: a past month's ToC is no longer published; run the partition "
+            f"{payer}__{published}. Nothing was written."
+        )
     known = set(context.instance.get_dynamic_partitions(FILE_PARTITIONS))
     new = [f.file_key for f in listed if f.file_key not in known]
     if new:
         context.instance.add_dynamic_partitions(FILE_PARTITIONS, new)
-    context.log.info(f"{payer}: {len(listed)} in-network files listed, {len(new)} new")
+    context.log.info(f"{payer} {month}: {len(listed)} in-network files listed, {len(new)} new contents")
     now = datetime.now(UTC)
+    n = len(listed)
     return pa.table(
         {
-            PAYER_KEY: [payer] * len(listed),
+            TOC_KEY: [context.partition_key] * n,
+            PAYER_KEY: [payer] * n,
+            "month": [month] * n,
             FILE_KEY: [f.file_key for f in listed],
             "url": [f.url.split("?", 1)[0] for f in listed],
+            "version": [f.version for f in listed],
+            "new_content": [f.file_key in new for f in listed],
             "description": [f.description for f in listed],
             "plans": [f.plans for f in listed],
             "plan_names": [f.plan_names for f in listed],
-            "toc_url": [price_transparency.payer(payer).toc_url] * len(listed),
-            "reporting_entity_name": [toc.reporting_entity_name] * len(listed),
-            "toc_version": [toc.version] * len(listed),
-            "toc_last_updated_on": [toc.last_updated_on] * len(listed),
-            "fetched_at": [now] * len(listed),
+            "toc_url": [price_transparency.payer(payer).toc_url] * n,
+            "reporting_entity_name": [toc.reporting_entity_name] * n,
+            "toc_version": [toc.version] * n,
+            "toc_last_updated_on": [toc.last_updated_on] * n,
+            "fetched_at": [now] * n,
         },
         schema=TOC_SCHEMA,
     )
@@ -186,18 +230,16 @@ def in_network(
     key = context.partition_key
     payer_name = key.split("__", 1)[0]
     payer = price_transparency.payer(payer_name)
-    _, listed = listed_files(price_transparency, payer_name)  # a fresh ToC: its signed URLs are valid now
-    entry = next((f for f in listed if f.file_key == key), None)
-    if entry is None:
-        raise dg.Failure(f"{key}: the payer's table of contents no longer lists this file; nothing was written")
     layout = data.layout
     staging = layout.price_transparency_staging / key
     shutil.rmtree(staging, ignore_errors=True)  # parts of a killed run: never read
     staging.mkdir(parents=True)
-    dest = layout.raw_price_transparency / payer_name / f"{key}{_download_suffix(entry.url)}"
     try:
-        price_transparency.check(entry.url)
-        download = files.download(entry.url, dest, log=context.log, allow_html=False)
+        entry, dest, download = _fetch_listed(context, price_transparency, files, data, key)
+    except UnsafeUrlError as exc:  # a listed URL refused before anything was read
+        shutil.rmtree(staging, ignore_errors=True)
+        raise dg.Failure(f"{key}: {_unsigned(str(exc))}; no output was written") from None
+    try:
         config = FileConfig(
             payer=payer.name,
             url=entry.url,
@@ -226,6 +268,56 @@ def in_network(
     yield dg.Output(pa.Table.from_pylist([row], schema=FILES_SCHEMA), output_name="files")
     yield from checks
     shutil.rmtree(staging, ignore_errors=True)
+
+
+_EXPIRED = re.compile(r": HTTP (401|403)\b")  # how S3/CloudFront refuse a signed link past its Expires
+
+
+def _unsigned(text: str) -> str:
+    """``text`` without the query of any URL in it: signatures stay out of logs and errors."""
+    return re.sub(r"\?[^\s:;,)]*", "", text)
+
+
+def _fetch_listed(
+    context: dg.AssetExecutionContext,
+    pt: PriceTransparencyResource,
+    files: HttpFilesResource,
+    data: DataDirResource,
+    key: str,
+) -> tuple[ListedFile, Path, DownloadResult]:
+    """Download the file of partition ``key`` through a link from a fresh ToC; a link refused as expired (the ToC
+    took long, or the payer's clock runs ahead) is resolved once more from a newer ToC."""
+    payer_name, wanted = key.split("__", 1)[0], url_key_of(key)
+
+    def resolve() -> tuple[ListedFile, Path]:
+        _, listed = listed_files(pt, payer_name)  # a fresh ToC: its signed URLs are valid now
+        entry = next((f for f in listed if f.url_key == wanted), None)
+        if entry is None:
+            raise dg.Failure(f"{key}: the payer's table of contents no longer lists this file; nothing was written")
+        pt.check(entry.url)
+        return entry, data.layout.raw_price_transparency / payer_name / f"{key}{_download_suffix(entry.url)}"
+
+    entry, dest = resolve()
+    try:
+        download = files.download(entry.url, dest, log=context.log, allow_html=False)
+    except DownloadError as exc:
+        if not _EXPIRED.search(str(exc)):
+            raise dg.Failure(f"{key}: {_unsigned(str(exc))}; nothing was written") from None
+        context.log.warning(f"{key}: the signed link was refused ({_unsigned(str(exc))}); resolving the ToC again")
+        entry, dest = resolve()
+        try:
+            download = files.download(entry.url, dest, log=context.log, allow_html=False)
+        except DownloadError as again:
+            raise dg.Failure(
+                f"{key}: {_unsigned(str(again))}, with a link from a ToC fetched again; nothing was written"
+            ) from None
+    found = file_key(wanted, version_of(download.etag, download.last_modified, download.size))
+    if found != key:
+        raise dg.Failure(
+            f"{key}: the payer rewrote this file since its ToC was read (its content is now partition {found}, "
+            "which the next ToC run adds); nothing was written"
+        )
+    return entry, dest, download
 
 
 def _with_file_key(key: str, table: pa.Table) -> pa.Table:
@@ -289,29 +381,68 @@ def payer_structure(
     price_transparency: PriceTransparencyResource,
     files: HttpFilesResource,
     data: DataDirResource,
-) -> pa.Table:
+) -> dg.Output:
     payer = context.partition_key
     _, listed = listed_files(price_transparency, payer)
     rows = []
     for entry in listed:
-        price_transparency.check(entry.url)
-        dest = data.layout.raw_price_transparency / payer / f"{entry.file_key}{_download_suffix(entry.url)}"
-        files.download(entry.url, dest, log=context.log)  # the in-network run reuses this download
         try:
-            shape = analyze(open_chunks(dest, price_transparency.limits()), context.op_config["max_items"])
-        except (JsonShapeError, UnsafeFileError) as exc:
-            shape = {"error": str(exc)}
+            container, version, shape = _structure_of(price_transparency, files, data, context, entry)
+        except (httpx.HTTPError, DownloadError, UnsafeUrlError) as exc:
+            container, version, shape = None, "", {"error": _unsigned(str(exc))}
         rows.append(
             {
                 PAYER_KEY: payer,
-                FILE_KEY: entry.file_key,
+                FILE_KEY: file_key(entry.url_key, version),
                 "url": entry.url.split("?", 1)[0],
-                "container": container_of(dest),
+                "container": container,
                 **{k: shape.get(k) for k in STRUCTURE_SCHEMA.names if k in shape},
-                "analysis": json.dumps(shape),
+                "analysis": json.dumps({"container": container, **shape}),
             }
         )
-    return pa.Table.from_pylist(rows, schema=STRUCTURE_SCHEMA)
+    analyses = {row[FILE_KEY]: json.loads(row["analysis"]) for row in rows}
+    return dg.Output(
+        pa.Table.from_pylist(rows, schema=STRUCTURE_SCHEMA), metadata={"analysis": dg.MetadataValue.json(analyses)}
+    )
+
+
+def _structure_of(
+    pt: PriceTransparencyResource,
+    files: HttpFilesResource,
+    data: DataDirResource,
+    context: dg.AssetExecutionContext,
+    entry: ListedFile,
+) -> tuple[str, str, dict[str, object]]:
+    """(container, version, shape) of one file from its first items: ``.json``/``.json.gz`` read over HTTP only as
+    far as those items (never the whole file); a zip or 7z (its directory is at its end) downloaded first."""
+    max_items = context.op_config["max_items"]
+    name = entry.url.split("?", 1)[0]
+    with pt.client() as client, open_stream(client, entry.url, allow_private=pt.allow_private_urls) as response:
+        body = response.iter_bytes(CHUNK)
+        head = next(body, b"")
+        kind = kind_of(head)
+        h = response.headers
+        if kind in ("json", "gzip"):
+            version = version_of(h.get("etag"), h.get("last-modified"), int(h.get("content-length") or 0) or None)
+            try:
+                return (
+                    kind,
+                    version,
+                    analyze(stream_chunks(name, itertools.chain([head], body), pt.limits()), max_items),
+                )
+            except (JsonShapeError, UnsafeFileError) as exc:
+                return kind, version, {"error": str(exc)}
+    dest = (
+        data.layout.raw_price_transparency
+        / entry.url_key.split("__", 1)[0]
+        / f"{entry.url_key}{_download_suffix(name)}"
+    )
+    got = files.download(entry.url, dest, log=context.log)
+    version = version_of(got.etag, got.last_modified, got.size)
+    try:
+        return container_of(dest), version, analyze(open_chunks(dest, pt.limits()), max_items)
+    except (JsonShapeError, UnsafeFileError) as exc:
+        return container_of(dest), version, {"error": str(exc)}
 
 
 @dg.asset(

@@ -57,15 +57,26 @@ def load_catalog(path: Path = DEFAULT_CATALOG) -> dict[str, Payer]:
     return payers
 
 
-def file_key(payer: str, url: str) -> str:
-    """The dynamic partition of one in-network file: ``<payer>__<file stem>-<hash of the URL without query>``.
+def url_key(payer: str, url: str) -> str:
+    """One in-network file of a payer, whatever its content: ``<payer>__<file stem>-<hash of the URL without query>``.
 
     Signed URLs change their query on every ToC fetch, so the key ignores it; the hash keeps two files of the
     same name in different folders apart.
     """
     bare = url.split("?", 1)[0]
     stem = PurePosixPath(urlsplit(bare).path).name
-    for suffix in (".gz", ".zip", ".json"):
+    for suffix in (".gz", ".zip", ".7z", ".json"):
         stem = stem.removesuffix(suffix)
     stem = _UNSAFE.sub("-", stem)[:80] or "file"
     return f"{payer}__{stem}-{hashlib.sha1(bare.encode()).hexdigest()[:8]}"
+
+
+def file_key(url_key_: str, version: str) -> str:
+    """The dynamic partition of one published content of a file: its :func:`url_key` and a hash of its version
+    (``versions.version_of``). A payer listing the same unchanged file again next month gives the same key (not
+    read again); a file rewritten at the same URL gives a new one."""
+    return f"{url_key_}-{hashlib.sha1(version.encode()).hexdigest()[:6]}"
+
+
+def url_key_of(file_key_: str) -> str:
+    return file_key_.rsplit("-", 1)[0]

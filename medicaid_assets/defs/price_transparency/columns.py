@@ -2,7 +2,12 @@
 
 DESCRIPTIONS = {
     # shared
-    "file_key": "the in-network file's partition key: <payer>__<file stem>-<hash of the URL>",
+    "file_key": "the in-network file content's partition key: <payer>__<file stem>-<hash of the URL>-<hash of the "
+    "version>",
+    "toc_key": "the ToC's partition key: <payer>__<YYYY-MM>",
+    "month": "the month the ToC was published for (its last_updated_on, else the month it was fetched)",
+    "version": "the file's content as its server states it: etag:…, modified:… or size:… (asked with a 1-byte GET)",
+    "new_content": "true when this ToC run listed the file content for the first time (a new file partition)",
     "payer": "the payer's name in the catalog",
     "payer_uuid": "UUIDv5 of payer:{payer}:{parent_org} (the original tool's id)",
     "file_id": "UUIDv5 of file:{payer}:{URL without query}",

@@ -9,12 +9,13 @@ from medicaid_assets.defs.price_transparency.keys import (
     PAYER_TOC,
     PROVIDERS,
     RATES,
+    STRUCTURE,
 )
 
 toc_job = dg.define_asset_job(
     "price_transparency_toc",
     selection=dg.AssetSelection.assets(PAYER_TOC),
-    description="Fetch one payer's table of contents and add a partition per new in-network file.",
+    description="Fetch one payer's table of contents of a month and add a partition per new in-network file content.",
 )
 files_job = dg.define_asset_job(
     "price_transparency_files",
@@ -25,4 +26,9 @@ quality_job = dg.define_asset_job(
     "price_transparency_quality",
     selection=dg.AssetSelection.assets(PAYER_QUALITY),
     description="Measure each payer's quality over the files read so far (its chart: rate rows by provider resolution).",
+)
+structure_job = dg.define_asset_job(
+    "price_transparency_structure",
+    selection=dg.AssetSelection.assets(STRUCTURE),
+    description="Analyze one payer's in-network files from their first items: shape and the handler that fits.",
 )

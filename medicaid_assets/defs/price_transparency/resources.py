@@ -10,6 +10,8 @@ import httpx
 from medicaid_assets.defs.price_transparency.catalog import DEFAULT_CATALOG, Payer, load_catalog
 from medicaid_assets.defs.price_transparency.containers import Limits
 from medicaid_assets.defs.price_transparency.safety import check_url, fetch_bytes
+from medicaid_assets.defs.price_transparency.toc import ListedFile
+from medicaid_assets.defs.price_transparency.versions import probe_version, probe_versions
 
 
 class PriceTransparencyResource(dg.ConfigurableResource):
@@ -63,3 +65,13 @@ class PriceTransparencyResource(dg.ConfigurableResource):
             return fetch_bytes(client, url, max_bytes=self.max_reference_bytes, allow_private=self.allow_private_urls)
 
         return fetch
+
+    def with_versions(self, listed: list[ListedFile]) -> list[ListedFile]:
+        """The listed files with the version their server states now (one ranged GET each, a few at a time)."""
+        with self.client() as client:
+            versions = probe_versions(
+                lambda url: probe_version(client, url, allow_private=self.allow_private_urls),
+                (f.url for f in listed),
+                self.reference_concurrency,
+            )
+        return [f.with_version(versions[f.url]) for f in listed]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import httpx
@@ -44,25 +46,38 @@ def check_url(url: str, *, allow_private: bool = False) -> None:
             )
 
 
-def fetch_bytes(
-    client: httpx.Client, url: str, *, max_bytes: int, allow_private: bool = False, max_redirects: int = 5
-) -> bytes:
-    """GET ``url`` into memory, refusing unsafe addresses (redirects included), non-2xx answers and big bodies."""
+@contextmanager
+def open_stream(
+    client: httpx.Client,
+    url: str,
+    *,
+    allow_private: bool = False,
+    headers: dict[str, str] | None = None,
+    max_redirects: int = 5,
+) -> Iterator[httpx.Response]:
+    """A streaming GET of ``url``, every redirect checked like the URL itself; raises on a non-2xx answer."""
     for _ in range(max_redirects + 1):
         check_url(url, allow_private=allow_private)
-        with client.stream("GET", url, follow_redirects=False) as response:
+        with client.stream("GET", url, headers=headers, follow_redirects=False) as response:
             if response.is_redirect:
                 url = str(response.url.join(response.headers["location"]))
                 continue
             response.raise_for_status()
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise UnsafeUrlError(f"{url}: {int(declared):,} bytes declared, over the {max_bytes:,}-byte limit")
-            parts, total = [], 0
-            for chunk in response.iter_bytes():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise UnsafeUrlError(f"{url}: more than the {max_bytes:,}-byte limit")
-                parts.append(chunk)
-            return b"".join(parts)
+            yield response
+            return
     raise UnsafeUrlError(f"{url}: more than {max_redirects} redirects")
+
+
+def fetch_bytes(client: httpx.Client, url: str, *, max_bytes: int, allow_private: bool = False) -> bytes:
+    """GET ``url`` into memory, refusing unsafe addresses (redirects included), non-2xx answers and big bodies."""
+    with open_stream(client, url, allow_private=allow_private) as response:
+        declared = response.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise UnsafeUrlError(f"{url}: {int(declared):,} bytes declared, over the {max_bytes:,}-byte limit")
+        parts, total = [], 0
+        for chunk in response.iter_bytes():
+            total += len(chunk)
+            if total > max_bytes:
+                raise UnsafeUrlError(f"{url}: more than the {max_bytes:,}-byte limit")
+            parts.append(chunk)
+        return b"".join(parts)

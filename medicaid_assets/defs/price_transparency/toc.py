@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 
 import msgspec
 
-from medicaid_assets.defs.price_transparency.catalog import file_key
+from medicaid_assets.defs.price_transparency.catalog import file_key, url_key
 from medicaid_assets.defs.price_transparency.model import TableOfContents
+from medicaid_assets.defs.price_transparency.normalize import parse_date
 
 _TOC = msgspec.json.Decoder(TableOfContents)
 
@@ -18,11 +20,26 @@ class TocError(ValueError):
 
 @dataclass(frozen=True)
 class ListedFile:
-    file_key: str
+    url_key: str  # the file whatever its content (catalog.url_key)
     url: str
     description: str
     plans: int
     plan_names: str
+    version: str = ""  # its content as the server states it (versions.version_of); "" until asked
+
+    @property
+    def file_key(self) -> str:
+        """The file partition of this content of the file."""
+        return file_key(self.url_key, self.version)
+
+    def with_version(self, version: str) -> ListedFile:
+        return replace(self, version=version)
+
+
+def toc_month(toc: TableOfContents, fetched_on: date) -> str:
+    """The month (``YYYY-MM``) a ToC was published for: its ``last_updated_on`` (v2, any format payers write),
+    else the month it was fetched (v1 ToCs carry no date)."""
+    return (parse_date(toc.last_updated_on) or fetched_on).strftime("%Y-%m")
 
 
 def parse_toc(payer: str, data: bytes) -> tuple[TableOfContents, list[ListedFile]]:
@@ -40,7 +57,7 @@ def parse_toc(payer: str, data: bytes) -> tuple[TableOfContents, list[ListedFile
         for listed in structure.in_network_files or []:
             if not listed.location:
                 continue
-            key = file_key(payer, listed.location)
+            key = url_key(payer, listed.location)
             before = files.get(key)
             names = sorted({p.plan_name or "" for p in plans} | set(before.plan_names.split("; ") if before else []))
             files[key] = ListedFile(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -11,14 +12,25 @@ import duckdb
 import httpx
 import pytest
 
-from medicaid_assets.definitions import build_resources
+from medicaid_assets.definitions import build_definitions, build_resources
 from medicaid_assets.defs.price_transparency.assets import in_network, payer_quality, payer_structure, payer_toc
-from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS
+from medicaid_assets.defs.price_transparency.keys import (
+    FILE_PARTITIONS,
+    FILES,
+    ORGANIZATIONS,
+    PAYER_PARTITIONS,
+    PROVIDERS,
+    RATES,
+    TOC_PARTITIONS,
+    toc_partition_key,
+)
 from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
+from medicaid_assets.defs.price_transparency.sensors import price_transparency_toc_sensor
+from medicaid_assets.defs.rates_warehouse.keys import FACT_RATE
 from medicaid_assets.sample_world.price_transparency import PAYERS, world_catalog
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.settings import Settings
-from medicaid_assets_tests.support.pipeline import QUICK_RETRY_FILES
+from medicaid_assets_tests.support.pipeline import QUICK_RETRY_FILES, with_resources
 
 ASSETS = [payer_toc, in_network, payer_structure, payer_quality]
 
@@ -41,9 +53,18 @@ def _materialize(settings: Settings, instance: dg.DagsterInstance, selection, pa
     )
 
 
+def _this_month() -> str:
+    return datetime.now(UTC).strftime("%Y-%m")  # the sample ToCs carry no date: the month they are fetched
+
+
+def _read_toc(settings: Settings, instance: dg.DagsterInstance, payer: str) -> dg.ExecuteInProcessResult:
+    key = toc_partition_key(payer, _this_month())
+    instance.add_dynamic_partitions(TOC_PARTITIONS, [key])
+    return _materialize(settings, instance, [payer_toc], key)
+
+
 def _read_payer(settings: Settings, instance: dg.DagsterInstance, payer: str) -> list[str]:
-    instance.add_dynamic_partitions(PAYER_PARTITIONS, [payer])
-    assert _materialize(settings, instance, [payer_toc], payer).success
+    assert _read_toc(settings, instance, payer).success
     keys = [k for k in instance.get_dynamic_partitions(FILE_PARTITIONS) if k.startswith(f"{payer}__")]
     for key in keys:
         result = _materialize(settings, instance, [in_network], key)
@@ -107,20 +128,112 @@ def test_rerun_replaces_the_partition_without_duplicates(pt_settings: Settings, 
 
 
 @pytest.mark.slow
-def test_expired_signed_link_is_refused_and_a_fresh_toc_gives_a_valid_one(
+def test_an_expired_signed_link_is_refetched_via_a_fresh_toc(
     pt_settings: Settings, world: WorldControl, world_server: WorldServer
 ) -> None:
     toc_url = f"{world_server.base_url}/mrf.payers.sample-world.example/toc/uhc_tpa_index.json"
-    toc = httpx.get(toc_url).json()
-    link = toc["reporting_structure"][0]["in_network_files"][0]["location"]
-    assert httpx.get(link).status_code == 200
-    expired = link.split("Expires=")[0] + "Expires=1000&" + link.split("&", 1)[1]
-    assert httpx.get(expired).status_code == 403
     with dg.instance_for_test() as instance:
-        (key,) = _read_payer(pt_settings, instance, "uhc_tpa_sample")  # the run resolved the ToC itself
+        (key,) = _read_payer(pt_settings, instance, "uhc_tpa_sample")
+        good = _sql(pt_settings, "SELECT count(*) FROM price_transparency.rates")[0][0]
+        world.clear_requests()
+        world.expire_signed_links(1)  # the run's first ToC hands out a link that has already expired
+        assert _materialize(pt_settings, instance, [in_network], key).success
+        seen = [(r["path"].rsplit("/", 1)[-1], r["status"]) for r in world.requests() if "/_world/" not in r["path"]]
+        assert seen[:4] == [
+            ("uhc_tpa_index.json", 200),
+            ("uhc_tpa_in-network.json", 403),  # S3's "Request has expired"
+            ("uhc_tpa_index.json", 200),  # a fresh ToC, a fresh signature
+            ("uhc_tpa_in-network.json", 200),
+        ]
+        assert _sql(pt_settings, "SELECT count(*) FROM price_transparency.rates")[0][0] == good
+        world.expire_signed_links(2)  # expired again on the second ToC: the run fails, naming the file, unsigned
+        result = _materialize(pt_settings, instance, [in_network], key)
+        assert not result.success
+        message = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+        assert key in message and "HTTP 403" in message and "ToC fetched again" in message
+        assert "Signature" not in message and "Expires" not in message
+    assert httpx.get(toc_url).status_code == 200
     stored = _sql(pt_settings, "SELECT url FROM price_transparency.payer_toc")[0][0]
-    assert "?" not in stored  # the signature is never stored: a later run fetches a fresh one
-    assert key.startswith("uhc_tpa_sample__")
+    assert "?" not in stored  # the signature is never stored: every run fetches a fresh one
+
+
+def test_sensor_records_a_months_toc_once_and_reads_only_new_file_contents(
+    pt_settings: Settings, world: WorldControl, world_dir: Path
+) -> None:
+    resources = build_resources(pt_settings)
+    target = world_dir / "files" / "mrf.payers.sample-world.example" / "in-network" / "uhc_tpa_in-network.json"
+    uhc = sorted(PAYERS).index("uhc_tpa_sample")
+
+    def tick(instance: dg.DagsterInstance) -> dg.SensorResult:
+        context = dg.build_sensor_context(instance=instance, cursor=json.dumps({"next": uhc}), resources=resources)
+        result = price_transparency_toc_sensor(context)
+        for request in result.dynamic_partitions_requests:
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        return result
+
+    original = target.read_bytes()
+    try:
+        with dg.instance_for_test() as instance:
+            first = tick(instance)
+            toc_key = toc_partition_key("uhc_tpa_sample", _this_month())
+            runs = [(r.job_name, r.partition_key) for r in first.run_requests]
+            (file_key,) = instance.get_dynamic_partitions(FILE_PARTITIONS)
+            assert runs == [("price_transparency_toc", toc_key), ("price_transparency_files", file_key)]
+            assert sorted(instance.get_dynamic_partitions(PAYER_PARTITIONS)) == sorted(PAYERS)
+            # the same ToC again (its links signed anew): nothing new, no run
+            again = tick(instance)
+            assert again.run_requests == [] and again.dynamic_partitions_requests == []
+            # the payer rewrites the file at the same URL: a new content, a new partition and a run for it only
+            target.write_bytes(original + b"\n")
+            changed = tick(instance)
+            (new_key,) = set(instance.get_dynamic_partitions(FILE_PARTITIONS)) - {file_key}
+            assert [r.partition_key for r in changed.run_requests] == [new_key]
+            assert new_key.rsplit("-", 1)[0] == file_key.rsplit("-", 1)[0]  # the same file, another content
+    finally:
+        target.write_bytes(original)
+
+
+@pytest.mark.slow
+def test_a_schema_invalid_file_fails_its_blocking_check_and_blocks_downstream(
+    pt_settings: Settings, world: WorldControl, world_dir: Path
+) -> None:
+    target = world_dir / "files" / "mrf.payers.sample-world.example" / "in-network" / "edge_in-network.json"
+    original = target.read_bytes()
+    added = b'"reporting_entity_type": "Test", "last_updated_on": "2024-01-01", '
+    assert added in original
+    try:
+        target.write_bytes(original.replace(added, b""))  # dolthub's file as published: two required fields missing
+        with dg.instance_for_test() as instance:
+            assert _read_toc(pt_settings, instance, "edge_sample").success
+            (key,) = instance.get_dynamic_partitions(FILE_PARTITIONS)
+            defs = with_resources(build_definitions(pt_settings), {"files": QUICK_RETRY_FILES})
+            job = defs.resolve_implicit_global_asset_job_def().get_subset(
+                asset_selection={RATES, ORGANIZATIONS, PROVIDERS, FILES, FACT_RATE}
+            )
+            result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+            assert not result.success
+            (check,) = [
+                e.asset_check_evaluation_data
+                for e in result.all_events
+                if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                and e.asset_check_evaluation_data.check_name == "schema_valid"
+            ]
+            assert not check.passed
+            assert check.metadata["missing_root_fields"].value == "reporting_entity_type, last_updated_on"
+            failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data.error.message
+            assert "blocking asset check" in failure
+            materialized = {e.asset_key for e in result.all_events if e.is_step_materialization}
+            assert FACT_RATE not in materialized and FILES in materialized  # downstream never ran
+            assert instance.get_latest_materialization_event(FACT_RATE) is None
+        # the partition is whole, never partial: its files row agrees with the rates stored
+        ((rows, rate_rows, missing),) = _sql(
+            pt_settings,
+            "SELECT (SELECT count(*) FROM price_transparency.rates WHERE file_key = f.file_key), rate_rows, "
+            f"missing_root_fields FROM price_transparency.files f WHERE file_key = '{key}'",
+        )
+        assert rows == rate_rows > 0 and missing == "reporting_entity_type,last_updated_on"
+    finally:
+        target.write_bytes(original)
 
 
 def test_a_hostile_file_fails_naming_it_and_writes_nothing(
@@ -131,8 +244,7 @@ def test_a_hostile_file_fails_naming_it_and_writes_nothing(
     try:
         target.write_bytes(original[: len(original) // 2])
         with dg.instance_for_test() as instance:
-            instance.add_dynamic_partitions(PAYER_PARTITIONS, ["edge_sample"])
-            assert _materialize(pt_settings, instance, [payer_toc], "edge_sample").success
+            assert _read_toc(pt_settings, instance, "edge_sample").success
             (key,) = instance.get_dynamic_partitions(FILE_PARTITIONS)
             result = _materialize(pt_settings, instance, [in_network], key)
             assert not result.success

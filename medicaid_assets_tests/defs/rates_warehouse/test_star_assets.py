@@ -6,6 +6,7 @@ warehouse, the tiles and the Iceberg table."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from medicaid_assets.dagster_kit.iceberg import IcebergResource
 from medicaid_assets.definitions import build_definitions
-from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS, PAYER_TOC
+from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_TOC, TOC_PARTITIONS, toc_partition_key
 from medicaid_assets.defs.rates_warehouse.keys import (
     BENCH_MEDICARE_PROFESSIONAL,
     DIM_PAYER,
@@ -87,8 +88,9 @@ def test_star_schema_and_idempotent_partition_rerun(
     with dg.instance_for_test() as instance:
         assert defs.resolve_job_def("nppes_monthly_job").execute_in_process(instance=instance).success
         for payer in ("uhc_tpa_sample", "dean_sample", "evry_sample"):
-            instance.add_dynamic_partitions(PAYER_PARTITIONS, [payer])
-            _run(defs, instance, [PAYER_TOC], payer)
+            toc = toc_partition_key(payer, datetime.now(UTC).strftime("%Y-%m"))  # the sample ToCs carry no date
+            instance.add_dynamic_partitions(TOC_PARTITIONS, [toc])
+            _run(defs, instance, [PAYER_TOC], toc)
         keys = instance.get_dynamic_partitions(FILE_PARTITIONS)
         assert len(keys) == 3
         for key in keys:
