@@ -93,6 +93,7 @@ def listed_files(pt: PriceTransparencyResource, payer_name: str) -> tuple[object
 @dg.asset(
     key=PAYER_TOC,
     partitions_def=payer_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     group_name=GROUP,
     kinds={"json", "http"},
     owners=OWNERS,
@@ -105,7 +106,15 @@ def listed_files(pt: PriceTransparencyResource, payer_name: str) -> tuple[object
     ),
 )
 def payer_toc(context: dg.AssetExecutionContext, price_transparency: PriceTransparencyResource) -> pa.Table:
-    payer = context.partition_key
+    """Every payer of the run's partitions (one, or a range: one run reads every ToC, and the IO manager writes
+    one file per payer); a ToC that cannot be read fails the run before any is written."""
+    tables = [_toc_table(context, price_transparency, payer) for payer in context.partition_keys]
+    return pa.concat_tables(tables)
+
+
+def _toc_table(
+    context: dg.AssetExecutionContext, price_transparency: PriceTransparencyResource, payer: str
+) -> pa.Table:
     toc, listed = listed_files(price_transparency, payer)
     known = set(context.instance.get_dynamic_partitions(FILE_PARTITIONS))
     new = [f.file_key for f in listed if f.file_key not in known]
