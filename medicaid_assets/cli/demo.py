@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
         part.generate(world_dir, spec)
     with serve_world(world_dir, args.world_port, console) as server:
         console.print(f"[2/{total}] serving it at {server.base_url} (the files and the APIs' emulators)")
-        world = settings_for_world(settings, server.base_url)
+        world = settings_for_world(settings, server.base_url, world_dir)
         instance = instance_for(args.dagster_home, capture_step_output=False)
         with graceful_ctrl_c(console, instance) as stop, live_bars(console) as bars:
             runner = Runner(

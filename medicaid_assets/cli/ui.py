@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     world_dir = settings.data_dir / "sample_world"
     generate_world(world_dir, WorldSpec(seed=args.seed, scale=args.scale))
     with serve_world(world_dir, args.world_port, Console(stderr=True)) as server:
-        env = child_env({"DAGSTER_HOME": str(DAGSTER_HOME), **world_env(server.base_url)})
+        env = child_env({"DAGSTER_HOME": str(DAGSTER_HOME), **world_env(server.base_url, world_dir)})
         print(f"sample world at {server.base_url}; Dagster UI at http://{args.host}:{args.port}", flush=True)
         dg_cli = Path(sys.executable).with_name("dg")
         cmd = [

@@ -57,11 +57,12 @@ def _serve(args: argparse.Namespace) -> int:
             )
         if args.published_weeklies is not None:
             control.publish_weeklies(args.published_weeklies)
-    print(json.dumps({"base_url": server.base_url, "env": world_env(server.base_url)}), flush=True)
+    env = world_env(server.base_url, args.world)
+    print(json.dumps({"base_url": server.base_url, "env": env}), flush=True)
     print(
         f"serving {args.world} at {server.base_url} (Ctrl-C to stop); point the pipeline at it with:", file=sys.stderr
     )
-    for key, value in world_env(server.base_url).items():
+    for key, value in env.items():
         print(f"  export {key}={value}", file=sys.stderr)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

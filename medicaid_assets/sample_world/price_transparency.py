@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
+from medicaid_assets.core.atomic import atomic_write
 from medicaid_assets.sample_world.providers import provider
 from medicaid_assets.sample_world.spec import WorldSpec
 
@@ -226,7 +227,8 @@ def world_catalog(base_url: str, dest: Path, whitelist: str = "cms500") -> Path:
             f"    whitelist: {'all' if payer != 'carefirst_sample' else whitelist}",
         ]
     dest.parent.mkdir(parents=True, exist_ok=True)
-    dest.write_text("\n".join(lines) + "\n")
+    with atomic_write(dest, "w", encoding="utf-8") as fh:  # another process may be reading the same world's catalog
+        fh.write("\n".join(lines) + "\n")
     return dest
 
 

@@ -8,9 +8,10 @@ local twin with one rule, and the world's files sit on disk under ``files/<host>
 from __future__ import annotations
 
 import dataclasses
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+from medicaid_assets.sample_world.price_transparency import world_catalog
 from medicaid_assets.settings import (
     DEFAULT_ASC_ADDENDA_URL,
     DEFAULT_CPT_INDEX_URL,
@@ -61,9 +62,13 @@ def disk_path(real_url: str) -> PurePosixPath:
     return PurePosixPath(parts.netloc) / parts.path.lstrip("/")
 
 
-def world_env(base_url: str) -> dict[str, str]:
-    """``MEDICAID_*`` URL variables that point the pipeline at a sample-world server."""
-    return {
+def world_env(base_url: str, world_dir: Path | None = None) -> dict[str, str]:
+    """``MEDICAID_*`` URL variables that point the pipeline at a sample-world server.
+
+    With ``world_dir`` (the served world's folder) also the price-transparency payer catalog: the payers' ToC URLs
+    are the server's, so the catalog is written for this server (``<world_dir>/payers-<port>.yaml``), and loopback
+    addresses are allowed for its files."""
+    env = {
         "MEDICAID_SPENDING_URL": local_url(base_url, DEFAULT_SPENDING_URL),
         "MEDICAID_NPPES_FILES_PAGE_URL": local_url(base_url, DEFAULT_NPPES_FILES_PAGE_URL),
         "MEDICAID_CPT_INDEX_URL": local_url(base_url, DEFAULT_CPT_INDEX_URL),
@@ -78,10 +83,17 @@ def world_env(base_url: str) -> dict[str, str]:
         "MEDICAID_ASC_ADDENDA_URL": local_url(base_url, DEFAULT_ASC_ADDENDA_URL),
         "MEDICAID_WC_FEE_SCHEDULE_URLS": ",".join(f"{s}={local_url(base_url, u)}" for s, u in WC_URLS.items()),
     }
+    if world_dir is not None:
+        catalog = world_catalog(base_url, Path(world_dir) / f"payers-{urlsplit(base_url).port}.yaml")
+        env |= {"MEDICAID_PT_CATALOG": str(catalog), "MEDICAID_PT_ALLOW_PRIVATE_URLS": "1"}
+    return env
 
 
-def settings_for_world(settings: Settings, base_url: str) -> Settings:
-    """``settings`` with every source URL pointed at a sample-world server."""
-    overrides: dict[str, object] = {ENV_VARS[var][0]: url for var, url in world_env(base_url).items()}
+def settings_for_world(settings: Settings, base_url: str, world_dir: Path | None = None) -> Settings:
+    """``settings`` with every source URL pointed at a sample-world server (and, with ``world_dir``, the payer
+    catalog of that world: see :func:`world_env`)."""
+    overrides: dict[str, object] = {ENV_VARS[var][0]: value for var, value in world_env(base_url, world_dir).items()}
     overrides["wc_fee_schedule_urls"] = tuple(str(overrides["wc_fee_schedule_urls"]).split(","))
+    if "pt_catalog" in overrides:
+        overrides |= {"pt_catalog": Path(str(overrides["pt_catalog"])), "pt_allow_private_urls": True}
     return dataclasses.replace(settings, **overrides)

@@ -33,6 +33,16 @@ class Postgres:
     password: str
     db_name: str
 
+    def instance_env(self) -> dict[str, str]:
+        """The variables Dagster's PostgreSQL profile (``deploy/dagster.postgres.yaml``) reads."""
+        return {
+            "DAGSTER_PG_HOST": self.host,
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USER": self.user,
+            "DAGSTER_PG_PASSWORD": self.password,
+            "DAGSTER_PG_DB": self.db_name,
+        }
+
     def connect(self):
         import psycopg2
 

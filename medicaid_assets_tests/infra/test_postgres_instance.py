@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from medicaid_assets.defs.medicaid_spending.keys import SPENDING, monthly_partitions
 from medicaid_assets.defs.reference.nppes.keys import WEEKLY_UPDATE
-from medicaid_assets.settings import PROJECT_ROOT, child_env
 from medicaid_assets_tests.infra import postgres as pg
-from medicaid_assets_tests.support.cli import SUCCEEDED, run_cli_ok
+from medicaid_assets_tests.infra.conftest import InfraDemo
+from medicaid_assets_tests.support.cli import SUCCEEDED
 
 pytestmark = pytest.mark.slow
-PROFILE = PROJECT_ROOT / "deploy" / "dagster.postgres.yaml"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[pg.Postgres]:
-    with pg.server_or_skip("dagster") as running:
-        yield running
-
-
-def instance_env(server: pg.Postgres) -> dict[str, str]:
-    return {
-        "DAGSTER_PG_HOST": server.host,
-        "DAGSTER_PG_PORT": str(server.port),
-        "DAGSTER_PG_USER": server.user,
-        "DAGSTER_PG_PASSWORD": server.password,
-        "DAGSTER_PG_DB": server.db_name,
-    }
 
 
 def query(server: pg.Postgres, sql: str) -> list[tuple]:
@@ -43,13 +23,12 @@ def query(server: pg.Postgres, sql: str) -> list[tuple]:
 
 
 def test_demo_runs_store_runs_events_and_partitions_in_postgres(
-    tmp_path: Path, server: pg.Postgres, monkeypatch: pytest.MonkeyPatch
+    infra_demo: InfraDemo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(PROFILE, home / "dagster.yaml")
-    env = child_env({"MEDICAID_DATA_DIR": str(tmp_path / "data"), **instance_env(server)})
-    result = run_cli_ok(["demo"], home, env)
+    """The demo of ``infra_demo`` (with object storage too: test_storage_assets reads the bucket it filled)."""
+    server, home, result = infra_demo.postgres, infra_demo.home, infra_demo.result
+    if server is None:
+        pytest.skip(f"no PostgreSQL server here: {infra_demo.postgres_unavailable}")
     assert SUCCEEDED.search(result.stdout)
     assert server.password not in result.stdout + result.stderr
 
@@ -73,7 +52,7 @@ def test_demo_runs_store_runs_events_and_partitions_in_postgres(
     assert weeklies == [(3,)]
 
     # The same profile read back through Dagster sees the same history (as the webserver and daemon would).
-    for key, value in instance_env(server).items():
+    for key, value in server.instance_env().items():
         monkeypatch.setenv(key, value)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"

@@ -22,20 +22,9 @@ from medicaid_assets.defs.publish.mirrored_files import SOURCES as SOURCE_FILES
 from medicaid_assets.layout import DataLayout
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.sample_world.urls import settings_for_world
-from medicaid_assets.settings import Settings, child_env
-from medicaid_assets_tests.infra.conftest import AWS_ENV, S3Server
-from medicaid_assets_tests.support.cli import SUCCEEDED, run_cli_ok
-
-PREFIX = "medicaid/prod"
-
-
-def storage_env(data: Path, s3: S3Server, bucket: str) -> dict[str, str]:
-    return {
-        "MEDICAID_DATA_DIR": str(data),
-        "MEDICAID_OBJECT_STORE_URL": f"s3://{bucket}/{PREFIX}",
-        "MEDICAID_S3_ENDPOINT_URL": s3.endpoint_url,
-        "MEDICAID_S3_REGION": "us-east-1",
-    }
+from medicaid_assets.settings import Settings
+from medicaid_assets_tests.infra.conftest import AWS_ENV, PREFIX, InfraDemo, S3Server, storage_env
+from medicaid_assets_tests.support.cli import SUCCEEDED
 
 
 def table_counts(path: Path) -> dict[str, int]:
@@ -152,17 +141,18 @@ def test_main_job_mirrors_to_the_bucket_and_a_fresh_machine_restores_instead_of_
 
 @pytest.mark.slow
 def test_demo_with_object_storage_puts_every_file_in_the_bucket(
-    tmp_path: Path, s3_server: S3Server, bucket: str
+    infra_demo: InfraDemo, s3_server: S3Server, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's `./run demo`, as a user runs it, with MEDICAID_OBJECT_STORE_URL set."""
-    data, home = tmp_path / "data", tmp_path / "dagster_home"
-    env = child_env({**AWS_ENV, **storage_env(data, s3_server, bucket)})
-    result = run_cli_ok(["demo"], home, env)
+    """The README's `./run demo`, as a user runs it, with MEDICAID_OBJECT_STORE_URL set (the demo of ``infra_demo``,
+    on a PostgreSQL instance where one can run: test_postgres_instance reads that)."""
+    result = infra_demo.result
     assert SUCCEEDED.search(result.stdout)
-    assert_bucket_mirrors(data, s3_server, bucket, tmp_path)
+    assert_bucket_mirrors(infra_demo.data, s3_server, infra_demo.bucket, infra_demo.tmp)
     secret = AWS_ENV["AWS_SECRET_ACCESS_KEY"]
     assert secret not in result.stdout + result.stderr
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    for key, value in (infra_demo.postgres.instance_env() if infra_demo.postgres else {}).items():
+        monkeypatch.setenv(key, value)
+    with dg.DagsterInstance.from_config(str(infra_demo.home)) as instance:
         for run in instance.get_runs():
             assert secret not in str(run.run_config)
             assert not [e for e in instance.all_logs(run.run_id) if secret in str(e)]

@@ -66,7 +66,7 @@ def test_cli_generates_and_serves(tmp_path: Path) -> None:
     )
     try:
         started = json.loads(serve.stdout.readline())
-        assert started["env"] == world_env(started["base_url"])
+        assert started["env"] == world_env(started["base_url"], out)
         page = httpx.get(started["env"]["MEDICAID_NPPES_FILES_PAGE_URL"], timeout=10)
         assert page.status_code == 200 and "_Weekly_V2.zip" in page.text
         npi = httpx.get(started["env"]["MEDICAID_NPI_API_URL"], params={"version": "2.1"}, timeout=10)

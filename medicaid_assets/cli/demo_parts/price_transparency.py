@@ -3,10 +3,9 @@ list (json, json.gz, zip; remote references, some missing) read into rates, orga
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import dagster as dg
 import duckdb
 from rich.console import Console
 from rich.table import Table
@@ -14,39 +13,30 @@ from rich.table import Table
 from medicaid_assets.cli.demo_parts import DemoPart
 from medicaid_assets.cli.runner import Runner
 from medicaid_assets.defs.price_transparency.jobs import files_job, quality_job, toc_job
-from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS, SCHEMA
-from medicaid_assets.defs.price_transparency.resources import PriceTransparencyResource
+from medicaid_assets.defs.price_transparency.keys import (
+    FILE_PARTITIONS,
+    PAYER_PARTITIONS,
+    SCHEMA,
+    TOC_PARTITIONS,
+    toc_partition_key,
+)
 from medicaid_assets.layout import DataLayout
-from medicaid_assets.sample_world.price_transparency import PAYERS, world_catalog
+from medicaid_assets.sample_world.price_transparency import PAYERS
 from medicaid_assets.sample_world.world import generate_world
 from medicaid_assets.settings import Settings
 
 
-def _world_runner(runner: Runner) -> Runner:
-    """The runner's definitions with the payer catalog of the world it runs against (loopback allowed)."""
-    spending = urlsplit(runner.defs.resources["sources"].spending_url)
-    data_dir = Path(runner.defs.resources["data"].data_dir)
-    catalog = world_catalog(f"{spending.scheme}://{spending.netloc}", data_dir / "price_transparency" / "payers.yaml")
-    defs = runner.defs
-    resources = {
-        **defs.resources,
-        "price_transparency": PriceTransparencyResource(catalog_path=str(catalog), allow_private_urls=True),
-    }
-    world = Runner(
-        dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs, resources=resources),
-        runner.instance,
-    )
-    world.results = runner.results  # the demo's summary sees these runs too
-    return world
-
-
 def read_payers(runner: Runner) -> bool:
-    world = _world_runner(runner)
-    runner.instance.add_dynamic_partitions(PAYER_PARTITIONS, list(PAYERS))
-    ok = all([world.run(toc_job.name, partition_key=payer) for payer in PAYERS])
+    """Every sample payer's ToC of this month (the sample ToCs carry no date), then one run per in-network file
+    they list, then quality. The payer catalog is the world's (settings from ``sample_world.urls.world_env``)."""
+    month = datetime.now(UTC).strftime("%Y-%m")
+    tocs = [toc_partition_key(payer, month) for payer in PAYERS]
+    runner.instance.add_dynamic_partitions(PAYER_PARTITIONS, list(PAYERS))  # as the ToC sensor does
+    runner.instance.add_dynamic_partitions(TOC_PARTITIONS, tocs)
+    ok = all([runner.run(toc_job.name, partition_key=key) for key in tocs])
     keys = runner.instance.get_dynamic_partitions(FILE_PARTITIONS)
-    results = [world.run(files_job.name, partition_key=key) for key in keys]
-    return ok and all(results) and world.run(quality_job.name)
+    results = [runner.run(files_job.name, partition_key=key) for key in keys]
+    return ok and all(results) and runner.run(quality_job.name)
 
 
 def summary(runner: Runner, settings: Settings, console: Console) -> None:
@@ -75,7 +65,8 @@ PART = DemoPart(
     generate=generate_world,  # the world generator writes every family's files, these included
     steps=(
         (
-            "price transparency: 5 sample payers' ToCs, then each in-network file they list, then quality per payer",
+            "price transparency: 5 sample payers' ToCs of this month, then each in-network file they list, then quality "
+            "per payer",
             read_payers,
         ),
     ),

@@ -250,10 +250,8 @@ def part_queries(parts: list[Path], items: list[int]) -> dict[str, str]:
         shift = f" REPLACE (item_index + {offset} AS item_index)" if offset else ""
         rates.append(f"SELECT *{shift} FROM read_parquet({_parquet(part / 'rates.parquet')})")
         offset += count
-    if len(parts) == 1:
-        return {name: f"SELECT * FROM read_parquet({_parquet(parts[0] / f'{name}.parquet')})" for name in SCHEMAS}
     listed = {name: "[" + ", ".join(_parquet(p / f"{name}.parquet") for p in parts) + "]" for name in SCHEMAS}
-    return {
+    return {  # one part or many: a provider or organization a file names twice is stored once
         "rates": " UNION ALL ".join(rates),
         "organizations": f"SELECT DISTINCT * FROM read_parquet({listed['organizations']})",
         "providers": f"SELECT DISTINCT * FROM read_parquet({listed['providers']})",
