@@ -1,7 +1,7 @@
 """Kill-and-resume for the families beyond the CLI pipeline: run, rewrite killed at a seeded crash point, resume.
 
-Every scenario runs one family's assets in a child (:mod:`family_child`) four times on one data dir: an
-uninterrupted run, an uninterrupted rewrite of the same inputs counting its crash-point hits (the census), a rewrite
+Every scenario runs one family's assets in a child (:mod:`family_child`, which loads only the scenario's families)
+four times on one data dir: an uninterrupted run (after the family's inputs, in the same child), an uninterrupted rewrite of the same inputs counting its crash-point hits (the census), a rewrite
 SIGKILLed at the n-th hit of a point (n drawn from the census with a fixed seed), and the resume. After the kill, every output the first run
 wrote must read back exactly as it was; after the resume, exactly as the uninterrupted run left it (nothing lost,
 nothing duplicated) with no leftovers.
@@ -42,6 +42,7 @@ class ChildRun:
 
 def run_child(
     settings: Settings,
+    families: list[str],
     plan: list[dict],
     *,
     crash: str | None = None,
@@ -49,7 +50,7 @@ def run_child(
     kill_after: tuple[Callable[[], bool], float] | None = None,
     timeout: float = 300,
 ) -> ChildRun:
-    """The plan's steps in a child process with ``settings``' environment; ``crash`` arms ``point:n``;
+    """The plan's steps in a child process loading ``families`` with ``settings``' environment; ``crash`` arms ``point:n``;
     ``kill_after=(ready, seconds)`` SIGKILLs the child's whole process group (a dbt it started too) that many
     seconds after ``ready()`` first holds.
 
@@ -61,8 +62,9 @@ def run_child(
     if counts:
         env["RELIABILITY_COUNTS"] = str(counts)
     with tempfile.TemporaryFile("w+") as err:
+        child = [sys.executable, "-m", "medicaid_assets_tests.reliability.family_child"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "medicaid_assets_tests.reliability.family_child", json.dumps(plan)],
+            [*child, json.dumps(families), json.dumps(plan)],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -151,10 +153,11 @@ class Scenario:
     """One family's kill-and-resume: its plan, what it outputs, and how to make the next run rewrite everything."""
 
     settings: Settings
+    families: list[str]  # folders of medicaid_assets/defs the child loads (dotted): the family and its upstreams
     plan: list[dict]
     digest: Callable[[], Digest]
     rewrite: Callable[[], None]  # make the next run write every output again (same inputs, same result)
-    setup: list[dict] | None = None  # steps run once before (the family's inputs), never killed
+    setup: list[dict] | None = None  # steps run once before the first run, in its child (the family's inputs)
 
 
 def seeded_hit(census: dict[str, int], point: str, seed: int) -> int:
@@ -169,10 +172,7 @@ def kill_and_resume(
     """Run, rewrite killed at a seeded hit of ``point`` (or from outside: ``kill_after``, see :func:`run_child`),
     resume; assert the contract and return what happened."""
     STATS.add("crash_scenarios")
-    if scenario.setup:
-        ready = run_child(scenario.settings, scenario.setup)
-        assert ready.returncode == 0, ready.stderr
-    first = run_child(scenario.settings, scenario.plan)
+    first = run_child(scenario.settings, scenario.families, [*(scenario.setup or []), *scenario.plan])
     assert first.returncode == 0, first.stderr
     good = scenario.digest()
     assert good and all(good.values()), f"the uninterrupted run wrote nothing to compare: {list(good)}"
@@ -180,19 +180,20 @@ def kill_and_resume(
     # The census: an uninterrupted rewrite, counting the points the killed rewrite will pass; it writes the same.
     census_path = work / "census.json"
     scenario.rewrite()
-    again = run_child(scenario.settings, scenario.plan, counts=census_path)
+    again = run_child(scenario.settings, scenario.families, scenario.plan, counts=census_path)
     assert again.returncode == 0, again.stderr
     assert not compare_rows(scenario.digest(), good), "an uninterrupted rewrite of the same inputs differs"
     n = seeded_hit(json.loads(census_path.read_text()), point, seed) if kill_after is None else 0
 
     scenario.rewrite()
-    killed = run_child(scenario.settings, scenario.plan, crash=f"{point}:{n}" if n else None, kill_after=kill_after)
+    crash = f"{point}:{n}" if n else None
+    killed = run_child(scenario.settings, scenario.families, scenario.plan, crash=crash, kill_after=kill_after)
     assert killed.killed, f"not killed at {point}:{n} (rc={killed.returncode}): {killed.stderr}"
     after_kill = scenario.digest()
     assert not compare_rows(after_kill, good), f"outputs changed by a run killed at {point}:{n}"
     assert after_kill == good
 
-    resumed = run_child(scenario.settings, scenario.plan)
+    resumed = run_child(scenario.settings, scenario.families, scenario.plan)
     assert resumed.returncode == 0, resumed.stderr
     after_resume = scenario.digest()
     assert not compare_rows(after_resume, good), f"the resume after {point}:{n} differs from an uninterrupted run"

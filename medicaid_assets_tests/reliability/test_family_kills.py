@@ -12,11 +12,9 @@ from pathlib import Path
 import pytest
 
 from medicaid_assets.cli.runner import full_range_tags
-from medicaid_assets.defs.medicaid_spending.keys import MARTS_SCHEMA, SPENDING, SPENDING_ENRICHED, SPENDING_FILE
+from medicaid_assets.defs.medicaid_spending.keys import MARTS_SCHEMA, SPENDING_ENRICHED
 from medicaid_assets.defs.rates_warehouse.keys import BENCH_MEDICARE_OPPS
-from medicaid_assets.defs.reference.code_sets.keys import TAXONOMY
 from medicaid_assets.defs.reference.fee_schedules import keys as fees
-from medicaid_assets.defs.reference.nppes.keys import MONTHLY_BUNDLE, PROVIDERS
 from medicaid_assets.defs.resdac_medicare import keys as resdac
 from medicaid_assets.defs.resdac_medicare.jobs import FULL_REFRESH_TAGS
 from medicaid_assets.defs.synthetic_medicare.jobs import ALL_FILE_TYPES_TAGS
@@ -56,6 +54,7 @@ def test_resdac_load_killed_mid_write_resumes(tmp_path: Path, point: str, seed: 
     )
     scenario = Scenario(
         settings=settings,
+        families=["resdac_medicare"],
         plan=[{"select": [k.to_user_string() for k in RESDAC_KEYS], "tags": FULL_REFRESH_TAGS}],
         digest=lambda: schema_rows(settings.warehouse_path, resdac.SCHEMA, skip_columns=("loaded_at", "fingerprint")),
         rewrite=lambda: _touch_all(delivery),
@@ -81,6 +80,7 @@ def test_synthetic_medicare_landing_killed_mid_swap_resumes(settings: Settings, 
     layout = DataLayout(settings.data_dir)
     scenario = Scenario(
         settings=settings,
+        families=["synthetic_medicare"],
         plan=[{"select": [DOWNLOADS.to_user_string(), LANDED.to_user_string()], "tags": ALL_FILE_TYPES_TAGS}],
         digest=lambda: parquet_rows(layout.synthetic_medicare_landed),
         rewrite=lambda: shutil.rmtree(layout.synthetic_medicare_landed / "_stamps"),
@@ -117,6 +117,7 @@ def test_fee_schedules_and_benchmarks_killed_mid_write_resume(settings: Settings
 
     scenario = Scenario(
         settings=settings,
+        families=["reference.fee_schedules", "rates_warehouse"],
         plan=FEE_PLAN,
         digest=lambda: {**parquet_rows(layout.assets), **_files(layout.pfs_releases)},
         rewrite=rewrite,
@@ -125,12 +126,14 @@ def test_fee_schedules_and_benchmarks_killed_mid_write_resume(settings: Settings
 
 
 @pytest.mark.parametrize(("point", "seed"), [("duckdb.sql", 7)])
-def test_spending_enriched_killed_mid_write_resumes(settings: Settings, tmp_path: Path, point, seed) -> None:
-    """The mart's months are replaced in place (one transaction); the kill lands among its statements."""
-    keys = [SPENDING_FILE, SPENDING, MONTHLY_BUNDLE, PROVIDERS, TAXONOMY]
+def test_spending_enriched_killed_mid_write_resumes(reference, tmp_path: Path, point, seed) -> None:
+    """The mart's months are replaced in place (one transaction); the kill lands among its statements. Its inputs
+    (spending, the NPPES providers, the NUCC taxonomy) are the session's reference data dir after ``download``."""
+    data = shutil.copytree(reference.sourced, tmp_path / "data")
+    settings = Settings.from_env({"MEDICAID_DATA_DIR": str(data)})
     scenario = Scenario(
         settings=settings,
-        setup=[{"select": [k.to_user_string() for k in keys], "tags": full_range_tags()}],
+        families=["medicaid_spending", "reference.code_sets", "reference.nppes"],
         plan=[{"select": [SPENDING_ENRICHED.to_user_string()], "tags": full_range_tags()}],
         digest=lambda: schema_rows(settings.warehouse_path, MARTS_SCHEMA),
         rewrite=lambda: None,  # every run replaces its months
@@ -146,6 +149,7 @@ def test_synthetic_medicare_dbt_build_killed_mid_run_resumes(settings: Settings,
     models = [k.to_user_string() for k in synthetic_medicare_models.keys]
     scenario = Scenario(
         settings=settings,
+        families=["synthetic_medicare"],
         setup=[{"select": [DOWNLOADS.to_user_string(), LANDED.to_user_string()], "tags": ALL_FILE_TYPES_TAGS}],
         plan=[{"select": models}],
         digest=lambda: schema_rows(settings.warehouse_path, SYNTHETIC_SCHEMA),

@@ -1,6 +1,11 @@
 """The CLI and the UI launch the same runs: the main job started through the instance (as the UI's Materialize does:
-code server, run worker, a process per step) materializes exactly what the CLI's ``download`` + ``build-datasets``
-materialized, partition for partition, and writes the same outputs (those the weekly bundles leave alone)."""
+code server, run worker) materializes exactly what the CLI's ``download`` + ``build-datasets`` materialized,
+partition for partition, and writes the same outputs (those the weekly bundles leave alone).
+
+The run worker executes its steps in its own process (the in-process executor, as ``test_concurrency`` runs the main
+job): what is compared here is what the launched run materializes, which the executor does not change, and a
+process per step would add ~5 s for each of its ~32 steps. The multiprocess executor is covered by
+``defs/medicaid_spending/test_multiprocess.py`` and, for a launched run, by ``test_terminate``."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from medicaid_assets_tests.reliability.launched import JOB, launcher, step_failu
 pytestmark = pytest.mark.slow
 # What the CLI's --requests-per-second 0 --concurrency 4 set, as run config of the API resources.
 FAST_APIS = {"requests_per_second": 0, "concurrency": 4}
+IN_PROCESS = {"in_process": {}}
 
 
 def materialized(home: Path) -> dict[dg.AssetKey, set[str] | None]:
@@ -45,7 +51,9 @@ def test_a_run_launched_through_the_instance_materializes_what_the_cli_did(
         "clinical_tables_api": {"config": {"base_url": world.hcpcs_api_url, **FAST_APIS}},
     }
     with launcher(data, home, rel_server.base_url) as launch:
-        run_id = launch.submit(tags=full_range_tags(), run_config={"resources": resources})
+        run_id = launch.submit(
+            tags=full_range_tags(), run_config={"resources": resources, "execution": {"config": IN_PROCESS}}
+        )
         launch.start(run_id)
         run = launch.wait(run_id)
         assert run.status == dg.DagsterRunStatus.SUCCESS, step_failures(launch.instance, run_id)
