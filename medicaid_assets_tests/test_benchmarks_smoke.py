@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from medicaid_assets.settings import PROJECT_ROOT
+from medicaid_assets_tests.conftest import TEST_SPEC
 
 STAGES = (
     "prepare",
@@ -32,14 +33,20 @@ STAGES = (
 
 
 @pytest.mark.slow
-def test_benchmark_command_runs_every_stage_at_tiny_scale(tmp_path: Path) -> None:
+def test_benchmark_command_runs_every_stage_at_tiny_scale(tmp_path: Path, world_dir: Path) -> None:
+    """On the session's world (reused, not generated again), the stages of one data folder sharing a process."""
     results = tmp_path / "results"
     command = [
         sys.executable,
         "-m",
         "benchmarks.run",
         "--scale",
-        "0.0001",
+        str(TEST_SPEC.scale),
+        "--seed",
+        str(TEST_SPEC.seed),
+        "--world-dir",
+        str(world_dir),
+        "--shared-processes",
         "--work-dir",
         str(tmp_path / "work"),
         "--results-dir",

@@ -8,6 +8,7 @@ crafted rows with hostile text; the dataset then merges them with the cache's ro
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from medicaid_assets.cli.download import SOURCES
-from medicaid_assets.cli.runner import Runner, full_range_tags
+from medicaid_assets.cli.runner import Runner
 from medicaid_assets.dagster_kit.io_managers import SqlFrame
 from medicaid_assets.definitions import build_definitions
 from medicaid_assets.defs.medicaid_spending.jobs import main_job
@@ -51,16 +51,14 @@ DATES = (None, date(1970, 1, 1), date(1969, 12, 31), date(1, 1, 1), date(2008, 1
 
 
 @pytest.fixture(scope="module")
-def bulk_rows(tmp_path_factory: pytest.TempPathFactory, world_server: WorldServer) -> Path:
-    """``resolution/npi_bulk_rows`` of the test world: the monthly and weekly NPPES files, as the pipeline loads them."""
-    data = tmp_path_factory.mktemp("bulk_rows") / "data"
+def bulk_rows(tmp_path_factory: pytest.TempPathFactory, sourced: Path, world_server: WorldServer) -> Path:
+    """``resolution/npi_bulk_rows`` of the test world: the monthly and weekly NPPES files, as the pipeline loads them
+    (from a copy of the package's sourced data dir)."""
+    data = shutil.copytree(sourced, tmp_path_factory.mktemp("bulk_rows") / "data")
     settings = settings_for_world(Settings.from_env({"MEDICAID_DATA_DIR": str(data)}), world_server.base_url)
     keys = dg.AssetSelection.assets(["resolution", "dataset_npis"], ["resolution", "npi_bulk_rows"])
     with dg.instance_for_test() as instance:
-        runner = Runner(build_definitions(settings), instance, quiet=True)
-        assert runner.run(main_job.name, SOURCES, tags=full_range_tags())
-        assert runner.apply_new_weeklies()
-        assert runner.run(main_job.name, keys)
+        assert Runner(build_definitions(settings), instance, quiet=True).run(main_job.name, keys)
     return DataLayout(data).assets / "resolution" / "npi_bulk_rows.parquet"  # where the parquet IO manager keeps it
 
 

@@ -5,7 +5,7 @@ import math
 import shutil
 import signal
 import subprocess
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import dagster as dg
@@ -14,8 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from medicaid_assets.cli.build_datasets import DATASETS
-from medicaid_assets.cli.download import SOURCES
-from medicaid_assets.cli.runner import Runner, full_range_tags
+from medicaid_assets.cli.runner import Runner
 from medicaid_assets.core.fetcher import FetchProgress
 from medicaid_assets.core.npi import is_valid_npi
 from medicaid_assets.definitions import build_definitions
@@ -45,19 +44,23 @@ from medicaid_assets_tests.support.waiting import wait_until
 VOLATILE = {"fetched_at_unix", "requested_at_utc", "api_run_id"}
 
 
-@pytest.fixture(scope="module")
-def sourced(tmp_path_factory: pytest.TempPathFactory, world_server: WorldServer) -> Path:
-    """A data dir with every source downloaded and loaded (spending, NPPES monthly + weeklies, CPT fallback)."""
-    from medicaid_assets.sample_world.urls import settings_for_world
+@dataclass(frozen=True)
+class Built:
+    data: Path  # ``sourced`` after one build of the datasets with every default (read only: copy it to change it)
+    requests: list[dict]  # the world's request log of that build: what a cold cache asks
 
-    data = tmp_path_factory.mktemp("sourced") / "data"
-    settings = settings_for_world(Settings.from_env({"MEDICAID_DATA_DIR": str(data)}), world_server.base_url)
-    with dg.instance_for_test() as instance:
-        runner = Runner(build_definitions(settings), instance, quiet=True, split_ranges=True)
-        assert runner.run(main_job.name, SOURCES, tags=full_range_tags())
-        assert runner.apply_new_weeklies()
-        assert [r.dagster_run.job_name for r in runner.results].count("nppes_weekly_job") == 3
-    return data
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, sourced: Path, world_server: WorldServer) -> Built:
+    """One default build for the module: its outputs are the fault-free ones the fault, ctrl-c and object-storage
+    tests compare with, its folder the warm cache others start from (one build instead of one a test)."""
+    data = shutil.copytree(sourced, tmp_path_factory.mktemp("built") / "data")
+    control = WorldControl(world_server.base_url)
+    control.clear_faults()
+    control.publish_weeklies(None)
+    control.clear_requests()
+    assert _build(_settings(data, world_server))
+    return Built(data, control.requests())
 
 
 @pytest.fixture
@@ -65,6 +68,12 @@ def data_dir(sourced: Path, tmp_path: Path) -> Path:
     target = tmp_path / "data"
     shutil.copytree(sourced, target)
     return target
+
+
+@pytest.fixture
+def built_dir(built: Built, tmp_path: Path) -> Path:
+    """A copy of the built folder, for a test that changes it."""
+    return shutil.copytree(built.data, tmp_path / "data")
 
 
 def _settings(data: Path, server: WorldServer) -> Settings:
@@ -106,25 +115,25 @@ def _outputs(data: Path) -> dict[str, list[tuple]]:
     return out
 
 
-def _asked(world: WorldControl, api: str) -> list[str]:
+def _asked(requests: list[dict], api: str) -> list[str]:
     asked = []
-    for r in world.requests():
+    for r in requests:
         if r["api"] == api:
             ids = r["identifiers"]
             asked += ids if isinstance(ids, list) else [ids]
     return asked
 
 
-def test_npis_resolve_bulk_first_then_api(data_dir, world: WorldControl, world_server, world_dir) -> None:
+def test_npis_resolve_bulk_first_then_api(built: Built, world_dir) -> None:
     spec = world_spec(world_dir)
-    assert _build(_settings(data_dir, world_server))
+    data_dir = built.data
     billing, servicing = dataset_npi_pool(spec)
     npis = {n.strip() for n in billing + servicing if n and n.strip()}
     mapping = {r["npi"]: r for r in _csv(data_dir / "mappings/npi/npi_provider_mapping.csv")}
     unresolved = {
         r["identifier"]: r for r in _csv(data_dir / "unresolved_identifiers.csv") if r["identifier_type"] == "npi"
     }
-    asked = _asked(world, "npi")
+    asked = _asked(built.requests, "npi")
     expect_api = set()
     for npi in npis:
         index = index_for_npi(spec, npi) if is_valid_npi(npi) else None
@@ -146,9 +155,9 @@ def test_npis_resolve_bulk_first_then_api(data_dir, world: WorldControl, world_s
     assert sorted(asked) == sorted(expect_api)
 
 
-def test_codes_resolve_through_fallback_and_batches(data_dir, world: WorldControl, world_server, world_dir) -> None:
+def test_codes_resolve_through_fallback_and_batches(built: Built, world_dir) -> None:
     spec = world_spec(world_dir)
-    assert _build(_settings(data_dir, world_server))
+    data_dir = built.data
     ok = {r["hcpcs_code"] for r in _csv(data_dir / "mappings/hcpcs/hcpcs_code_mapping.csv")}
     unresolved = {
         r["identifier"] for r in _csv(data_dir / "unresolved_identifiers.csv") if r["identifier_type"] == "hcpcs"
@@ -158,11 +167,11 @@ def test_codes_resolve_through_fallback_and_batches(data_dir, world: WorldContro
             assert code.code in ok, code
         else:
             assert code.code not in ok and any(s.strip() in unresolved for s in code.spellings), code
-    asked = _asked(world, "hcpcs")
+    asked = _asked(built.requests, "hcpcs")
     api_only = [c.code for c in code_universe(spec) if c.in_api and not (c.in_pprrvu or c.in_level2_file)]
     assert set(api_only) <= set(asked)
     assert not any(c.isdigit() for c in asked)  # CPT codes come from the PPRRVU fallback, never the API
-    requests = [r for r in world.requests() if r["api"] == "hcpcs"]
+    requests = [r for r in built.requests if r["api"] == "hcpcs"]
     assert len(requests) <= math.ceil(len(set(asked)) / 100)
     fallback = _csv(data_dir / "raw/cpt/cpt_hcpcs_fallback.csv")
     cpt = next(c for c in code_universe(spec) if c.kind == "cpt" and c.in_pprrvu)
@@ -182,14 +191,18 @@ def test_warm_cache_costs_no_request_and_gives_identical_outputs(data_dir, world
 HAND_OFFS = ("dataset_codes", "dataset_npis", "npi_bulk_rows")
 
 
-def test_hand_offs_go_through_the_configured_io_manager(tmp_path, sourced, world_server) -> None:
+def test_hand_offs_go_through_the_configured_io_manager(tmp_path, sourced, built: Built, world_server) -> None:
     """The identifier sets and bulk rows between the warehouse and the lookups are values the IO manager stores:
     parquet files under ``<data>/assets/resolution/`` or tables ``resolution.*`` in the warehouse; same outputs."""
     outputs = {}
     for kind in ("parquet", "duckdb"):
-        data = shutil.copytree(sourced, tmp_path / kind)
-        settings = replace(_settings(data, world_server), io_manager=kind)
-        assert _build(settings)
+        if kind == "parquet":  # the default: the module's build
+            data, settings = built.data, _settings(built.data, world_server)
+            assert settings.io_manager == kind
+        else:
+            data = shutil.copytree(sourced, tmp_path / kind)
+            settings = replace(_settings(data, world_server), io_manager=kind)
+            assert _build(settings)
         with duckdb.connect(str(settings.warehouse_path), read_only=True) as conn:
             tables = conn.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'resolution'").fetchall()
             stored = conn.execute("SELECT table_name FROM _dagster_io.sources").fetchall() if tables else []
@@ -204,11 +217,10 @@ def test_hand_offs_go_through_the_configured_io_manager(tmp_path, sourced, world
     assert outputs["duckdb"] == outputs["parquet"]
 
 
-def test_hand_offs_on_object_storage(tmp_path, sourced, world_server, s3_server, bucket, aws_env) -> None:
+def test_hand_offs_on_object_storage(tmp_path, sourced, built: Built, world_server, s3_server, bucket, aws_env) -> None:
     """With ``MEDICAID_IO_MANAGER_BASE=s3://…`` the hand-offs are objects in the bucket, the steps that query them
     read local copies, and the outputs are those of the local default."""
-    local = shutil.copytree(sourced, tmp_path / "local")
-    assert _build(_settings(local, world_server))
+    local = built.data
     data = shutil.copytree(sourced, tmp_path / "s3")
     base = f"s3://{bucket}/assets"
     settings = replace(_settings(data, world_server), io_manager_base=base, s3_endpoint_url=s3_server.endpoint_url)
@@ -220,11 +232,9 @@ def test_hand_offs_on_object_storage(tmp_path, sourced, world_server, s3_server,
 
 
 def test_faults_at_20_percent_give_the_fault_free_outputs(
-    data_dir, tmp_path, sourced, world: WorldControl, world_server
+    data_dir, built: Built, world: WorldControl, world_server
 ) -> None:
-    clean = tmp_path / "clean"
-    shutil.copytree(sourced, clean)
-    assert _build(_settings(clean, world_server))
+    clean = built.data
     world.set_faults(
         rate=0.2,
         kinds=["429", "500", "503", "slow", "drop", "truncate", "nonjson"],
@@ -261,10 +271,10 @@ def test_skip_api_and_max_new_lookups(data_dir, world: WorldControl, world_serve
     settings = _settings(data_dir, world_server)
     config = {"ops": {"identifier_caches": {"config": {"skip_api": True}}}}
     assert _build(settings, config)
-    assert _asked(world, "npi") == [] and _asked(world, "hcpcs") == []
+    assert _asked(world.requests(), "npi") == [] and _asked(world.requests(), "hcpcs") == []
     config = {"ops": {"identifier_caches": {"config": {"max_new_lookups": 2}}}}
     assert _build(settings, config)
-    assert len(_asked(world, "npi")) == 2
+    assert len(_asked(world.requests(), "npi")) == 2
 
 
 def test_lookup_progress_reaches_the_sink_of_a_front_end_running_the_steps(data_dir, world_server) -> None:
@@ -281,8 +291,8 @@ def test_lookup_progress_reaches_the_sink_of_a_front_end_running_the_steps(data_
         assert len(updates) > 1 and updates[-1].done == updates[-1].total > 0, (label, updates[-1])
 
 
-def test_output_columns_follow_the_contract(data_dir, world_server) -> None:
-    assert _build(_settings(data_dir, world_server))
+def test_output_columns_follow_the_contract(built: Built) -> None:
+    data_dir = built.data
 
     def header(path: Path) -> tuple[str, ...]:
         with path.open(newline="") as fh:
@@ -301,12 +311,9 @@ def test_output_columns_follow_the_contract(data_dir, world_server) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_stops_gracefully_and_the_next_run_resumes(
-    data_dir, tmp_path, sourced, world: WorldControl, world_server
+    data_dir, tmp_path, built: Built, world: WorldControl, world_server
 ) -> None:
-    clean = tmp_path / "clean"
-    shutil.copytree(sourced, clean)
-    assert _build(_settings(clean, world_server))
-    world.clear_requests()
+    clean = built.data
     env = child_env({"MEDICAID_DATA_DIR": str(data_dir), **world_env(world_server.base_url)})
     home = tmp_path / "dh"
     paced = cli_command(["build-datasets", "--requests-per-second", "4", "--concurrency", "1"], home)
@@ -314,13 +321,13 @@ def test_ctrl_c_stops_gracefully_and_the_next_run_resumes(
         paced, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
-        wait_until(lambda: len(_asked(world, "npi")) >= 2, "the run's second NPI request", timeout=120)
+        wait_until(lambda: len(_asked(world.requests(), "npi")) >= 2, "the run's second NPI request", timeout=120)
     finally:
         proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output[-3000:]
     assert "stopped early" in output and "FAILED" not in output  # a graceful stop, not a failed step
-    stopped_after = len(_asked(world, "npi"))
+    stopped_after = len(_asked(world.requests(), "npi"))
     assert (data_dir / "mappings/npi/npi_provider_mapping.csv").is_file()
     run_cli_ok(["build-datasets"], home, env, timeout=300)
     fetched = [
@@ -334,9 +341,8 @@ def test_ctrl_c_stops_gracefully_and_the_next_run_resumes(
     assert faulty == fault_free
 
 
-def test_reset_map_starts_fresh(data_dir, world: WorldControl, world_server, tmp_path) -> None:
-    settings = _settings(data_dir, world_server)
-    assert _build(settings)
+def test_reset_map_starts_fresh(built_dir, world: WorldControl, world_server, tmp_path) -> None:
+    data_dir = built_dir
     cache = data_dir / "cache/npi/npi_provider_cache.sqlite"
     assert cache.is_file()
     env = child_env({"MEDICAID_DATA_DIR": str(data_dir), **world_env(world_server.base_url)})
