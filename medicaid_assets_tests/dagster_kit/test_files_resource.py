@@ -1,12 +1,15 @@
 """HttpFilesResource: the one download helper every family uses (its attempts, progress log, reuse)."""
 
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from medicaid_assets.core.download import DownloadError
 from medicaid_assets.dagster_kit.resources.files import HttpFilesResource
+from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError, check_url
 from medicaid_assets.sample_world.server import WorldControl, WorldServer
 from medicaid_assets.sample_world.urls import disk_path, local_url
 from medicaid_assets.settings import DEFAULT_NPPES_FILES_PAGE_URL, DEFAULT_SPENDING_URL
@@ -40,3 +43,39 @@ def test_get_page_defaults_to_the_resources_attempts(world: WorldControl, world_
     assert files.get_page(url).status_code == 500
     assert files.get_page(url, attempts=1).status_code == 500
     assert sum(r["method"] == "GET" for r in world.requests()) == 4
+
+
+def test_a_guard_vets_every_redirect_before_it_is_followed(tmp_path: Path) -> None:
+    """A third party's file that redirects to a private address: the price-transparency URL check refuses the
+    redirect target before any request reaches it, and nothing is written."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            if self.path == "/in-network.json":
+                self.send_response(302)
+                self.send_header("Location", "/internal/metadata")
+                self.end_headers()
+            else:
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    start = f"http://127.0.0.1:{server.server_port}/in-network.json"
+
+    def guard(url: str) -> None:  # the payer's own URL is trusted here; where it leads is checked as public
+        check_url(url, allow_private=url == start)
+
+    try:
+        with pytest.raises(UnsafeUrlError, match="private/loopback"):
+            HttpFilesResource(attempts=1).download(start, tmp_path / "file.json", guard=guard)
+    finally:
+        server.shutdown()
+    assert hits == ["/in-network.json"] and list(tmp_path.iterdir()) == []

@@ -7,7 +7,7 @@ and retried by the one policy (core/retry), with progress lines in the run's log
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,9 +29,14 @@ class HttpFilesResource(dg.ConfigurableResource):
     backoff_seconds: float = 1.0
 
     @contextmanager
-    def client(self) -> Iterator[httpx.Client]:
+    def client(self, guard: Callable[[str], None] | None = None) -> Iterator[httpx.Client]:
+        """A client that follows redirects; ``guard(url)`` runs before every request, redirects included, and
+        raises to refuse one (third parties' URLs: see price_transparency/safety.py)."""
         timeout = httpx.Timeout(self.read_timeout_seconds, connect=self.connect_timeout_seconds)
-        with httpx.Client(timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}) as client:
+        hooks = {"request": [lambda request: guard(str(request.url))]} if guard is not None else {}
+        with httpx.Client(
+            timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}, event_hooks=hooks
+        ) as client:
             yield client
 
     def download(
@@ -42,10 +47,11 @@ class HttpFilesResource(dg.ConfigurableResource):
         log: dg.DagsterLogManager | logging.Logger | None = None,
         validate: Validator | None = None,
         allow_html: bool = False,
+        guard: Callable[[str], None] | None = None,
     ) -> DownloadResult:
         """Make ``dest`` a complete, validated copy of ``url`` (core/download), reusing a good one; progress
-        lines go to ``log``."""
-        with self.client() as client:
+        lines go to ``log``; ``guard`` vets every URL requested (see :meth:`client`)."""
+        with self.client(guard) as client:
             return download(
                 client,
                 url,

@@ -299,14 +299,14 @@ def _fetch_listed(
 
     entry, dest = resolve()
     try:
-        download = files.download(entry.url, dest, log=context.log, allow_html=False)
+        download = files.download(entry.url, dest, log=context.log, allow_html=False, guard=pt.check)
     except DownloadError as exc:
         if not _EXPIRED.search(str(exc)):
             raise dg.Failure(f"{key}: {_unsigned(str(exc))}; nothing was written") from None
         context.log.warning(f"{key}: the signed link was refused ({_unsigned(str(exc))}); resolving the ToC again")
         entry, dest = resolve()
         try:
-            download = files.download(entry.url, dest, log=context.log, allow_html=False)
+            download = files.download(entry.url, dest, log=context.log, allow_html=False, guard=pt.check)
         except DownloadError as again:
             raise dg.Failure(
                 f"{key}: {_unsigned(str(again))}, with a link from a ToC fetched again; nothing was written"
