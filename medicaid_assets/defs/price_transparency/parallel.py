@@ -121,23 +121,18 @@ class CachedFetch:
 
 
 def write_parts(batches: Iterator, part: Path, extra: Callable[[pa.Table], pa.Table] | None = None) -> None:
-    """Every output batch into ``part/{rates,organizations,providers}.parquet`` (zstd; each file written)."""
+    """Every output batch into ``part/{rates,organizations,providers}.parquet`` (zstd), each file opened first."""
     part.mkdir(parents=True, exist_ok=True)
     writers: dict[str, pq.ParquetWriter] = {}
     try:
-        for batch in batches:
-            for name in SCHEMAS:
-                table = getattr(batch, name)
-                if table is None or not table.num_rows:
-                    continue
-                table = extra(table) if extra else table
-                if name not in writers:
-                    writers[name] = pq.ParquetWriter(part / f"{name}.parquet", table.schema, compression="zstd")
-                writers[name].write_table(table)
         for name, schema in SCHEMAS.items():
-            if name not in writers:
-                empty = schema.empty_table()
-                pq.write_table(extra(empty) if extra else empty, part / f"{name}.parquet", compression="zstd")
+            empty = extra(schema.empty_table()) if extra else schema.empty_table()
+            writers[name] = pq.ParquetWriter(part / f"{name}.parquet", empty.schema, compression="zstd")
+        for batch in batches:
+            for name, writer in writers.items():
+                table = getattr(batch, name)
+                if table is not None and table.num_rows:
+                    writer.write_table(extra(table) if extra else table)
     finally:
         for writer in writers.values():
             writer.close()
