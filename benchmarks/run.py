@@ -161,6 +161,8 @@ def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
     k, c, a = (stages.get(name, {}) for name in ("marts", "main_cold", "main_warm"))
     f, hll, sm = (stages.get(name, {}) for name in ("resdac_fixed_width", "resdac_sketches", "synthetic_medicare"))
     pt, b, r2 = (stages.get(name, {}) for name in ("price_transparency", "rates_benchmarks", "rates_phase2"))
+    m1, m10 = (stages.get(name, {}) for name in ("rates_memory_1x", "rates_memory_10x"))
+    memory_growth = _ratio(m10.get("peak_rss_bytes"), m1.get("peak_rss_bytes"))
     nppes_ratio, nppes_rss = (
         _ratio(n.get("wall"), nf.get("floor")),
         n.get("process_peak_rss_bytes") or n.get("peak_rss_bytes"),
@@ -329,6 +331,18 @@ def table_rows(stages: dict[str, dict]) -> list[dict[str, Any]]:
             b.get("rows") is not None and "error" not in b,
         ),
     ]
+    rows.append(
+        _row(
+            "rates warehouse memory: fact_rate_enriched tiles + the fact's Iceberg partition, 10× the facts",
+            f"10×: {m10.get('rows') or 0:,} facts, peak RSS {_gib(m10.get('peak_rss_bytes'))} "
+            f"({_fmt_s(m10.get('tiles_and_iceberg'))})",
+            f"1×: {m1.get('rows') or 0:,} facts, peak RSS {_gib(m1.get('peak_rss_bytes'))} "
+            f"({_fmt_s(m1.get('tiles_and_iceberg'))})",
+            memory_growth,
+            "peak RSS at 10× ≤ 2× the 1× run's (bounded, not proportional)",
+            memory_growth is not None and memory_growth <= 2,
+        )
+    )
     for name, what, floor in (
         ("professional", "Medicare professional benchmark, every code × locality", "the same query, bare `COPY`"),
         ("tiles", "fact_rate_enriched tiles (Hive-partitioned ZSTD parquet)", "bare `COPY … PARTITION_BY`"),

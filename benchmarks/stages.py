@@ -778,7 +778,7 @@ def _rates_memory(ctx: Context, m: Measure, factor: int) -> None:
     ``rates_phase2`` (``benchmarks/rates_warehouse.py``); 1× and 10× run in processes of their own."""
     from benchmarks.rates_warehouse import measure_memory
 
-    measure_memory(ctx, m, factor * max(100_000, int(float(ctx.plan.get("scale", 0.1)) * 10_000_000)))
+    measure_memory(ctx, m, factor * max(10_000, int(float(ctx.plan.get("scale", 0.1)) * 10_000_000)))
 
 
 def stage_rates_memory_1x(ctx: Context, m: Measure) -> None:

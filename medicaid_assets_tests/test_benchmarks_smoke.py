@@ -66,6 +66,6 @@ def test_benchmark_command_runs_every_stage_at_tiny_scale(tmp_path: Path, world_
         assert "error" not in figures, (stage, figures.get("error"))
     assert report["stages"]["spending"]["rows"] == report["world"]["spending_rows"]
     assert report["stages"]["main_warm"]["requests"] == 0  # nothing new: no request (a behaviour, not a time)
-    assert len(report["table"]) == 19 and all(row["figure"] for row in report["table"])
+    assert len(report["table"]) == 21 and all(row["figure"] for row in report["table"])
     assert "| stage | figure | floor, same run |" in done.stdout
     assert list((tmp_path / "work").iterdir()) == []  # work files are removed unless --keep
