@@ -5,6 +5,7 @@ price-transparency file names (the sample payers' NPIs are the world's NPPES pro
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +14,7 @@ import polars as pl
 import pytest
 
 from medicaid_assets.definitions import build_definitions
-from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_PARTITIONS, PAYER_TOC
+from medicaid_assets.defs.price_transparency.keys import FILE_PARTITIONS, PAYER_TOC, TOC_PARTITIONS, toc_partition_key
 from medicaid_assets.defs.rates_warehouse.code_groups import procedure_group
 from medicaid_assets.defs.rates_warehouse.keys import DIM_NPI, DIM_NPI_ADDRESS
 from medicaid_assets.sample_world.price_transparency import world_catalog
@@ -55,9 +56,10 @@ def test_dimensions_from_the_reference_tables(
         assert npi_dims.execute_in_process(instance=instance).success
         base = settings.data_dir / "assets" / "rates_warehouse"
         assert pl.read_parquet(base / "dim_npi.parquet").height == 0
-        instance.add_dynamic_partitions(PAYER_PARTITIONS, ["uhc_tpa_sample"])
+        toc_key = toc_partition_key("uhc_tpa_sample", datetime.now(UTC).strftime("%Y-%m"))  # sample ToCs: no date
+        instance.add_dynamic_partitions(TOC_PARTITIONS, [toc_key])
         toc = defs.resolve_implicit_global_asset_job_def().get_subset(asset_selection={PAYER_TOC})
-        assert toc.execute_in_process(instance=instance, partition_key="uhc_tpa_sample").success
+        assert toc.execute_in_process(instance=instance, partition_key=toc_key).success
         (key,) = instance.get_dynamic_partitions(FILE_PARTITIONS)
         files = defs.resolve_job_def("price_transparency_files")
         assert files.execute_in_process(instance=instance, partition_key=key).success
