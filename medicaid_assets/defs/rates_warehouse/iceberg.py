@@ -50,6 +50,16 @@ STAR_TABLES = {
 }
 
 
+# What every Iceberg asset of the family declares alike.
+ICEBERG_ASSET = {
+    "group_name": GROUP,
+    "kinds": {"iceberg"},
+    "owners": OWNERS,
+    "tags": {"family": "rates_warehouse"},
+    "pool": "duckdb",
+}
+
+
 @dg.asset(
     key=ICEBERG_TABLES,
     ins={
@@ -57,11 +67,7 @@ STAR_TABLES = {
         "asc": dg.AssetIn(BENCH_MEDICARE_ASC),
         **{f"wc_{state.lower()}": dg.AssetIn(key) for state, key in BENCH_WC.items()},
     },
-    group_name=GROUP,
-    kinds={"iceberg"},
-    owners=OWNERS,
-    tags={"family": "rates_warehouse"},
-    pool="duckdb",
+    **ICEBERG_ASSET,
     description="The benchmarks as Iceberg tables bench_medicare_opps, bench_medicare_asc and bench_wc (partitioned "
     "by state) in the configured catalog and warehouse (MEDICAID_ICEBERG_*): DuckDB's iceberg_scan, Trino, Spark "
     "and Athena read them.",
@@ -99,11 +105,7 @@ def _result(written: list[dict], iceberg: IcebergResource) -> dg.MaterializeResu
         "dim_npi": dg.AssetIn(DIM_NPI),
         "dim_npi_address": dg.AssetIn(DIM_NPI_ADDRESS),
     },
-    group_name=GROUP,
-    kinds={"iceberg"},
-    owners=OWNERS,
-    tags={"family": "rates_warehouse"},
-    pool="duckdb",
+    **ICEBERG_ASSET,
     description="dim_code, dim_npi and dim_npi_address as Iceberg tables of the same names (each replaced whole, one "
     "commit), beside the benchmarks.",
 )
@@ -124,11 +126,7 @@ def _stream(iceberg: IcebergResource, name: str, frame: SqlFrame, column: str | 
 @dg.asset(
     key=ICEBERG_STAR,
     ins={name: dg.AssetIn(key, metadata={ALLOW_MISSING: True}) for name, key in STAR_TABLES.items()},
-    group_name=GROUP,
-    kinds={"iceberg"},
-    owners=OWNERS,
-    tags={"family": "rates_warehouse"},
-    pool="duckdb",
+    **ICEBERG_ASSET,
     description="bench_medicare_professional, dim_payer, dim_pos_set, dim_provider_group, xref_pg_member_npi and "
     "xref_pg_member_tin as Iceberg tables of the same names, each replaced whole in one commit (rows streamed from "
     "DuckDB); a table not built yet is left as it is.",
@@ -161,11 +159,7 @@ def iceberg_star(
     key=ICEBERG_FACT_RATE,
     ins={"fact_rate": dg.AssetIn(FACT_RATE)},
     partitions_def=pt.file_partitions,
-    group_name=GROUP,
-    kinds={"iceberg"},
-    owners=OWNERS,
-    tags={"family": "rates_warehouse"},
-    pool="duckdb",
+    **ICEBERG_ASSET,
     description="fact_rate as the Iceberg table fact_rate, partitioned by file_key: a run replaces exactly its "
     "price-transparency file's rows in one commit (streamed from DuckDB in chunks).",
 )
