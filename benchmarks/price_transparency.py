@@ -28,12 +28,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from medicaid_assets.defs.price_transparency.containers import open_chunks
 from medicaid_assets.defs.price_transparency.normalize import FileConfig, Normalizer
-from medicaid_assets.defs.price_transparency.parallel import normalize_split
+from medicaid_assets.defs.price_transparency.parallel import normalize_split, write_parts
 from medicaid_assets.defs.price_transparency.stream import Elements, split_document
 from medicaid_assets.defs.price_transparency.whitelist import load_whitelist
 from medicaid_assets.sample_world.price_transparency import carefirst_items
@@ -99,25 +96,12 @@ def floor_split(path: Path) -> int:
 
 
 def normalize_to_parquet(path: Path, out_dir: Path, *, whitelist: bool) -> int:
-    """The task: every table to parquet (zstd) as the asset writes them; returns rate rows."""
+    """The task: every table to parquet (zstd) as the asset writes them (``write_parts``); returns rate rows."""
     config = FileConfig(
         payer="bench", url=f"https://bench.example/{path.name}", whitelist=load_whitelist() if whitelist else None
     )
     normalizer = Normalizer(config)
-    writers: dict[str, pq.ParquetWriter] = {}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        for batch in normalizer.run(open_chunks(path)):
-            for name in ("rates", "organizations", "providers"):
-                table: pa.Table | None = getattr(batch, name)
-                if table is None or not table.num_rows:
-                    continue
-                if name not in writers:
-                    writers[name] = pq.ParquetWriter(out_dir / f"{name}.parquet", table.schema, compression="zstd")
-                writers[name].write_table(table)
-    finally:
-        for writer in writers.values():
-            writer.close()
+    write_parts(normalizer.run(open_chunks(path)), out_dir)
     return normalizer.summary.rate_rows
 
 
@@ -215,13 +199,14 @@ def measure(work: Path, target_bytes: int) -> dict[str, float | int | str]:
         ("all_codes_json", "all_codes", json_path, size),
         ("whitelist_json_split2", "whitelist_split2", json_path, size),
         ("whitelist_json_3x", "whitelist", big_path, big),
+        ("whitelist_json_3x_split2", "whitelist_split2", big_path, big),
     ):
         got = run_pass(task, path, work / "out" / name)
         figures[f"{name}_mb_s"] = round(nbytes / 1e6 / got["seconds"], 1)
         figures[f"{name}_mb_per_cpu_s"] = round(nbytes / 1e6 / max(got["cpu_seconds"], 1e-9), 1)
         figures[f"{name}_count"] = got["count"]
         figures[f"{name}_peak_rss_bytes"] = got["peak_rss_bytes"]
-        if task == "whitelist_split2":
+        if task == "whitelist_split2":  # the workers' peak RSS
             figures[f"{name}_workers_peak_rss_bytes"] = got["workers_peak_rss_bytes"]
     figures["process_peak_rss_bytes"] = max(
         figures[f"{n}_peak_rss_bytes"] for n in ("whitelist_json", "whitelist_gz", "all_codes_json")

@@ -9,6 +9,8 @@ naming the file instead of filling the disk or memory; an archive must hold exac
 from __future__ import annotations
 
 import itertools
+import queue
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -18,6 +20,7 @@ from pathlib import Path
 from isal import igzip
 
 CHUNK = 4 << 20
+_END = object()
 _GZIP, _ZIP, _7Z = b"\x1f\x8b", b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c"
 
 
@@ -151,3 +154,45 @@ def stream_chunks(name: str, body: Iterable[bytes], limits: Limits = Limits()) -
                 )
             if out:
                 yield out
+
+
+def readahead(chunks: Iterable[bytes], depth: int = 2) -> Iterator[bytes]:
+    """``chunks`` pulled by a thread of their own, up to ``depth`` ahead: file reads and ISA-L/zlib inflation release
+    the GIL, so they overlap the parse. The reader's error is raised here; leaving early stops the reader, and a
+    generator is closed (its file with it) by the thread that ran it."""
+    ahead: queue.Queue = queue.Queue(depth)
+    done = threading.Event()
+
+    def put(item: object) -> bool:
+        while not done.is_set():
+            try:
+                ahead.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def pump() -> None:
+        source = iter(chunks)
+        last: object = _END
+        try:
+            for chunk in source:
+                if not put(chunk):
+                    return
+        except BaseException as exc:
+            last = exc
+        finally:
+            if hasattr(source, "close"):
+                source.close()
+        put(last)
+
+    reader = threading.Thread(target=pump, name="readahead", daemon=True)
+    reader.start()
+    try:
+        while (item := ahead.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        done.set()
+        reader.join()

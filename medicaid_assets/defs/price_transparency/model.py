@@ -54,7 +54,12 @@ class Price(msgspec.Struct, gc=False):
 class NegotiatedRate(msgspec.Struct, gc=False):
     provider_references: tuple[msgspec.Raw, ...] | None = None
     provider_groups: list[ProviderGroup] | None = None
-    negotiated_prices: tuple[Price, ...] | None = None
+    # Decoded with ``PRICES`` once per distinct list: payers repeat the same prices for many provider groups (the
+    # real CareFirst file: 122,310 lists, 2,727 distinct), and Python objects per price were the largest cost.
+    negotiated_prices: msgspec.Raw = msgspec.Raw(b"null")
+
+
+PRICES = msgspec.json.Decoder(tuple[Price, ...] | None)
 
 
 class Item(msgspec.Struct, gc=False):

@@ -2,10 +2,16 @@
 
 The flow per batch of ``in_network`` elements: a byte prefilter finds the items whose ``billing_code`` may be on
 the whitelist (no parse of the rest), msgspec decodes only those into typed structs, the whitelist is confirmed on
-the item's own type and code, and rows are built as columns: Python touches each price once, while the expansion
-to one row per code × price × provider group and the ids are numpy/Arrow over whole columns. Kept items gather
-across split batches until ``batch_rows`` rate rows are due, so each output batch (and parquet row group) is large
-and memory is bounded by that row count, not by the file.
+the item's own type and code, and rows are built as columns: a negotiated rate's price list is decoded once per
+distinct JSON text in the batch (payers repeat them for many provider groups), while the expansion to one row per
+code × price × provider group and the ids are numpy/Arrow/polars over whole columns. Kept items gather across split
+batches until ``batch_rows`` rate rows are due, so each output batch (and parquet row group) is large and memory is
+bounded by that row count, not by the file.
+
+Three threads share the work of one file: a reader (``containers.readahead``) reads and inflates the chunks and, with
+a whitelist, finds the ``"billing_code"`` keys (``positions.py``); this thread splits, prefilters and decodes; the
+caller's writer (``parallel.write_parts``) builds each batch's rates table (:class:`OutputBatch` builds it when read)
+and writes it. What the other two do mostly runs without the GIL, so one process uses both cores.
 
 Provider references: in-file groups, inline groups and remote reference files (fetched once per URL by the
 caller's ``fetch`` with bounded concurrency; a failure is recorded for that reference and its rates keep the
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import re
 import struct
 import tempfile
@@ -35,14 +42,17 @@ import pyarrow.compute as pc
 
 from medicaid_assets.core.npi import is_valid_npi
 from medicaid_assets.defs.price_transparency import ids
+from medicaid_assets.defs.price_transparency.containers import readahead
 from medicaid_assets.defs.price_transparency.handlers import PayerHandler, get_handler
 from medicaid_assets.defs.price_transparency.model import (
+    PRICES,
     Item,
     Price,
     ProviderGroup,
     ProviderReference,
     RemoteReference,
 )
+from medicaid_assets.defs.price_transparency.positions import KeyPositions
 from medicaid_assets.defs.price_transparency.stream import ArrayStart, Elements, Header, split_document
 from medicaid_assets.defs.price_transparency.whitelist import CODE_BYTES, Whitelist
 
@@ -117,7 +127,7 @@ _REF = msgspec.json.Decoder(ProviderReference)
 _REMOTE = msgspec.json.Decoder(RemoteReference)
 _HEADER_TEXT = msgspec.json.Decoder(str | int | float | None)
 _NEGOTIATED_RATE = b'"negotiated_rate"'
-_BILLING_CODE = b'"billing_code"'
+_BILLING_CODE = b'"billing_code"'  # the key the whitelist prefilter reads codes after (found by the reader thread)
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m-%d-%Y")
 _SPOOL_LEN = struct.Struct("<q")
 _PAIR_CACHE_MAX = 1 << 20  # distinct reference lists remembered (memory stays bounded on odd files)
@@ -195,11 +205,24 @@ class FileSummary:
     processes: int = 1  # worker processes whose shares of the file were used (``parallel.py``)
 
 
-@dataclass
 class OutputBatch:
-    rates: pa.Table | None = None
-    organizations: pa.Table | None = None
-    providers: pa.Table | None = None
+    """One batch of outputs. The rates table is built when ``rates`` is first read: ``write_parts`` reads it in its
+    writer thread, so the Arrow and polars share of the build (which runs without the GIL) overlaps the parse of the
+    next batch."""
+
+    def __init__(
+        self,
+        build_rates: Callable[[], pa.Table] | None,
+        organizations: pa.Table | None = None,
+        providers: pa.Table | None = None,
+    ) -> None:
+        self._build_rates = build_rates
+        self.organizations = organizations
+        self.providers = providers
+
+    @functools.cached_property
+    def rates(self) -> pa.Table | None:
+        return None if self._build_rates is None else self._build_rates()
 
 
 @dataclass
@@ -287,8 +310,10 @@ class _Rows:
     def __init__(self) -> None:
         self.item_cols: dict[str, list] = {k: [] for k in _ITEM_COLUMNS}
         self.nr_item: list[int] = []
+        self.nr_first: list[int] = []  # where each negotiated rate's prices start in ``prices``
         self.nr_count: list[int] = []  # prices of each negotiated rate
-        self.prices: list[Price] = []  # every negotiated rate's prices, in order
+        self.prices: list[Price] = []  # the distinct price lists' prices (a list repeated is stored once)
+        self.price_lists: dict[bytes, tuple[int, int]] = {}  # a list's JSON -> (first, count) in ``prices``
         self.nr_set: list[int] = []
         self.sets: dict[object, int] = {}  # set key -> set id (this batch)
         self.set_start: list[int] = []
@@ -366,6 +391,7 @@ class Normalizer:
         self._file_id = config.file_id
         wl = config.whitelist
         self._tokens = wl.tokens if wl is not None else None
+        self._positions = KeyPositions(_BILLING_CODE, anchor=7) if wl is not None else None  # 'g_co'
         self._pending_remote: list[tuple[str, str]] = []  # (reference id, url)
         self._pair_cache: dict[tuple[bytes, ...], tuple[tuple[int, str | None, str], ...]] = {}
         self._rows = _Rows()  # kept items gathered for the next output batch
@@ -424,23 +450,20 @@ class Normalizer:
         """(item index, start, end) of the items the byte prefilter lets through; counts the rest as dropped."""
         starts, ends, buf = batch.starts, batch.ends, batch.buf
         self.summary.items += len(starts)
-        if self._tokens is None:
+        if self._tokens is None or self._positions is None:
             return [(batch.first + i, s, e) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
-        tokens = self._tokens
+        tokens, positions, base = self._tokens, self._positions, batch.offset
         lo, hi = starts[0], ends[-1]
-        # bytes.find skips to each "billing_code" key faster than a regex scan; the regex reads the value there
+        # the keys were found by the reader thread; here only the code after each one is read
         hits: list[int] = []
-        find, match = buf.find, CODE_BYTES.match
-        at = find(_BILLING_CODE, lo, hi)
-        while at >= 0:
+        match = CODE_BYTES.match
+        for at in (positions.between(base + lo, base + hi) - base).tolist():
             m = match(buf, at, hi)
             if m is not None and m.group(1) in tokens:
                 hits.append(at)
-            at = find(_BILLING_CODE, at + len(_BILLING_CODE), hi)
-        kept: list[tuple[int, int, int]] = []
-        if hits:
-            which = np.unique(np.searchsorted(np.asarray(starts), np.asarray(hits), side="right") - 1)
-            kept = [(batch.first + int(i), starts[i], ends[i]) for i in which]
+        which = np.unique(np.searchsorted(np.asarray(starts), np.asarray(hits, dtype=np.int64), side="right") - 1)
+        kept = [(batch.first + int(i), starts[i], ends[i]) for i in which]
+        # bytes.count runs at ~4 GB/s here; finding these keys too would overload the reader thread's core
         dropped_prices = buf.count(_NEGOTIATED_RATE, lo, hi)
         for _, s, e in kept:
             dropped_prices -= buf.count(_NEGOTIATED_RATE, s, e)
@@ -472,7 +495,7 @@ class Normalizer:
         rates = item.negotiated_rates or ()
         wl = self.config.whitelist
         if wl is not None and not wl.keeps(item.billing_code_type, code):
-            self.summary.prices_dropped += sum(len(nr.negotiated_prices or ()) for nr in rates)
+            self.summary.prices_dropped += sum(bytes(nr.negotiated_prices).count(_NEGOTIATED_RATE) for nr in rates)
             return
         self.summary.items_kept += 1
         at = len(rows.item_cols["item_index"])
@@ -485,18 +508,25 @@ class Normalizer:
         ic["billing_code_type_version"].append(None if version is None else str(version))
         ic["billing_code"].append(code)
         ic["description"].append(item.description)
-        sets, registry, set_len = rows.sets, self.registry, rows.set_len
-        add_nr_item, add_nr_count, add_nr_set, add_prices = (
+        sets, registry, set_len, price_lists = rows.sets, self.registry, rows.set_len, rows.price_lists
+        add_nr_item, add_nr_first, add_nr_count, add_nr_set = (
             rows.nr_item.append,
+            rows.nr_first.append,
             rows.nr_count.append,
             rows.nr_set.append,
-            rows.prices.extend,
         )
         kept = expected = 0
-        # The hot loop: per negotiated rate a dictionary lookup and a few appends; prices are not touched here.
+        # The hot loop: per negotiated rate two dictionary lookups and a few appends; a price list is decoded only
+        # the first time its JSON is seen in the batch.
         for nr in rates:
-            prices = nr.negotiated_prices
-            if not prices:
+            listed = bytes(nr.negotiated_prices)
+            found = price_lists.get(listed)
+            if found is None:
+                decoded = PRICES.decode(listed) or ()
+                found = price_lists[listed] = (len(rows.prices), len(decoded))
+                rows.prices.extend(decoded)
+            first, n = found
+            if not n:
                 continue
             raws, inline = nr.provider_references, nr.provider_groups
             if inline:
@@ -511,22 +541,22 @@ class Normalizer:
                 set_id = sets.get(None)
                 if set_id is None:
                     set_id = sets[None] = rows.add_set([(-1, None, NONE)])
-            n = len(prices)
             add_nr_item(at)
+            add_nr_first(first)
             add_nr_count(n)
             add_nr_set(set_id)
-            add_prices(prices)
             kept += n
             expected += n * set_len[set_id]
         self.summary.prices_kept += kept
         rows.expected_rows += expected
 
-    def _rates_table(self, rows: _Rows) -> pa.Table | None:
-        if not len(rows):
-            return None
+    def _rates_table(self, rows: _Rows, groups: list[_Group]) -> pa.Table:
         per_nr = np.asarray(rows.nr_count, dtype=np.int64)
-        prices = rows.prices
         price_nr = np.repeat(np.arange(len(per_nr)), per_nr)
+        # each price of each negotiated rate, as its place among the distinct prices
+        occurrence = np.asarray(rows.nr_first, dtype=np.int64)[price_nr] + (
+            np.arange(len(price_nr)) - (np.cumsum(per_nr) - per_nr)[price_nr]
+        )
         price_set = np.asarray(rows.nr_set, dtype=np.int64)[price_nr]
         set_start = np.asarray(rows.set_start, dtype=np.int64)[price_set]
         counts = np.asarray(rows.set_len, dtype=np.int64)[price_set]
@@ -537,14 +567,14 @@ class Normalizer:
         kept_items = pa.table(
             {k: pa.array(v, pa.int64() if k == "item_index" else pa.string()) for k, v in rows.item_cols.items()}
         )
-        items = kept_items.take(pa.array(price_item[row_price]))
-        take_price = pa.array(row_price)
-        per_price = _price_columns(prices)
-        price_cols = {name: column.take(take_price) for name, column in per_price.items()}
-        price_rates = _rate_values(prices)
-        rate = price_rates.take(take_price)
+        row_item, row_distinct = price_item[row_price], occurrence[row_price]
+        items = kept_items.take(pa.array(row_item))
+        take_price = pa.array(row_distinct)
+        distinct = _price_columns(rows.prices)
+        price_cols = {name: column.take(take_price) for name, column in distinct.items()}
+        distinct_rates = _rate_values(rows.prices)
+        rate = distinct_rates.take(take_price)
         group_index = np.asarray(rows.pair_group, dtype=np.int64)[np.asarray(pair)]
-        groups = self.registry.groups
         known = group_index >= 0
         safe = pa.array(np.where(known, group_index, 0), mask=~known)
         g_uuid = pa.array([g.group_uuid for g in groups] or [None], pa.string())
@@ -555,11 +585,16 @@ class Normalizer:
         org = pc.take(g_org, safe)
         n = len(row_price)
         codes = items.column("billing_code")
-        price_codes = kept_items.column("billing_code").take(pa.array(price_item))
         table = pa.table(
             {
                 "rate_uuid": self._rate_ids(
-                    row_price, group_index, g_org, price_codes, price_rates, per_price["expiration_date"]
+                    row_item,
+                    row_distinct,
+                    group_index,
+                    g_org,
+                    kept_items.column("billing_code"),
+                    distinct_rates,
+                    distinct["expiration_date"],
                 ),
                 "payer_uuid": pa.repeat(self._payer_uuid, n),
                 "payer": pa.repeat(self.config.payer, n),
@@ -582,42 +617,47 @@ class Normalizer:
                 "npi_count": pc.take(g_n, safe),
             }
         )
-        self.summary.rate_rows += n
         return table.select(RATES_SCHEMA.names).cast(RATES_SCHEMA)
 
     def _rate_ids(
         self,
+        row_item: np.ndarray,
         row_price: np.ndarray,
         group_index: np.ndarray,
         g_org: pa.Array,
-        price_codes: pa.ChunkedArray,
+        item_codes: pa.ChunkedArray,
         price_rates: pa.Array,
         price_expirations: pa.Array,
     ) -> pa.Array:
-        """The rate id of every row, hashed once per distinct (price, organization): the name holds no more than
-        those, and the rows of one price repeat its organizations (every group of a TIN, unresolved groups)."""
+        """The rate id of every row (``row_price``: its place among the distinct prices), hashed once per distinct
+        (item, price, organization): the name holds no more than the code, rate, date and organization, and rows
+        repeat them (a price list shared by many provider groups, every group of a TIN, unresolved groups)."""
         org_codes = pc.dictionary_encode(g_org)
+        orgs_n, prices_n = len(org_codes.dictionary) + 1, max(len(price_rates), 1)
         org_of_group = np.asarray(pc.fill_null(org_codes.indices, -1))
         org_of_row = np.where(group_index >= 0, org_of_group[np.maximum(group_index, 0)], -1)
-        key = row_price.astype(np.int64) * (len(org_codes.dictionary) + 1) + (org_of_row + 1)
+        key = (row_item.astype(np.int64) * prices_n + row_price) * orgs_n + (org_of_row + 1)
         distinct, row_to_distinct = np.unique(key, return_inverse=True)
-        distinct_price = pa.array(distinct // (len(org_codes.dictionary) + 1))
-        distinct_org = distinct % (len(org_codes.dictionary) + 1) - 1
+        distinct_org = distinct % orgs_n - 1
+        distinct_item, distinct_price = np.divmod(distinct // orgs_n, prices_n)
         orgs = pc.take(org_codes.dictionary, pa.array(np.maximum(distinct_org, 0), mask=distinct_org < 0))
+        take_price = pa.array(distinct_price)
         uuids = ids.rate_uuids(
             self._payer_uuid,
             orgs,
-            price_codes.take(distinct_price),
-            price_rates.take(distinct_price),
-            price_expirations.take(distinct_price),
+            item_codes.take(pa.array(distinct_item)),
+            price_rates.take(take_price),
+            price_expirations.take(take_price),
         )
         return uuids.take(pa.array(row_to_distinct.reshape(-1)))
 
     def _emit(self) -> OutputBatch:
         rows, self._rows = self._rows, _Rows()
-        rates = self._rates_table(rows)
+        self.summary.rate_rows += rows.expected_rows
+        # the groups so far, as a list of their own: the build may run in another thread while more are added
+        build = functools.partial(self._rates_table, rows, self.registry.groups[:]) if len(rows) else None
         orgs, providers = self.registry.new_outputs(self._payer_uuid, self._file_id)
-        return OutputBatch(rates, orgs, providers)
+        return OutputBatch(build, orgs, providers)
 
     def _add_items(self, spans: Iterable[tuple[int, bytes | memoryview]]) -> Iterator[OutputBatch]:
         """Decode and add the kept items; a batch whenever ``batch_rows`` rate rows have gathered (items of many
@@ -636,6 +676,10 @@ class Normalizer:
         refs_done = False
         spool = None
         with contextlib.ExitStack() as stack:
+            positions = self._positions  # with a whitelist, the reader thread also finds the prefilter's keys
+            read = readahead(chunks if positions is None else positions.scan(chunks))
+            stack.callback(read.close)  # the reader thread ends with the run, also when it stops early
+            chunks = read if positions is None else positions.record(read)
             for event in split_document(
                 chunks, batch_bytes=self.config.batch_bytes, max_element_bytes=self.config.max_element_bytes
             ):
@@ -644,6 +688,8 @@ class Normalizer:
                     if event is None:
                         break
                 if isinstance(event, ArrayStart):
+                    if positions is not None:
+                        positions.forget(event.offset)
                     if event.key == "in_network" and not refs_done:
                         spool = stack.enter_context(tempfile.TemporaryFile(dir=self.config.spool_dir))
                     elif event.key == "in_network":
@@ -651,6 +697,8 @@ class Normalizer:
                     continue
                 if isinstance(event, Elements):
                     if event.key == "provider_references":
+                        if positions is not None:
+                            positions.forget(event.offset + event.ends[-1])
                         self._add_references(event)
                         refs_done = True
                         if spool is not None:

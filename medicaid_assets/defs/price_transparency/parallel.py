@@ -22,7 +22,7 @@ import multiprocessing
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,6 +36,7 @@ from medicaid_assets.defs.price_transparency.normalize import (
     FileConfig,
     FileSummary,
     Normalizer,
+    OutputBatch,
 )
 from medicaid_assets.defs.price_transparency.stream import ArrayStart, Elements, JsonShapeError, split_document
 
@@ -121,21 +122,40 @@ class CachedFetch:
 
 
 def write_parts(batches: Iterator, part: Path, extra: Callable[[pa.Table], pa.Table] | None = None) -> None:
-    """Every output batch into ``part/{rates,organizations,providers}.parquet`` (zstd), each file opened first."""
+    """Every output batch into ``part/{rates,organizations,providers}.parquet`` (zstd), each file opened first.
+
+    A writer thread builds each batch's rates table and writes it while the next batch is parsed: building and
+    encoding are Arrow, polars and zstd work that releases the GIL, so the second core takes them. One batch at most
+    waits for the writer, so memory stays bounded."""
     part.mkdir(parents=True, exist_ok=True)
     writers: dict[str, pq.ParquetWriter] = {}
-    try:
-        for name, schema in SCHEMAS.items():
-            empty = extra(schema.empty_table()) if extra else schema.empty_table()
-            writers[name] = pq.ParquetWriter(part / f"{name}.parquet", empty.schema, compression="zstd")
-        for batch in batches:
-            for name, writer in writers.items():
-                table = getattr(batch, name)
-                if table is not None and table.num_rows:
-                    writer.write_table(extra(table) if extra else table)
-    finally:
-        for writer in writers.values():
-            writer.close()
+
+    def write(batch: OutputBatch) -> None:
+        for name, writer in writers.items():
+            table = getattr(batch, name)
+            if table is not None and table.num_rows:
+                writer.write_table(extra(table) if extra else table)
+
+    pending: Future | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="write_parts") as pool:
+        try:
+            for name, schema in SCHEMAS.items():
+                empty = extra(schema.empty_table()) if extra else schema.empty_table()
+                # staged parts are read whole once (part_queries): column statistics would only cost time
+                writers[name] = pq.ParquetWriter(
+                    part / f"{name}.parquet", empty.schema, compression="zstd", write_statistics=False
+                )
+            for batch in batches:
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(write, batch)
+            if pending is not None:
+                pending.result()
+        finally:
+            if pending is not None:
+                wait([pending])  # a failed parse: the batch in the writer finishes before its files close
+            for writer in writers.values():
+                writer.close()
 
 
 def _chunks(path: Path, start: int, end: int | None, head: bytes = b"", size: int = 4 << 20) -> Iterator[bytes]:

@@ -22,6 +22,7 @@ _KEY = re.compile(rb'\s*"((?:[^"\\]|\\.)*)"\s*:\s*', re.DOTALL)
 _TRAILING = "trailing characters (byte "
 _BYTE = re.compile(r"\(byte (\d+)\)")
 _NEAR_END = 64
+_PROBE = 256 << 10  # bytes of the next chunk tried first for an element across chunks
 
 
 class JsonShapeError(ValueError):
@@ -92,21 +93,34 @@ class _Reader:
 
     def more(self, keep_from: int) -> bool:
         """Drop bytes before ``keep_from``, append the next chunk; False at the end of input."""
-        if self.eof:
+        chunk = self.next_chunk()
+        if chunk is None:
             return False
+        self.check_size(keep_from)
+        self.consumed += keep_from
+        self.buf = self.buf[keep_from:] + chunk
+        self.pos -= keep_from
+        return True
+
+    def next_chunk(self) -> bytes | None:
+        if self.eof:
+            return None
         chunk = next(self._chunks, None)
         if chunk is None:
             self.eof = True
-            return False
+        return chunk
+
+    def move_to(self, chunk: bytes, pos: int) -> None:
+        """Make the next chunk the window (no copy): the bytes before it were parsed to their end."""
+        self.consumed += len(self.buf)
+        self.buf, self.pos = chunk, pos
+
+    def check_size(self, keep_from: int) -> None:
         if len(self.buf) - keep_from > self._max:
             raise JsonShapeError(
                 f"one JSON value at byte {self.consumed + keep_from} exceeds {self._max:,} bytes "
                 "(raise max_element_bytes if this file is trusted)"
             )
-        self.consumed += keep_from
-        self.buf = self.buf[keep_from:] + chunk
-        self.pos -= keep_from
-        return True
 
     def skip_ws(self) -> int:
         """Position of the next non-whitespace byte (reading more as needed); -1 at the end of input."""
@@ -230,6 +244,36 @@ def _array_elements(r: _Reader, key: str, batch_bytes: int) -> Iterator[Elements
         if starts:  # the batch so far lives in the old buffer: hand it over before the window moves
             yield Elements(key, buf, starts, ends, index - len(starts), r.consumed)
             starts, ends = [], []
-        if not r.more(pos):  # only the incomplete element is carried into the next window
+        if pos < n:  # an element runs past the window
+            across = _across(r, pos, key, index)
+            if across is not None:
+                yield across
+                index += 1
+                expect_value = False
+        elif not r.more(pos):
             raise JsonShapeError(f"the document ends inside the {key!r} array (byte {r.where()})")
         batch_from = r.pos
+
+
+def _across(r: _Reader, pos: int, key: str, index: int) -> Elements | None:
+    """The element starting at ``pos`` that runs past the window, alone in a small buffer (the window's tail and the
+    next chunk's first bytes); the window then moves onto that chunk, just after the element, so a chunk is not
+    copied into a new window (that copy cost ~0.2 s per GB, under the GIL). None when the element does not end early
+    in the next chunk: the window is then the tail joined to the chunk, as :meth:`_Reader.more` makes it."""
+    tail = r.buf[pos:]
+    chunk = r.next_chunk()
+    if chunk is None:
+        raise JsonShapeError(f"the document ends inside the {key!r} array (byte {r.where()})")
+    probe = _PROBE if len(tail) <= _PROBE else len(chunk)  # a large element: joined windows, each byte parsed once
+    while probe < len(chunk):
+        joint = tail + chunk[:probe]
+        end = _value_end(memoryview(joint), 0)
+        if end is not None and end < len(joint):
+            offset = r.consumed + pos
+            r.move_to(chunk, end - len(tail))
+            return Elements(key, joint, [0], [end], index, offset)
+        probe *= 4
+    r.check_size(pos)
+    r.consumed += pos
+    r.buf, r.pos = tail + chunk, 0
+    return None

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from functools import partial
@@ -18,8 +19,9 @@ import httpx
 import pyarrow as pa
 import pytest
 
-from medicaid_assets.defs.price_transparency.containers import open_chunks
+from medicaid_assets.defs.price_transparency.containers import UnsafeFileError, open_chunks, readahead
 from medicaid_assets.defs.price_transparency.normalize import FileConfig, normalize_file, parse_date
+from medicaid_assets.defs.price_transparency.positions import KeyPositions
 from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError, check_url, fetch_bytes
 from medicaid_assets.defs.price_transparency.stream import Elements, JsonShapeError, split_document
 from medicaid_assets.defs.price_transparency.whitelist import load_whitelist
@@ -62,6 +64,71 @@ def test_carefirst_counts_by_hand_and_float_ids_exact() -> None:
     assert set(rates.column("provider_group_ref").to_pylist()) == used
     assert used <= refs  # every id used joins a reference by its exact text
     assert set(rates.column("provider_resolution").to_pylist()) == {"remote_failed"}
+    # every row's code, rate and reference, as an independent reading has them (price lists are decoded once per
+    # distinct text: 2,727 of 122,310 here, so a wrong mapping would show)
+    expect = Counter(
+        (i["billing_code"], float(p["negotiated_rate"]), str(r))
+        for i in doc["in_network"]
+        for nr in i["negotiated_rates"]
+        for p in nr["negotiated_prices"]
+        for r in nr["provider_references"]
+    )
+    columns = ("billing_code", "negotiated_rate", "provider_group_ref")
+    got = zip(*(rates.column(c).to_pylist() for c in columns), strict=True)
+    assert Counter(got) == expect
+
+
+def test_chunking_and_the_reader_thread_do_not_change_the_rows() -> None:
+    """Chunk boundaries anywhere: inside items (an item across two chunks is parsed alone, without joining the
+    windows), inside the ``"billing_code"`` keys the reader thread finds, and chunks smaller than one item."""
+    data = gzip.decompress(CAREFIRST.read_bytes())
+    whole = _run(data, whitelist=WHITELIST, chunk=len(data))
+    assert whole[3].items_kept > 0
+    for chunk in ((256 << 10) + 1, (1 << 20) - 3, (3 << 20) + 7, 10_007):
+        got = _run(data, whitelist=WHITELIST, chunk=chunk)
+        assert got[0].equals(whole[0]), chunk
+        assert (got[3].items, got[3].prices_kept, got[3].prices_dropped) == (
+            whole[3].items,
+            whole[3].prices_kept,
+            whole[3].prices_dropped,
+        )
+
+
+def test_key_positions_across_any_chunking() -> None:
+    needle = b'"billing_code"'
+    doc = b"".join((b'"billing_code"', b"x", b'"billing_code_type"', b'g_co"', b'"', b"  ")[i % 6] for i in range(5000))
+    expect, at = [], doc.find(needle)
+    while at >= 0:
+        expect.append(at)
+        at = doc.find(needle, at + 1)
+    for size in (1, 5, 13, 14, 100, 4096):
+        positions = KeyPositions(needle, anchor=7)
+        chunks = [doc[i : i + size] for i in range(0, len(doc), size)]
+        assert b"".join(positions.record(positions.scan(chunks))) == doc
+        assert positions.between(0, len(doc)).tolist() == expect, size
+        assert positions.between(2000, 3000).tolist() == [p for p in expect if 2000 <= p < 3000]
+
+
+def test_readahead_raises_the_readers_error_and_stops_the_reader_when_left() -> None:
+    closed = threading.Event()
+
+    def chunks(fail_at: int | None) -> Iterator[bytes]:
+        try:
+            for i in range(1000):
+                if i == fail_at:
+                    raise UnsafeFileError(f"chunk {i}: too large")
+                yield b"x" * 10
+        finally:
+            closed.set()
+
+    with pytest.raises(UnsafeFileError, match="chunk 3: too large"):
+        list(readahead(chunks(3)))
+    closed.clear()
+    reader = readahead(chunks(None))
+    assert next(reader) == b"x" * 10
+    reader.close()  # the consumer leaves early: the reader thread closes the source and ends
+    assert closed.is_set()
+    assert not [t for t in threading.enumerate() if t.name == "readahead"]
 
 
 def test_carefirst_whitelist_keeps_only_listed_codes() -> None:
@@ -229,10 +296,12 @@ def test_ids_equal_the_originals_recipes_computed_independently() -> None:
     row = rates.to_pylist()[0]
     org = _uuid5(f"org:{row['tin_value']}:")
     assert row["payer_uuid"] == payer and row["organization_uuid"] == org
-    assert row["rate_uuid"] == _uuid5(
-        f"rate:{payer}:{org}:{row['billing_code']}:{float(row['negotiated_rate'])}:{row['expiration_date']}"
-    )
-    for p in providers.to_pylist()[:50]:
+    for row in rates.to_pylist():  # every row: the ids are hashed a column at a time
+        org = row["organization_uuid"] or ""
+        assert row["rate_uuid"] == _uuid5(
+            f"rate:{payer}:{org}:{row['billing_code']}:{float(row['negotiated_rate'])}:{row['expiration_date']}"
+        )
+    for p in providers.to_pylist():
         assert p["provider_uuid"] == _uuid5(f"provider:{p['npi']}")
     for o in orgs.to_pylist():
         assert o["organization_uuid"] == _uuid5(f"org:{o['tin_value']}:")
@@ -369,7 +438,7 @@ def test_unsafe_urls_are_refused() -> None:
 def test_containers_gzip_zip_and_limits(tmp_path: Path) -> None:
     import zipfile
 
-    from medicaid_assets.defs.price_transparency.containers import Limits, UnsafeFileError
+    from medicaid_assets.defs.price_transparency.containers import Limits
 
     data = (REFERENCE / "tic_real_dean_health_in_network_excerpt.json").read_bytes()
     (tmp_path / "a.json").write_bytes(data)

@@ -125,3 +125,24 @@ def test_files_that_do_not_split_say_so(tmp_path: Path) -> None:
         normalize_split(REFERENCE / "tic_v2_in_network_rates_ffs_single_plan_example.json", config, tmp_path, workers=1)
         is None
     )
+
+
+def test_write_parts_raises_the_writer_threads_error_and_the_parse_error(tmp_path: Path) -> None:
+    """The writer thread's failure reaches the caller (not lost in the thread), and so does a parse failure while a
+    batch is being written; the part files are closed either way, so the staging folder can be removed."""
+    config = FileConfig(payer="p", url="https://h/f.json", whitelist=None, batch_rows=1000)
+    data = gzip.decompress(CAREFIRST.read_bytes())
+
+    def failing(table):
+        raise ValueError("no room left for this batch")
+
+    with pytest.raises(ValueError, match="no room left"):
+        write_parts(Normalizer(config).run([data]), tmp_path / "a", failing)
+
+    def cut(batches):
+        yield next(batches)
+        raise OSError("the download broke off")
+
+    with pytest.raises(OSError, match="broke off"):
+        write_parts(cut(Normalizer(config).run([data])), tmp_path / "b")
+    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path / 'b' / 'rates.parquet'}')").fetchone()[0] > 0
