@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from medicaid_assets.defs.price_transparency.containers import open_chunks
@@ -145,4 +146,5 @@ def test_write_parts_raises_the_writer_threads_error_and_the_parse_error(tmp_pat
 
     with pytest.raises(OSError, match="broke off"):
         write_parts(cut(Normalizer(config).run([data])), tmp_path / "b")
-    assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{tmp_path / 'b' / 'rates.parquet'}')").fetchone()[0] > 0
+    for name in ("rates", "organizations", "providers"):  # closed: each file has its footer
+        assert pq.ParquetFile(tmp_path / "b" / f"{name}.parquet").metadata.num_columns > 0

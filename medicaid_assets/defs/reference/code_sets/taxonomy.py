@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import dagster as dg
-import httpx
 import pyarrow.parquet as pq
 
 from medicaid_assets.core.atomic import atomic_write
@@ -39,13 +38,10 @@ def _version(path: Path) -> int:
 def _download_newest(
     context: dg.AssetExecutionContext, files: HttpFilesResource, data: DataDirResource, sources: SourcesResource
 ) -> Path:
-    try:
-        page = files.get_page(sources.nucc_page_url)
-    except httpx.HTTPError as exc:
-        raise dg.Failure(f"NUCC page {sources.nucc_page_url}: {type(exc).__name__}: {exc}") from exc
-    url = newest_csv_url(page.text, str(page.url)) if page.status_code == 200 else None
+    page = files.get_page_ok(sources.nucc_page_url, "NUCC page")
+    url = newest_csv_url(page.text, str(page.url))
     if url is None:
-        raise dg.Failure(f"NUCC page {sources.nucc_page_url} (HTTP {page.status_code}) links no nucc_taxonomy CSV")
+        raise dg.Failure(f"NUCC page {sources.nucc_page_url} links no nucc_taxonomy CSV")
     dest = data.layout.nucc / file_name_from_url(url)
     files.download(url, dest, log=context.log, validate=parse_taxonomy)
     return dest

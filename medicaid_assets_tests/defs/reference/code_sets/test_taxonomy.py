@@ -1,5 +1,6 @@
 """The NUCC taxonomy code set: newest CSV picked from the page, read by header name, and the asset on the world."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -52,3 +53,9 @@ def test_asset_reads_the_newest_csv_of_the_world(settings: Settings, world: Worl
     codes = table.column("taxonomy_code").to_pylist()
     assert NEWEST_ONLY in codes and set(table.column("version").to_pylist()) == {"251"}
     assert any(p["path"].endswith("nucc_taxonomy_251.csv") for p in world.requests())
+
+
+def test_a_missing_page_fails_the_step_naming_the_page_and_status(settings: Settings, world: WorldControl) -> None:
+    missing = replace(settings, nucc_page_url=settings.nucc_page_url.rstrip("/") + "-moved/")
+    with pytest.raises(dg.Failure, match=r"NUCC page .*-moved/: HTTP 404"):
+        dg.materialize([nucc_taxonomy], resources=build_resources(missing))
