@@ -96,11 +96,19 @@ class _Reader:
         chunk = self.next_chunk()
         if chunk is None:
             return False
-        self.check_size(keep_from)
+        self.join(keep_from, chunk)
+        return True
+
+    def join(self, keep_from: int, chunk: bytes) -> None:
+        """The window from ``keep_from`` on, followed by ``chunk`` (a value may not grow past the limit)."""
+        if len(self.buf) - keep_from > self._max:
+            raise JsonShapeError(
+                f"one JSON value at byte {self.consumed + keep_from} exceeds {self._max:,} bytes "
+                "(raise max_element_bytes if this file is trusted)"
+            )
         self.consumed += keep_from
         self.buf = self.buf[keep_from:] + chunk
         self.pos -= keep_from
-        return True
 
     def next_chunk(self) -> bytes | None:
         if self.eof:
@@ -114,13 +122,6 @@ class _Reader:
         """Make the next chunk the window (no copy): the bytes before it were parsed to their end."""
         self.consumed += len(self.buf)
         self.buf, self.pos = chunk, pos
-
-    def check_size(self, keep_from: int) -> None:
-        if len(self.buf) - keep_from > self._max:
-            raise JsonShapeError(
-                f"one JSON value at byte {self.consumed + keep_from} exceeds {self._max:,} bytes "
-                "(raise max_element_bytes if this file is trusted)"
-            )
 
     def skip_ws(self) -> int:
         """Position of the next non-whitespace byte (reading more as needed); -1 at the end of input."""
@@ -259,21 +260,19 @@ def _across(r: _Reader, pos: int, key: str, index: int) -> Elements | None:
     """The element starting at ``pos`` that runs past the window, alone in a small buffer (the window's tail and the
     next chunk's first bytes); the window then moves onto that chunk, just after the element, so a chunk is not
     copied into a new window (that copy cost ~0.2 s per GB, under the GIL). None when the element does not end early
-    in the next chunk: the window is then the tail joined to the chunk, as :meth:`_Reader.more` makes it."""
-    tail = r.buf[pos:]
+    in the next chunk: the window is then the tail joined to the chunk (:meth:`_Reader.join`)."""
     chunk = r.next_chunk()
     if chunk is None:
         raise JsonShapeError(f"the document ends inside the {key!r} array (byte {r.where()})")
-    probe = _PROBE if len(tail) <= _PROBE else len(chunk)  # a large element: joined windows, each byte parsed once
-    while probe < len(chunk):
-        joint = tail + chunk[:probe]
-        end = _value_end(memoryview(joint), 0)
-        if end is not None and end < len(joint):
-            offset = r.consumed + pos
-            r.move_to(chunk, end - len(tail))
-            return Elements(key, joint, [0], [end], index, offset)
-        probe *= 4
-    r.check_size(pos)
-    r.consumed += pos
-    r.buf, r.pos = tail + chunk, 0
+    if len(r.buf) - pos <= _PROBE:  # a large element goes straight to joined windows: each byte parsed once
+        tail, probe = r.buf[pos:], _PROBE
+        while probe < len(chunk):
+            joint = tail + chunk[:probe]
+            end = _value_end(memoryview(joint), 0)
+            if end is not None and end < len(joint):
+                offset = r.consumed + pos
+                r.move_to(chunk, end - len(tail))
+                return Elements(key, joint, [0], [end], index, offset)
+            probe *= 4
+    r.join(pos, chunk)
     return None

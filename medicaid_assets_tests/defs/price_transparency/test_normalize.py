@@ -362,6 +362,10 @@ def test_malformed_json_names_the_byte() -> None:
         list(split_document([b"<html>"]))
     elements = [e for e in split_document([b'{"in_network":[]}']) if isinstance(e, Elements)]
     assert elements == []
+    huge = b'{"in_network":[{"a":1},{"a":"' + b"x" * 5000 + b'"}]}'
+    for size in (100, 3000):  # the item grows over many chunks, or runs past one chunk
+        with pytest.raises(JsonShapeError, match="at byte 23 exceeds 1,000 bytes"):
+            list(split_document([huge[i : i + size] for i in range(0, len(huge), size)], max_element_bytes=1000))
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
