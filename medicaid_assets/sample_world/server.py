@@ -109,9 +109,10 @@ class _World:
         self.faults_since = 0  # sequence number when faults were set: they count requests from there
         self.published_weeklies: int | None = None
         self.expired_tocs = 0  # the next this many payer ToCs hand out links already expired
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._seq = 0
         self._log: list[dict] = []
+        self._sending: set[int] = set()  # entries logged with their status whose body is still going out
 
     def set_faults(self, faults: Faults) -> None:
         """Switch faults; the same setting then hits the same requests whatever came before it."""
@@ -128,16 +129,33 @@ class _World:
             self._seq += 1
             return self._seq
 
-    def record(self, entry: dict) -> None:
+    def answering(self, entry: dict) -> None:
+        """Log a request once its status is known, before its body goes out.
+
+        A client can have read the whole body before the handler's thread runs again, so an entry logged
+        only after sending could be missing from a log read right after the client's call returned.
+        """
         with self._lock:
             self._log.append(entry)
+            self._sending.add(entry["seq"])
+
+    def record(self, entry: dict) -> None:
+        """The request is done: its byte count is final (entries never answered are logged here)."""
+        with self._lock:
+            if entry["seq"] in self._sending:
+                self._sending.discard(entry["seq"])
+            else:
+                self._log.append(entry)
+            self._lock.notify_all()
             if self.request_log is not None:
                 with self.request_log.open("a", encoding="utf-8") as fh:
                     fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def entries(self) -> list[dict]:
+        """The log in arrival order, after the bodies still being sent are out (so byte counts are final)."""
         with self._lock:
-            return sorted(self._log, key=lambda e: e["seq"])
+            self._lock.wait_for(lambda: not self._sending, timeout=5.0)
+            return sorted((dict(e) for e in self._log), key=lambda e: e["seq"])
 
     def clear(self) -> int:
         with self._lock:
@@ -308,6 +326,7 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(faults.slow_seconds)
                 reply = self._answer(api, path, query)
             entry["status"] = reply.status
+            world.answering(entry)
             self._send(reply, truncate=fault == "truncate")
         except (ConnectionError, TimeoutError):  # the client went away (e.g. timed out during a slow fault)
             self.close_connection = True
