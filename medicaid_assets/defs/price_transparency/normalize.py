@@ -4,7 +4,8 @@ The flow per batch of ``in_network`` elements: a byte prefilter finds the items 
 the whitelist (no parse of the rest), msgspec decodes only those into typed structs, the whitelist is confirmed on
 the item's own type and code, and rows are built as columns: a negotiated rate's price list is decoded once per
 distinct JSON text in the batch (payers repeat them for many provider groups), while the expansion to one row per
-code × price × provider group and the ids are numpy/Arrow/polars over whole columns. Kept items gather across split
+code × price × provider group and the ids are numpy/Arrow/polars over whole columns, and every text column is a
+dictionary over the batch's distinct values (``RATES_PART_SCHEMA``). Kept items gather across split
 batches until ``batch_rows`` rate rows are due, so each output batch (and parquet row group) is large and memory is
 bounded by that row count, not by the file.
 
@@ -87,6 +88,12 @@ RATES_SCHEMA = pa.schema(
         ("tin_value", pa.string()),
         ("npi_count", pa.int32()),
     ]
+)
+# The rates as staged: every text column a dictionary over the batch's distinct values (an item's, a price's, a
+# provider group's, the file's, an id's). Rows repeat them, so neither the build nor the parquet writer copies
+# or hashes a string per row; readers of the parquet parts see plain text.
+RATES_PART_SCHEMA = pa.schema(
+    [pa.field(f.name, pa.dictionary(pa.int32(), pa.string())) if f.type == pa.string() else f for f in RATES_SCHEMA]
 )
 ORGANIZATIONS_SCHEMA = pa.schema(
     [
@@ -346,6 +353,7 @@ _ITEM_COLUMNS = (
     "billing_code",
     "description",
 )
+_ITEM_TEXT = _ITEM_COLUMNS[1:]
 
 
 def _price_columns(prices: list[Price]) -> dict[str, pa.Array]:
@@ -360,6 +368,18 @@ def _price_columns(prices: list[Price]) -> dict[str, pa.Array]:
         "billing_code_modifiers": pa.array([p.billing_code_modifier for p in prices], _LIST_STR),
         "additional_information": pa.array([p.additional_information for p in prices], pa.string()),
     }
+
+
+def _indices(rows: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
+    """Row positions into a batch's distinct values, as dictionary indices (``missing``: rows with no value)."""
+    return pa.array(rows.astype(np.int32, copy=False), mask=missing)
+
+
+def _coded(indices: pa.Array, values: pa.Array) -> pa.DictionaryArray:
+    """``values`` taken at ``indices`` as a dictionary array over their distinct non-null values (a parquet
+    dictionary holds no nulls; encoding the batch's few values costs little next to a string per row)."""
+    encoded = pc.dictionary_encode(values)
+    return pa.DictionaryArray.from_arrays(encoded.indices.take(indices), encoded.dictionary)
 
 
 def _rate_values(prices: list[Price]) -> pa.Array:
@@ -562,62 +582,53 @@ class Normalizer:
         counts = np.asarray(rows.set_len, dtype=np.int64)[price_set]
         row_price = np.repeat(np.arange(len(price_set)), counts)
         first_row = np.cumsum(counts) - counts
-        pair = pa.array(np.repeat(set_start - first_row, counts) + np.arange(len(row_price)))
+        pair = np.repeat(set_start - first_row, counts) + np.arange(len(row_price))
         price_item = np.asarray(rows.nr_item, dtype=np.int64)[price_nr]
-        kept_items = pa.table(
-            {k: pa.array(v, pa.int64() if k == "item_index" else pa.string()) for k, v in rows.item_cols.items()}
-        )
+        kept_items = {
+            k: pa.array(v, pa.int64() if k == "item_index" else pa.string()) for k, v in rows.item_cols.items()
+        }
         row_item, row_distinct = price_item[row_price], occurrence[row_price]
-        items = kept_items.take(pa.array(row_item))
-        take_price = pa.array(row_distinct)
-        distinct = _price_columns(rows.prices)
-        price_cols = {name: column.take(take_price) for name, column in distinct.items()}
-        distinct_rates = _rate_values(rows.prices)
-        rate = distinct_rates.take(take_price)
-        group_index = np.asarray(rows.pair_group, dtype=np.int64)[np.asarray(pair)]
-        known = group_index >= 0
-        safe = pa.array(np.where(known, group_index, 0), mask=~known)
-        g_uuid = pa.array([g.group_uuid for g in groups] or [None], pa.string())
-        g_org = pa.array([g.org_uuid for g in groups] or [None], pa.string())
-        g_tt = pa.array([g.tin_type for g in groups] or [None], pa.string())
-        g_tv = pa.array([g.tin_value for g in groups] or [None], pa.string())
-        g_n = pa.array([len(g.npis) for g in groups] or [0], pa.int32())
-        org = pc.take(g_org, safe)
         n = len(row_price)
-        codes = items.column("billing_code")
-        table = pa.table(
-            {
-                "rate_uuid": self._rate_ids(
-                    row_item,
-                    row_distinct,
-                    group_index,
-                    g_org,
-                    kept_items.column("billing_code"),
-                    distinct_rates,
-                    distinct["expiration_date"],
-                ),
-                "payer_uuid": pa.repeat(self._payer_uuid, n),
-                "payer": pa.repeat(self.config.payer, n),
-                "file_id": pa.repeat(self._file_id, n),
-                "item_index": items.column("item_index"),
-                "negotiation_arrangement": items.column("negotiation_arrangement"),
-                "name": items.column("name"),
-                "billing_code_type": items.column("billing_code_type"),
-                "billing_code_type_version": items.column("billing_code_type_version"),
-                "billing_code": codes,
-                "description": items.column("description"),
-                "negotiated_rate": rate,
-                **price_cols,
-                "provider_group_ref": pc.take(pa.array(rows.pair_ref, pa.string()), pair),
-                "provider_resolution": pc.take(pa.array(rows.pair_how, pa.string()), pair),
-                "provider_group_uuid": pc.take(g_uuid, safe),
-                "organization_uuid": org,
-                "tin_type": pc.take(g_tt, safe),
-                "tin_value": pc.take(g_tv, safe),
-                "npi_count": pc.take(g_n, safe),
-            }
-        )
-        return table.select(RATES_SCHEMA.names).cast(RATES_SCHEMA)
+        by_item, by_price = _indices(row_item), _indices(row_distinct)
+        distinct = _price_columns(rows.prices)
+        distinct_rates = _rate_values(rows.prices)
+        group_index = np.asarray(rows.pair_group, dtype=np.int64)[pair]
+        known = group_index >= 0
+        # the group columns hold only the groups this batch's rows name: a file's groups can run to millions
+        used, local = np.unique(group_index[known], return_inverse=True)
+        row_group = np.full(n, -1, dtype=np.int64)
+        row_group[known] = local.reshape(-1)
+        by_group = _indices(row_group, ~known)
+        named = [groups[i] for i in used.tolist()]
+        g_org = pa.array([g.org_uuid for g in named] or [None], pa.string())
+        by_pair = _indices(pair)
+        once = _indices(np.zeros(n, dtype=np.int64))
+        columns: dict[str, pa.Array] = {
+            "rate_uuid": self._rate_ids(
+                row_item,
+                row_distinct,
+                row_group,
+                g_org,
+                kept_items["billing_code"],
+                distinct_rates,
+                distinct["expiration_date"],
+            ),
+            "payer_uuid": _coded(once, pa.array([self._payer_uuid])),
+            "payer": _coded(once, pa.array([self.config.payer])),
+            "file_id": _coded(once, pa.array([self._file_id])),
+            "item_index": kept_items["item_index"].take(by_item),
+            **{k: _coded(by_item, kept_items[k]) for k in _ITEM_TEXT},
+            "negotiated_rate": distinct_rates.take(by_price),
+            **{k: _coded(by_price, v) if v.type == pa.string() else v.take(by_price) for k, v in distinct.items()},
+            "provider_group_ref": _coded(by_pair, pa.array(rows.pair_ref, pa.string())),
+            "provider_resolution": _coded(by_pair, pa.array(rows.pair_how, pa.string())),
+            "provider_group_uuid": _coded(by_group, pa.array([g.group_uuid for g in named] or [None], pa.string())),
+            "organization_uuid": _coded(by_group, g_org),
+            "tin_type": _coded(by_group, pa.array([g.tin_type for g in named] or [None], pa.string())),
+            "tin_value": _coded(by_group, pa.array([g.tin_value for g in named] or [None], pa.string())),
+            "npi_count": pa.array([len(g.npis) for g in named] or [0], pa.int32()).take(by_group),
+        }
+        return pa.table([columns[name] for name in RATES_PART_SCHEMA.names], schema=RATES_PART_SCHEMA)
 
     def _rate_ids(
         self,
@@ -649,13 +660,14 @@ class Normalizer:
             price_rates.take(take_price),
             price_expirations.take(take_price),
         )
-        return uuids.take(pa.array(row_to_distinct.reshape(-1)))
+        return _coded(_indices(row_to_distinct.reshape(-1)), uuids)
 
     def _emit(self) -> OutputBatch:
         rows, self._rows = self._rows, _Rows()
         self.summary.rate_rows += rows.expected_rows
-        # the groups so far, as a list of their own: the build may run in another thread while more are added
-        build = functools.partial(self._rates_table, rows, self.registry.groups[:]) if len(rows) else None
+        # the registry's list itself: the build may run in another thread while groups are appended, and it reads
+        # only the groups this batch's rows name, which are there already
+        build = functools.partial(self._rates_table, rows, self.registry.groups) if len(rows) else None
         orgs, providers = self.registry.new_outputs(self._payer_uuid, self._file_id)
         return OutputBatch(build, orgs, providers)
 

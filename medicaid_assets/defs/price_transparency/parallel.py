@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from medicaid_assets.defs.price_transparency.normalize import (
     ORGANIZATIONS_SCHEMA,
     PROVIDERS_SCHEMA,
-    RATES_SCHEMA,
+    RATES_PART_SCHEMA,
     FileConfig,
     FileSummary,
     Normalizer,
@@ -40,7 +40,7 @@ from medicaid_assets.defs.price_transparency.normalize import (
 )
 from medicaid_assets.defs.price_transparency.stream import ArrayStart, Elements, JsonShapeError, split_document
 
-SCHEMAS = {"rates": RATES_SCHEMA, "organizations": ORGANIZATIONS_SCHEMA, "providers": PROVIDERS_SCHEMA}
+SCHEMAS = {"rates": RATES_PART_SCHEMA, "organizations": ORGANIZATIONS_SCHEMA, "providers": PROVIDERS_SCHEMA}
 _FIRST_KEY = re.compile(rb'\s*\{\s*("(?:[^"\\]|\\.)*"\s*:)')
 _LOOK = 1 << 20  # bytes read per look for an item start
 _LOOK_MAX = 256 << 20  # items larger than this: one process

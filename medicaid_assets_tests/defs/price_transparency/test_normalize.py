@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 from medicaid_assets.defs.price_transparency.containers import UnsafeFileError, open_chunks, readahead
-from medicaid_assets.defs.price_transparency.normalize import FileConfig, normalize_file, parse_date
+from medicaid_assets.defs.price_transparency.normalize import RATES_SCHEMA, FileConfig, normalize_file, parse_date
 from medicaid_assets.defs.price_transparency.positions import KeyPositions
 from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError, check_url, fetch_bytes
 from medicaid_assets.defs.price_transparency.stream import Elements, JsonShapeError, split_document
@@ -32,8 +32,12 @@ WHITELIST = load_whitelist()
 
 
 def _table(batches, name: str) -> pa.Table:
+    """One table of the batches' tables; the rates as plain text (each batch codes its own dictionaries)."""
     parts = [getattr(b, name) for b in batches if getattr(b, name) is not None]
-    return pa.concat_tables(parts) if parts else pa.table({})
+    if not parts:
+        return pa.table({})
+    table = pa.concat_tables(parts)
+    return table.cast(RATES_SCHEMA) if name == "rates" else table
 
 
 def _run(data: bytes, *, whitelist=None, chunk: int = 1 << 16, **config):
@@ -154,10 +158,12 @@ def test_chunk_size_does_not_change_the_rows() -> None:
 
 def test_output_batch_size_does_not_change_the_rows() -> None:
     """Rows gather across split batches into output batches of ``batch_rows``; any size gives the same tables,
-    also when the items are spooled and replayed (references after ``in_network``)."""
+    also when the items are spooled and replayed (references after ``in_network``), and when each batch names
+    another few of the file's provider groups (UHC's in-file groups: a batch's columns hold only its own)."""
     edge = (REFERENCE / "tic_edgecase_refs_after_in_network_dolthub.json").read_bytes()
     carefirst = gzip.decompress(CAREFIRST.read_bytes())
-    for data, whitelist, small in ((edge, None, 1), (carefirst, WHITELIST, 1000)):
+    uhc = gzip.decompress((REFERENCE / "tic_real_uhc_tpa_in_network_excerpt.json.gz").read_bytes())
+    for data, whitelist, small in ((edge, None, 1), (carefirst, WHITELIST, 1000), (uhc, None, 3)):
         default = _run(data, whitelist=whitelist, chunk=1 << 20)
         tiny = _run(data, whitelist=whitelist, chunk=1 << 20, batch_rows=small)
         for got, want in zip(tiny[:3], default[:3], strict=True):
