@@ -49,7 +49,7 @@ def test_asset_reads_the_newest_csv_of_the_world(settings: Settings, world: Worl
     result = dg.materialize([nucc_taxonomy], resources=build_resources(settings))
     assert result.success
     frame = result.output_for_node("code_sets__nucc_taxonomy")  # a query over the parsed CSV, with its identity
-    table = duckdb.sql(frame.sql).fetch_arrow_table()
+    table = duckdb.sql(frame.sql).to_arrow_table()
     codes = table.column("taxonomy_code").to_pylist()
     assert NEWEST_ONLY in codes and set(table.column("version").to_pylist()) == {"251"}
     assert any(p["path"].endswith("nucc_taxonomy_251.csv") for p in world.requests())
