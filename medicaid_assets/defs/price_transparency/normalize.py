@@ -54,7 +54,7 @@ from medicaid_assets.defs.price_transparency.model import (
     RemoteReference,
 )
 from medicaid_assets.defs.price_transparency.positions import KeyPositions
-from medicaid_assets.defs.price_transparency.stream import ArrayStart, Elements, Header, split_document
+from medicaid_assets.defs.price_transparency.stream import ArrayStart, Elements, Header, JsonShapeError, split_document
 from medicaid_assets.defs.price_transparency.whitelist import CODE_BYTES, Whitelist
 
 _LIST_STR = pa.list_(pa.string())
@@ -675,7 +675,11 @@ class Normalizer:
         """Decode and add the kept items; a batch whenever ``batch_rows`` rate rows have gathered (items of many
         split batches share one output batch: larger row groups, less fixed cost per batch)."""
         for index, data in spans:
-            self._add_item(self._rows, index, _ITEM.decode(data))
+            try:
+                item = _ITEM.decode(data)
+            except msgspec.ValidationError as exc:  # a field of the wrong type: the file breaks the schema
+                raise JsonShapeError(f"in_network item {index} (counted from 0) is not a valid item: {exc}") from None
+            self._add_item(self._rows, index, item)
             if self._rows.expected_rows >= self.config.batch_rows:
                 yield self._emit()
 

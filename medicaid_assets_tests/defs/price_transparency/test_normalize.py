@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import http.server
 import json
+import re
 import threading
 import time
 import uuid
@@ -372,6 +373,14 @@ def test_malformed_json_names_the_byte() -> None:
     for size in (100, 3000):  # the item grows over many chunks, or runs past one chunk
         with pytest.raises(JsonShapeError, match="at byte 23 exceeds 1,000 bytes"):
             list(split_document([huge[i : i + size] for i in range(0, len(huge), size)], max_element_bytes=1000))
+
+
+def test_an_item_breaking_the_schema_names_its_index_and_field() -> None:
+    item = b'{"negotiation_arrangement":"ffs","billing_code_type":"CPT","billing_code":"%d","negotiated_rates":%s}'
+    doc = b'{"provider_references":[],"in_network":[' + item % (1, b"[]") + b"," + item % (2, b'"oops"') + b"]}"
+    with pytest.raises(JsonShapeError, match=re.escape("in_network item 1 (counted from 0) is not a valid item")) as e:
+        normalize_file([doc], FileConfig(payer="p", url="https://x.example/in.json", whitelist=None))
+    assert "`$.negotiated_rates`" in str(e.value)
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
