@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import json
 import re
+import sys
 import threading
 import time
 import uuid
@@ -21,7 +22,13 @@ import pyarrow as pa
 import pytest
 
 from medicaid_assets.defs.price_transparency.containers import UnsafeFileError, open_chunks, readahead
-from medicaid_assets.defs.price_transparency.normalize import RATES_SCHEMA, FileConfig, normalize_file, parse_date
+from medicaid_assets.defs.price_transparency.normalize import (
+    RATES_SCHEMA,
+    FileConfig,
+    Normalizer,
+    normalize_file,
+    parse_date,
+)
 from medicaid_assets.defs.price_transparency.positions import KeyPositions
 from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError, check_url, fetch_bytes
 from medicaid_assets.defs.price_transparency.stream import Elements, JsonShapeError, split_document
@@ -112,6 +119,18 @@ def test_key_positions_across_any_chunking() -> None:
         assert b"".join(positions.record(positions.scan(chunks))) == doc
         assert positions.between(0, len(doc)).tolist() == expect, size
         assert positions.between(2000, 3000).tolist() == [p for p in expect if 2000 <= p < 3000]
+
+
+def test_threads_get_the_gil_back_sooner_while_a_file_is_read_and_the_interval_comes_back() -> None:
+    doc = b'{"provider_references":[],"in_network":[{"billing_code_type":"CPT","billing_code":"1"}]}'
+    before = sys.getswitchinterval()
+    seen = [sys.getswitchinterval() for _ in Normalizer(FileConfig("p", "https://x.example/in.json", None)).run([doc])]
+    assert seen and all(s == min(before, 0.0005) for s in seen)
+    assert sys.getswitchinterval() == before
+    run = Normalizer(FileConfig("p", "https://x.example/in.json", None)).run([doc])
+    next(run)
+    run.close()  # left early (an error downstream, a stop): restored too
+    assert sys.getswitchinterval() == before
 
 
 def test_readahead_raises_the_readers_error_and_stops_the_reader_when_left() -> None:
