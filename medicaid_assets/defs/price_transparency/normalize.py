@@ -772,7 +772,7 @@ class Normalizer:
 def _quick_handovers() -> Iterator[None]:
     """Let the reader and writer threads take the GIL back sooner while a file is read. Their C calls (inflating,
     finding keys, building and writing Arrow tables) release it and must wait for this thread, which holds it most
-    of the time and yields it only every switch interval (5 ms by default); at 0.5 ms the whitelist task ran 6-10 %
+    of the time and yields it only every switch interval (5 ms by default); at 0.5 ms the whitelist task ran 5-10 %
     faster (docs/performance.md). The previous interval comes back after the file."""
     before = sys.getswitchinterval()
     sys.setswitchinterval(min(before, _SWITCH_INTERVAL_S))
