@@ -5,7 +5,7 @@ repeated to the target size, billing codes varied so that the 500-code whitelist
 written as ``.json`` and as ``.json.gz``. The file's 370 remote references are written as in-file provider groups
 (a TIN and an NPI each), so rates resolve to organizations and the peer, cms-mrf-extractor (which fails on remote
 references), reads the same file. Floors: reading the bytes, ISA-L gunzip, splitting ``in_network`` into elements
-(no parse). The task: in-network JSON → parquet rows with their ids (rates, organizations, providers), with the
+(the compiled element scan, no parse). The task: in-network JSON → parquet rows with their ids (rates, organizations, providers), with the
 whitelist and without, from ``.json`` and ``.json.gz``, one file split over two processes (the 2-core figure), and
 the whitelist pass again on an input three times as large (peak RSS must not grow). Each task runs in a fresh
 process (spawned) so that its peak RSS is its own. MB/s = uncompressed JSON per second of wall; CPU seconds are
@@ -31,7 +31,7 @@ from pathlib import Path
 from medicaid_assets.defs.price_transparency.containers import open_chunks
 from medicaid_assets.defs.price_transparency.normalize import FileConfig, Normalizer
 from medicaid_assets.defs.price_transparency.parallel import normalize_split, write_parts
-from medicaid_assets.defs.price_transparency.stream import Elements, split_document
+from medicaid_assets.defs.price_transparency.positions import ElementIndex
 from medicaid_assets.defs.price_transparency.whitelist import load_whitelist
 from medicaid_assets.sample_world.price_transparency import carefirst_items
 
@@ -88,11 +88,9 @@ def floor_gunzip(path: Path) -> int:
 
 
 def floor_split(path: Path) -> int:
-    n = 0
-    for event in split_document(open_chunks(path)):
-        if isinstance(event, Elements):
-            n += len(event.starts)
-    return n
+    """Elements found by the reader thread's compiled scan (``positions.py``), reading included: how fast the file
+    can be cut into items with nothing decoded."""
+    return sum(len(found.starts) for _, found in ElementIndex().scan(open_chunks(path)))
 
 
 def normalize_to_parquet(path: Path, out_dir: Path, *, whitelist: bool) -> int:

@@ -9,8 +9,9 @@ dictionary over the batch's distinct values (``RATES_PART_SCHEMA``). Kept items 
 batches until ``batch_rows`` rate rows are due, so each output batch (and parquet row group) is large and memory is
 bounded by that row count, not by the file.
 
-Three threads share the work of one file: a reader (``containers.readahead``) reads and inflates the chunks and, with
-a whitelist, finds the ``"billing_code"`` keys (``positions.py``); this thread splits, prefilters and decodes; the
+Three threads share the work of one file: a reader (``containers.readahead``) reads and inflates the chunks and
+finds where each element ends, how many prices it holds and where its ``"billing_code"`` keys are
+(``positions.py``); this thread splits along those ends, prefilters and decodes; the
 caller's writer (``parallel.write_parts``) builds each batch's rates table (:class:`OutputBatch` builds it when read)
 and writes it. What the other two do mostly runs without the GIL, so one process uses both cores.
 
@@ -54,7 +55,7 @@ from medicaid_assets.defs.price_transparency.model import (
     ProviderReference,
     RemoteReference,
 )
-from medicaid_assets.defs.price_transparency.positions import KeyPositions
+from medicaid_assets.defs.price_transparency.positions import ElementIndex
 from medicaid_assets.defs.price_transparency.stream import ArrayStart, Elements, Header, JsonShapeError, split_document
 from medicaid_assets.defs.price_transparency.whitelist import CODE_BYTES, Whitelist
 
@@ -135,7 +136,6 @@ _REF = msgspec.json.Decoder(ProviderReference)
 _REMOTE = msgspec.json.Decoder(RemoteReference)
 _HEADER_TEXT = msgspec.json.Decoder(str | int | float | None)
 _NEGOTIATED_RATE = b'"negotiated_rate"'
-_BILLING_CODE = b'"billing_code"'  # the key the whitelist prefilter reads codes after (found by the reader thread)
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m-%d-%Y")
 _SPOOL_LEN = struct.Struct("<q")
 _SWITCH_INTERVAL_S = 0.0005  # while a file is read (``_quick_handovers``)
@@ -413,7 +413,7 @@ class Normalizer:
         self._file_id = config.file_id
         wl = config.whitelist
         self._tokens = wl.tokens if wl is not None else None
-        self._positions = KeyPositions(_BILLING_CODE, anchor=7) if wl is not None else None  # 'g_co'
+        self._index = ElementIndex()
         self._pending_remote: list[tuple[str, str]] = []  # (reference id, url)
         self._pair_cache: dict[tuple[bytes, ...], tuple[tuple[int, str | None, str], ...]] = {}
         self._rows = _Rows()  # kept items gathered for the next output batch
@@ -472,24 +472,23 @@ class Normalizer:
         """(item index, start, end) of the items the byte prefilter lets through; counts the rest as dropped."""
         starts, ends, buf = batch.starts, batch.ends, batch.buf
         self.summary.items += len(starts)
-        if self._tokens is None or self._positions is None:
+        if self._tokens is None:
             return [(batch.first + i, s, e) for i, (s, e) in enumerate(zip(starts, ends, strict=True))]
-        tokens, positions, base = self._tokens, self._positions, batch.offset
+        tokens, base = self._tokens, batch.offset
         lo, hi = starts[0], ends[-1]
-        # the keys were found by the reader thread; here only the code after each one is read
+        # the elements and their own "billing_code" keys were found by the reader thread; here only the code after
+        # each key is read
+        found_starts, counts, codes = self._index.between(base + lo, base + hi)
         hits: list[int] = []
         match = CODE_BYTES.match
-        for at in (positions.between(base + lo, base + hi) - base).tolist():
+        for at in (codes - base).tolist():
             m = match(buf, at, hi)
             if m is not None and m.group(1) in tokens:
                 hits.append(at)
         which = np.unique(np.searchsorted(np.asarray(starts), np.asarray(hits, dtype=np.int64), side="right") - 1)
         kept = [(batch.first + int(i), starts[i], ends[i]) for i in which]
-        # bytes.count runs at ~4 GB/s here; finding these keys too would overload the reader thread's core
-        dropped_prices = buf.count(_NEGOTIATED_RATE, lo, hi)
-        for _, s, e in kept:
-            dropped_prices -= buf.count(_NEGOTIATED_RATE, s, e)
-        self.summary.prices_dropped += dropped_prices
+        kept_counts = counts[np.searchsorted(found_starts, np.asarray([s for _, s, _ in kept], dtype=np.int64) + base)]
+        self.summary.prices_dropped += int(counts.sum() - kept_counts.sum())
         return kept
 
     def _reference_pairs(self, raws: list[msgspec.Raw]) -> tuple[tuple[int, str | None, str], ...]:
@@ -679,7 +678,7 @@ class Normalizer:
         for index, data in spans:
             try:
                 item = _ITEM.decode(data)
-            except msgspec.ValidationError as exc:  # a field of the wrong type: the file breaks the schema
+            except msgspec.DecodeError as exc:  # a field of the wrong type, or a bad token the element scan let by
                 raise JsonShapeError(f"in_network item {index} (counted from 0) is not a valid item: {exc}") from None
             self._add_item(self._rows, index, item)
             if self._rows.expected_rows >= self.config.batch_rows:
@@ -695,29 +694,29 @@ class Normalizer:
         spool = None
         with contextlib.ExitStack() as stack:
             stack.enter_context(_quick_handovers())
-            positions = self._positions  # with a whitelist, the reader thread also finds the prefilter's keys
-            read = readahead(chunks if positions is None else positions.scan(chunks))
+            found = self._index  # the reader thread also finds where the elements end (and the prefilter's keys)
+            read = readahead(found.scan(chunks))
             stack.callback(read.close)  # the reader thread ends with the run, also when it stops early
-            chunks = read if positions is None else positions.record(read)
             for event in split_document(
-                chunks, batch_bytes=self.config.batch_bytes, max_element_bytes=self.config.max_element_bytes
+                found.record(read),
+                batch_bytes=self.config.batch_bytes,
+                max_element_bytes=self.config.max_element_bytes,
+                index=found,
             ):
                 if stop_at is not None and isinstance(event, Elements) and event.key == "in_network":
                     event, stop_at = self._before(event, stop_at)
                     if event is None:
                         break
                 if isinstance(event, ArrayStart):
-                    if positions is not None:
-                        positions.forget(event.offset)
+                    found.forget(event.offset)
                     if event.key == "in_network" and not refs_done:
                         spool = stack.enter_context(tempfile.TemporaryFile(dir=self.config.spool_dir))
                     elif event.key == "in_network":
                         self._resolve_remote()
                     continue
                 if isinstance(event, Elements):
+                    found.forget(event.offset + event.starts[0])
                     if event.key == "provider_references":
-                        if positions is not None:
-                            positions.forget(event.offset + event.ends[-1])
                         self._add_references(event)
                         refs_done = True
                         if spool is not None:

@@ -13,8 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from medicaid_assets.defs.price_transparency.positions import ElementIndex
 
 _RAW = msgspec.json.Decoder(msgspec.Raw)
 _WS = b" \t\r\n"
@@ -61,10 +65,13 @@ class Header:
     total_bytes: int = 0
 
 
-def _value_end(view: memoryview, start: int) -> int | None:
-    """End offset of the JSON value beginning at ``start``, or None when the buffer ends inside it."""
+def _value_end(view: memoryview, start: int, offset: int = 0) -> int | None:
+    """End offset of the JSON value beginning at ``start``, or None when the buffer ends inside it; ``offset``: where
+    the buffer begins in the document (for the messages)."""
     try:
         _RAW.decode(view[start:])
+    except RecursionError:
+        raise JsonShapeError(f"the JSON value at byte {offset + start} is nested too deeply") from None
     except msgspec.DecodeError as exc:
         text = str(exc)
         at = text.find(_TRAILING)
@@ -76,7 +83,7 @@ def _value_end(view: memoryview, start: int) -> int | None:
         # rather than truncated: an error within the last bytes of the window means "read more".
         if "truncated" in text or (m is not None and start + int(m.group(1)) >= len(view) - _NEAR_END):
             return None
-        raise JsonShapeError(f"malformed JSON near byte {start}: {text}") from None
+        raise JsonShapeError(f"malformed JSON in the value at byte {offset + start}: {text}") from None
     return len(view)  # the value runs to the end of the buffer: complete only if no more data comes
 
 
@@ -145,8 +152,12 @@ def split_document(
     *,
     batch_bytes: int = 8 << 20,
     max_element_bytes: int = 1 << 30,
+    index: ElementIndex | None = None,
 ) -> Iterator[Elements | ArrayStart | Header]:
-    """Yield the tracked arrays' elements in batches of about ``batch_bytes``, then the :class:`Header`."""
+    """Yield the tracked arrays' elements in batches of about ``batch_bytes``, then the :class:`Header`.
+
+    ``index``: the elements' ends as found by the reader thread (``positions.py``; ``chunks`` are then its
+    :meth:`~ElementIndex.record`), looked up instead of validating each element with msgspec."""
     r = _Reader(chunks, max_element_bytes)
     header = Header()
     at = r.skip_ws()
@@ -170,7 +181,7 @@ def split_document(
             header.tracked_order.append(key)
             yield ArrayStart(key, r.where(), dict(header.fields))
             r.pos += 1
-            yield from _array_elements(r, key, batch_bytes)
+            yield from _array_elements(r, key, batch_bytes, index)
         else:
             header.fields[key] = _read_value(r)
     if r.skip_ws() >= 0:
@@ -192,7 +203,7 @@ def _read_key(r: _Reader) -> str:
 def _read_value(r: _Reader) -> bytes:
     start = r.pos
     while True:
-        end = _value_end(memoryview(r.buf), r.pos)
+        end = _value_end(memoryview(r.buf), r.pos, r.consumed)
         if end is not None and (end < len(r.buf) or r.eof):
             r.pos = end
             return r.buf[start:end]
@@ -201,7 +212,7 @@ def _read_value(r: _Reader) -> bytes:
         start = r.pos
 
 
-def _array_elements(r: _Reader, key: str, batch_bytes: int) -> Iterator[Elements]:
+def _array_elements(r: _Reader, key: str, batch_bytes: int, found: ElementIndex | None) -> Iterator[Elements]:
     starts: list[int] = []
     ends: list[int] = []
     index = 0
@@ -211,7 +222,7 @@ def _array_elements(r: _Reader, key: str, batch_bytes: int) -> Iterator[Elements
         buf = r.buf
         view = memoryview(buf)
         pos, n = r.pos, len(buf)
-        # The hot loop: one msgspec call per element, a few byte comparisons between elements.
+        # The hot loop: one lookup (or msgspec call) per element, a few byte comparisons between elements.
         while True:
             while pos < n and buf[pos] in _WS:
                 pos += 1
@@ -229,7 +240,13 @@ def _array_elements(r: _Reader, key: str, batch_bytes: int) -> Iterator[Elements
                 return
             if not expect_value:
                 raise JsonShapeError(f"expected ',' or ']' in {key!r} at byte {r.consumed + pos}")
-            end = _value_end(view, pos)
+            end = found.end_of(r.consumed + pos) if found is not None else None
+            if end is not None:
+                end -= r.consumed
+            else:
+                end = _value_end(view, pos, r.consumed)
+                if found is not None:  # the scan stopped inside this value, at something msgspec has not seen yet
+                    found.check(r.consumed + (n if end is None else end))
             if end is None or end >= n:
                 break
             starts.append(pos)
@@ -268,7 +285,7 @@ def _across(r: _Reader, pos: int, key: str, index: int) -> Elements | None:
         tail, probe = r.buf[pos:], _PROBE
         while probe < len(chunk):
             joint = tail + chunk[:probe]
-            end = _value_end(memoryview(joint), 0)
+            end = _value_end(memoryview(joint), 0, r.consumed + pos)
             if end is not None and end < len(joint):
                 offset = r.consumed + pos
                 r.move_to(chunk, end - len(tail))

@@ -29,7 +29,7 @@ from medicaid_assets.defs.price_transparency.normalize import (
     normalize_file,
     parse_date,
 )
-from medicaid_assets.defs.price_transparency.positions import KeyPositions
+from medicaid_assets.defs.price_transparency.positions import ElementIndex
 from medicaid_assets.defs.price_transparency.safety import UnsafeUrlError, check_url, fetch_bytes
 from medicaid_assets.defs.price_transparency.stream import Elements, JsonShapeError, split_document
 from medicaid_assets.defs.price_transparency.whitelist import load_whitelist
@@ -106,19 +106,58 @@ def test_chunking_and_the_reader_thread_do_not_change_the_rows() -> None:
         )
 
 
-def test_key_positions_across_any_chunking() -> None:
-    needle = b'"billing_code"'
-    doc = b"".join((b'"billing_code"', b"x", b'"billing_code_type"', b'g_co"', b'"', b"  ")[i % 6] for i in range(5000))
-    expect, at = [], doc.find(needle)
-    while at >= 0:
-        expect.append(at)
-        at = doc.find(needle, at + 1)
-    for size in (1, 5, 13, 14, 100, 4096):
-        positions = KeyPositions(needle, anchor=7)
+def _indexed_document(items: int) -> tuple[bytes, list[tuple[int, int, int]], list[int]]:
+    """A document whose items hold brackets, quotes and escaped backslashes in strings, nested ``billing_code`` keys
+    that are not the item's own, and a price count that varies; with each item's (start, end, prices) and the
+    offsets of the items' own ``"billing_code"`` keys, taken as the document is assembled."""
+    doc = bytearray(b'{"note":"[{\\\\\\"}]","in_network":[')
+    elements, codes = [], []
+    for i in range(items):
+        if i:
+            doc += b" ,\n"
+        start = len(doc)
+        doc += b'{"name":"a]}\\"[{\\\\","bundled_codes":[{"billing_code":"X"}],'
+        codes.append(len(doc))
+        doc += b'"billing_code" : "%d","negotiated_rates":[' % i
+        prices = i % 4
+        doc += b",".join(
+            b'{"negotiated_prices":[{"negotiated_rate":1.5}],"n":"negotiated_rates"}' for _ in range(prices)
+        )
+        doc += b"]}"
+        elements.append((start, len(doc), prices))
+    doc += b'],"provider_references":[]}'
+    return bytes(doc), elements, codes
+
+
+def test_the_element_index_finds_ends_prices_and_own_codes_across_any_chunking() -> None:
+    doc, elements, codes = _indexed_document(300)
+    assert len(json.loads(doc)["in_network"]) == 300  # the test document itself is JSON
+    for size in (1, 5, 13, 31, 32, 33, 100, 4096, len(doc)):
+        index = ElementIndex()
         chunks = [doc[i : i + size] for i in range(0, len(doc), size)]
-        assert b"".join(positions.record(positions.scan(chunks))) == doc
-        assert positions.between(0, len(doc)).tolist() == expect, size
-        assert positions.between(2000, 3000).tolist() == [p for p in expect if 2000 <= p < 3000]
+        assert b"".join(index.record(index.scan(chunks))) == doc
+        assert [index.end_of(s) for s, _, _ in elements] == [e for _, e, _ in elements], size
+        assert index.end_of(elements[5][0] + 1) is None  # no element starts there
+        starts, counts, found = index.between(0, len(doc))
+        assert starts.tolist() == [s for s, _, _ in elements], size
+        assert counts.tolist() == [n for _, _, n in elements], size
+        assert found.tolist() == codes, size
+        assert index.failed_at is None
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (b'{"a":[{"b":[1}]]}', "a bracket that does not match"),
+        (b'{"a":[{"b":tru\xe2\x82\xac}]}', "a byte that is not JSON"),
+    ],
+)
+def test_the_element_index_stops_at_what_is_not_json(bad: bytes, reason: str) -> None:
+    index = ElementIndex()
+    assert b"".join(index.record(index.scan([bad[:7], bad[7:]]))) == bad
+    assert index.failed_at == bad.index(b"}" if b"[1}" in bad else b"\xe2")
+    with pytest.raises(JsonShapeError, match=reason):
+        index.check(len(bad))
 
 
 def test_threads_get_the_gil_back_sooner_while_a_file_is_read_and_the_interval_comes_back() -> None:
@@ -400,6 +439,26 @@ def test_an_item_breaking_the_schema_names_its_index_and_field() -> None:
     with pytest.raises(JsonShapeError, match=re.escape("in_network item 1 (counted from 0) is not a valid item")) as e:
         normalize_file([doc], FileConfig(payer="p", url="https://x.example/in.json", whitelist=None))
     assert "`$.negotiated_rates`" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (b'{"billing_code":"1","x":[1}]}', "a bracket that does not match at byte 1"),  # an item the whitelist drops
+        (b'{"billing_code":"1","x":@}', "(malformed JSON in the value|a byte that is not JSON) at byte 1"),
+        (b'{"billing_code":"1","x":' + b"[" * 1100 + b"]" * 1100 + b"}", "nested too deeply"),
+        (
+            b'{"billing_code_type":"CPT","billing_code":"99213","negotiated_rates":tru}',
+            "item 1 .*JSON is malformed",
+        ),  # one kept
+    ],
+)
+@pytest.mark.parametrize("chunk", [7, 1 << 16])
+def test_a_malformed_item_fails_the_file_with_the_byte_kept_or_dropped(bad: bytes, message: str, chunk: int) -> None:
+    good = b'{"billing_code_type":"CPT","billing_code":"99999","negotiated_rates":[]}'
+    doc = b'{"provider_references":[],"in_network":[' + good + b"," + bad + b"]}"
+    with pytest.raises(JsonShapeError, match=message):  # the byte: the scan's, or msgspec's once it has the value
+        _run(doc, whitelist=WHITELIST, chunk=chunk)
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
