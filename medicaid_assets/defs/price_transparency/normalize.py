@@ -685,10 +685,14 @@ class Normalizer:
                 yield self._emit()
 
     # -- the file ------------------------------------------------------------------------------------------------
-    def run(self, chunks: Iterable[bytes], *, stop_at: int | None = None) -> Iterator[OutputBatch]:
+    def run(
+        self, chunks: Iterable[bytes], *, stop_at: int | Callable[[int], int] | None = None
+    ) -> Iterator[OutputBatch]:
         """The file's output batches. ``stop_at``: the byte where another process's share of ``in_network`` begins
-        (see ``parallel.py``); reading stops at the element that starts exactly there (:attr:`stopped` is True), and
-        when no element starts there the guess was wrong and the whole file is read (:attr:`stopped` is False)."""
+        (see ``parallel.py``), or a function that gets how far the reading is (the end of each batch of elements)
+        and says where that share begins as it stands; reading stops at the element that starts exactly there
+        (:attr:`stopped` is True), and when no element starts there the guess was wrong and the whole file is read
+        (:attr:`stopped` is False)."""
         started = time.perf_counter()
         refs_done = False
         spool = None
@@ -704,7 +708,10 @@ class Normalizer:
                 index=found,
             ):
                 if stop_at is not None and isinstance(event, Elements) and event.key == "in_network":
-                    event, stop_at = self._before(event, stop_at)
+                    stop = stop_at if isinstance(stop_at, int) else stop_at(event.offset + event.ends[-1])
+                    event, ahead = self._before(event, stop)
+                    if ahead is None:
+                        stop_at = None
                     if event is None:
                         break
                 if isinstance(event, ArrayStart):

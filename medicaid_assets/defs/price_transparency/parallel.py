@@ -8,7 +8,10 @@ the beginning and stops only at an element that starts exactly at the guessed by
 pattern sat inside a string, or inside an item) it reads on to the end and the other workers' output is dropped,
 so the result equals one process's in every case.
 
-The first share is read by this process, the others by spawned workers. Remote reference files are fetched once,
+The first share is read by this process, the others by spawned workers. A spawned worker spends its first ~0.7 s
+(more under Dagster) starting and importing while this process already reads, so the boundary between the first two
+shares moves (:class:`Boundary`): when the first worker is ready and this process has not yet reached the guessed
+middle, the worker takes a new guess halfway through what is left, and both shares end together. Remote reference files are fetched once,
 by this process, before the workers start (they receive the bodies); files whose ``provider_references`` come
 after ``in_network``, or that have none, compressed files (a gzip stream cannot be entered in the middle) and small
 files run in one process. The workers' parts are joined by one query per table (:func:`part_queries`), which the
@@ -18,8 +21,12 @@ the organizations and providers that every worker registered (the file's referen
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import multiprocessing
+import os
 import re
+import struct
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
@@ -95,6 +102,63 @@ def guess_item_start(path: Path, head: Head, near: int) -> int | None:
                 return at + m.start(1)
             at += _LOOK
     return None
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """Where the first share ends and the second begins, kept in a small file (``state``) that both processes lock:
+    the stop, the first share's progress, and whether the stop is fixed (the first share reached it, or the second
+    share claimed it). Picklable: the worker gets the file's path. The stop only ever moves later, once."""
+
+    state: Path
+    path: Path  # the in-network file
+    head: Head
+    limit: int  # where the second share ends (the third's start, or the file's end)
+
+    _FORMAT = struct.Struct("<qqq")  # stop, progress, fixed
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[list[int]]:
+        fd = os.open(self.state, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            values = list(self._FORMAT.unpack(os.pread(fd, self._FORMAT.size, 0)))
+            before = list(values)
+            yield values
+            if values != before:
+                os.pwrite(fd, self._FORMAT.pack(*values), 0)
+        finally:
+            os.close(fd)  # releases the lock
+
+    @classmethod
+    def create(cls, state: Path, path: Path, head: Head, stop: int, limit: int) -> Boundary:
+        state.write_bytes(cls._FORMAT.pack(stop, 0, 0))
+        return cls(state, path, head, limit)
+
+    def advance(self, progress: int) -> int:
+        """The first share is at ``progress`` (a batch read up to there): the stop as it stands, fixed from now on
+        if the batch reaches it."""
+        with self._locked() as values:
+            values[1] = progress
+            if progress >= values[0]:
+                values[2] = 1
+            return values[0]
+
+    def claim(self) -> int:
+        """The second share's start: the stop, moved halfway into what the first share has left when it is still
+        short of it (a new guess, verified like the first)."""
+        with self._locked() as values:
+            stop, progress, fixed = values
+            if not fixed:
+                guess = guess_item_start(self.path, self.head, progress + (self.limit - progress) // 2)
+                if guess is not None and stop < guess < self.limit:
+                    values[0] = stop = guess
+                values[2] = 1
+            return stop
+
+    def stop(self) -> int:
+        with self._locked() as values:
+            return values[0]
 
 
 class CachedFetch:
@@ -174,10 +238,19 @@ def _chunks(path: Path, start: int, end: int | None, head: bytes = b"", size: in
 
 
 def _worker(
-    path: Path, config: FileConfig, part: Path, start: int, stop_at: int | None, head_bytes: bytes, extra
+    path: Path,
+    config: FileConfig,
+    part: Path,
+    start: int | Boundary,
+    stop_at: int | Callable[[int], int] | None,
+    head_bytes: bytes,
+    extra,
 ) -> tuple[FileSummary, bool | None]:
-    """One share: from ``start`` (an item's start, or 0) to the item starting at ``stop_at`` (None: the end)."""
+    """One share: from ``start`` (an item's start, 0, or where the boundary puts it) to the item starting at
+    ``stop_at`` (None: the end; a callable: the boundary's stop as it stands)."""
     normalizer = Normalizer(config)
+    if isinstance(start, Boundary):
+        start = start.claim()
     if start == 0:
         batches = normalizer.run(_chunks(path, 0, None), stop_at=stop_at)
     else:  # the document is the head followed by the file from ``start``: shift the stop into its coordinates
@@ -218,6 +291,8 @@ def normalize_split(
         pass
     shared = replace(config, fetch=fetch)
     parts = [staging / f"part{k}" for k in range(workers)]
+    staging.mkdir(parents=True, exist_ok=True)
+    boundary = Boundary.create(staging / "boundary", path, head, starts[1], starts[2] if workers > 2 else size)
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads (Dagster's, HTTP)
     with ProcessPoolExecutor(workers - 1, mp_context=context) as pool:
         futures = [
@@ -226,21 +301,21 @@ def normalize_split(
                 path,
                 shared,
                 parts[k],
-                starts[k],
+                boundary if k == 1 else starts[k],
                 starts[k + 1] if k + 1 < workers else None,
                 head_bytes,
                 extra,
             )
             for k in range(1, workers)
         ]
-        # the first share runs here while the workers start: this process has its imports already (a spawned
-        # worker spends ~0.3 s of CPU on them, a tenth of a 1 GB file's work on two cores)
-        results = [_worker(path, shared, parts[0], starts[0], starts[1], head_bytes, extra)]
+        # the first share runs here while the workers start: this process has its imports already
+        results = [_worker(path, shared, parts[0], 0, boundary.advance, head_bytes, extra)]
         for future in futures:
             try:
                 results.append(future.result())
             except JsonShapeError:
                 results.append(None)  # a wrong guess; the earlier worker read on to the end
+    starts[1] = boundary.stop()
     used = 1  # worker k's share counts when worker k - 1 stopped exactly where k began
     while used < workers and results[used - 1][1] is True:
         if results[used] is None:  # the start was verified, so the file itself is malformed after it

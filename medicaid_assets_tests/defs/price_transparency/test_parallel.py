@@ -14,7 +14,14 @@ import pytest
 
 from medicaid_assets.defs.price_transparency.containers import open_chunks
 from medicaid_assets.defs.price_transparency.normalize import FileConfig, Normalizer
-from medicaid_assets.defs.price_transparency.parallel import normalize_split, part_queries, write_parts
+from medicaid_assets.defs.price_transparency.parallel import (
+    Boundary,
+    guess_item_start,
+    normalize_split,
+    part_queries,
+    read_head,
+    write_parts,
+)
 from medicaid_assets.defs.price_transparency.whitelist import load_whitelist
 from medicaid_assets_tests.conftest import REFERENCE
 
@@ -116,6 +123,24 @@ def test_a_wrong_guess_is_caught_and_the_first_worker_reads_on(tmp_path: Path) -
     assert (summary.items, summary.rate_rows) == (3, rows) and rows == 3
     for name in ("rates", "organizations", "providers"):
         assert _rows(queries[name]) == _rows(one[name]), name
+
+
+def test_a_late_worker_moves_the_boundary_halfway_into_what_is_left(carefirst_json: Path, tmp_path: Path) -> None:
+    """The protocol between the first share (this process) and a worker that starts late, over the real lock file."""
+    head = read_head(carefirst_json)
+    size = carefirst_json.stat().st_size
+    middle = guess_item_start(carefirst_json, head, head.in_network_at + (size - head.in_network_at) // 2)
+    boundary = Boundary.create(tmp_path / "boundary", carefirst_json, head, middle, size)
+    assert boundary.advance(middle // 2) == middle  # the first share is a quarter in when the worker is ready
+    moved = boundary.claim()
+    assert moved == guess_item_start(carefirst_json, head, middle // 2 + (size - middle // 2) // 2)
+    assert middle < moved < size
+    assert boundary.claim() == moved == boundary.stop()  # claimed once: fixed
+    assert boundary.advance(moved + 10) == moved  # the first share stops there
+
+    early = Boundary.create(tmp_path / "early", carefirst_json, head, middle, size)
+    assert early.advance(middle + 1) == middle  # the first share reached the stop before the worker was ready
+    assert early.claim() == middle
 
 
 def test_files_that_do_not_split_say_so(tmp_path: Path) -> None:
