@@ -52,7 +52,9 @@ class Price(msgspec.Struct, gc=False):
 
 
 class NegotiatedRate(msgspec.Struct, gc=False):
-    provider_references: tuple[msgspec.Raw, ...] | None = None
+    # The list's exact text, split into ids with ``REFERENCE_IDS`` once per distinct list (a tuple of tokens per
+    # negotiated rate cost a fifth of decoding an item).
+    provider_references: msgspec.Raw = msgspec.Raw(b"null")
     provider_groups: list[ProviderGroup] | None = None
     # Decoded with ``PRICES`` once per distinct list: payers repeat the same prices for many provider groups (the
     # real CareFirst file: 122,310 lists, 2,727 distinct), and Python objects per price were the largest cost.
@@ -60,6 +62,7 @@ class NegotiatedRate(msgspec.Struct, gc=False):
 
 
 PRICES = msgspec.json.Decoder(tuple[Price, ...] | None)
+REFERENCE_IDS = msgspec.json.Decoder(tuple[msgspec.Raw, ...] | None)  # each id as its exact token
 
 
 class Item(msgspec.Struct, gc=False):

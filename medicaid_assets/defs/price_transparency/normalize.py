@@ -49,6 +49,7 @@ from medicaid_assets.defs.price_transparency.containers import readahead
 from medicaid_assets.defs.price_transparency.handlers import PayerHandler, get_handler
 from medicaid_assets.defs.price_transparency.model import (
     PRICES,
+    REFERENCE_IDS,
     Item,
     Price,
     ProviderGroup,
@@ -324,7 +325,7 @@ class _Rows:
         self.prices: list[Price] = []  # the distinct price lists' prices (a list repeated is stored once)
         self.price_lists: dict[bytes, tuple[int, int]] = {}  # a list's JSON -> (first, count) in ``prices``
         self.nr_set: list[int] = []
-        self.sets: dict[object, int] = {}  # set key -> set id (this batch)
+        self.sets: dict[bytes, int] = {}  # a reference list's text -> set id (this batch)
         self.set_start: list[int] = []
         self.set_len: list[int] = []
         self.pair_group: list[int] = []  # -1: no provider group (unresolved reference, or none given)
@@ -491,14 +492,14 @@ class Normalizer:
         self.summary.prices_dropped += int(counts.sum() - kept_counts.sum())
         return kept
 
-    def _reference_pairs(self, raws: list[msgspec.Raw]) -> tuple[tuple[int, str | None, str], ...]:
-        """The (group, reference id, resolution) pairs of a list of reference ids (cached by their bytes)."""
-        key = tuple(bytes(r) for r in raws)
-        found = self._pair_cache.get(key)
+    def _reference_pairs(self, listed: bytes) -> tuple[tuple[int, str | None, str], ...]:
+        """The (group, reference id, resolution) pairs of a list of reference ids as the file wrote it (cached by
+        that text; empty for ``null`` or ``[]``)."""
+        found = self._pair_cache.get(listed)
         if found is not None:
             return found
         pairs: list[tuple[int, str | None, str]] = []
-        for raw in raws:
+        for raw in REFERENCE_IDS.decode(listed) or ():
             rid = token_text(raw)
             hit = self.registry.refs.get(rid)
             if hit is None:
@@ -507,7 +508,7 @@ class Normalizer:
             groups, how = hit
             pairs.extend([(g, rid, how) for g in groups] or [(-1, rid, how)])
         if len(self._pair_cache) < _PAIR_CACHE_MAX:
-            self._pair_cache[key] = tuple(pairs)
+            self._pair_cache[listed] = tuple(pairs)
         return tuple(pairs)
 
     def _add_item(self, rows: _Rows, index: int, item: Item) -> None:
@@ -549,19 +550,14 @@ class Normalizer:
             first, n = found
             if not n:
                 continue
-            raws, inline = nr.provider_references, nr.provider_groups
+            refs, inline = bytes(nr.provider_references), nr.provider_groups
             if inline:
                 pairs = [(registry.add(g), None, INLINE) for g in inline]
-                set_id = rows.add_set(list(self._reference_pairs(raws)) + pairs if raws else pairs)
-            elif raws:
-                set_key = bytes(raws[0]) if len(raws) == 1 else tuple(map(bytes, raws))
-                set_id = sets.get(set_key)
-                if set_id is None:
-                    set_id = sets[set_key] = rows.add_set(self._reference_pairs(raws))
+                set_id = rows.add_set(list(self._reference_pairs(refs)) + pairs)
             else:
-                set_id = sets.get(None)
-                if set_id is None:
-                    set_id = sets[None] = rows.add_set([(-1, None, NONE)])
+                set_id = sets.get(refs)
+                if set_id is None:  # no reference (null, [], or none given): one row with no provider group
+                    set_id = sets[refs] = rows.add_set(self._reference_pairs(refs) or [(-1, None, NONE)])
             add_nr_item(at)
             add_nr_first(first)
             add_nr_count(n)
@@ -676,11 +672,10 @@ class Normalizer:
         """Decode and add the kept items; a batch whenever ``batch_rows`` rate rows have gathered (items of many
         split batches share one output batch: larger row groups, less fixed cost per batch)."""
         for index, data in spans:
-            try:
-                item = _ITEM.decode(data)
-            except msgspec.DecodeError as exc:  # a field of the wrong type, or a bad token the element scan let by
+            try:  # a field of the wrong type, or a bad token the element scan let by (prices, references: decoded later)
+                self._add_item(self._rows, index, _ITEM.decode(data))
+            except msgspec.DecodeError as exc:
                 raise JsonShapeError(f"in_network item {index} (counted from 0) is not a valid item: {exc}") from None
-            self._add_item(self._rows, index, item)
             if self._rows.expected_rows >= self.config.batch_rows:
                 yield self._emit()
 

@@ -441,6 +441,39 @@ def test_an_item_breaking_the_schema_names_its_index_and_field() -> None:
     assert "`$.negotiated_rates`" in str(e.value)
 
 
+def test_reference_lists_however_written_resolve_alike_and_a_bad_one_names_its_item() -> None:
+    """Reference lists are split into ids once per distinct text: the same ids spaced differently resolve the same,
+    ``[]``, ``null`` and none given are rows without a provider group, and inline groups add to the references."""
+    refs = b'{"provider_group_id":1,"provider_groups":[{"npi":[1234567893],"tin":{"type":"ein","value":"11"}}]}'
+    price = (
+        b'"negotiated_prices":[{"negotiated_type":"negotiated","negotiated_rate":%d,"expiration_date":"9999-12-31"}]'
+    )
+    inline = b'"provider_groups":[{"npi":[1457483562],"tin":{"type":"ein","value":"22"}}]'
+    rates = [b"[1]", b"[ 1 ]", b"[]", b"null", None, b"[1, 7]"]
+    nrs = [
+        b"{" + (b"" if r is None else b'"provider_references":' + r + b",") + price % (10 + k) + b"}"
+        for k, r in enumerate(rates)
+    ] + [b'{"provider_references":[1],' + inline + b"," + price % 99 + b"}"]
+    item = b'{"billing_code_type":"CPT","billing_code":"99213","negotiated_rates":[' + b",".join(nrs) + b"]}"
+    doc = b'{"provider_references":[' + refs + b'],"in_network":[' + item + b"]}"
+    got = _run(doc)[0].sort_by([("negotiated_rate", "ascending"), ("provider_resolution", "ascending")])
+    rows = list(zip(*(got[c].to_pylist() for c in ("negotiated_rate", "provider_group_ref", "provider_resolution", "tin_value")), strict=True))  # fmt: skip
+    assert rows == [
+        (10.0, "1", "in_file", "11"),
+        (11.0, "1", "in_file", "11"),
+        (12.0, None, "none", None),
+        (13.0, None, "none", None),
+        (14.0, None, "none", None),
+        (15.0, "1", "in_file", "11"),
+        (15.0, "7", "unknown_reference", None),
+        (99.0, "1", "in_file", "11"),
+        (99.0, None, "inline", "22"),
+    ]
+    bad = item.replace(b'"provider_references":[ 1 ]', b'"provider_references":"1"')
+    with pytest.raises(JsonShapeError, match=re.escape("in_network item 0 (counted from 0) is not a valid item")):
+        _run(b'{"provider_references":[' + refs + b'],"in_network":[' + bad + b"]}")
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
