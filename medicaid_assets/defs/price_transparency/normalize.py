@@ -416,7 +416,7 @@ class Normalizer:
         self._tokens = wl.tokens if wl is not None else None
         self._index = ElementIndex()
         self._pending_remote: list[tuple[str, str]] = []  # (reference id, url)
-        self._pair_cache: dict[tuple[bytes, ...], tuple[tuple[int, str | None, str], ...]] = {}
+        self._pair_cache: dict[bytes, tuple[tuple[int, str | None, str], ...]] = {}  # by a reference list's text
         self._rows = _Rows()  # kept items gathered for the next output batch
         self.stopped: bool | None = None  # run(stop_at=...): whether the stop was found (None: not asked)
         self._stop_now = False

@@ -2,9 +2,9 @@
 
 Price-transparency files are one JSON object of up to 150 GB whose bulk is two arrays (``in_network``,
 ``provider_references``). Memory must not grow with the file, so the object is read in chunks and each element
-of a tracked array is located by msgspec validating it as a ``Raw`` value: msgspec stops at the element's end and
-reports where the trailing data begins, which finds element boundaries at C speed with strings and escapes handled
-correctly (a hand-written byte scanner must track string state; a regex cannot). Untracked top-level values (the
+of a tracked array is located either by looking its end up in the reader thread's scan (``positions.py``, the
+normalizer's way) or by msgspec validating it as a ``Raw`` value: msgspec stops at the element's end and reports
+where the trailing data begins, with strings and escapes handled (a regex cannot). Untracked top-level values (the
 header fields, plan lists) are kept as their raw bytes. Nothing here interprets the elements.
 """
 
