@@ -90,7 +90,8 @@ static Py_ssize_t scan_chunk(const Bytes *b, int64_t base, Py_ssize_t i, int64_t
             if (depth == 3) {
                 if (nk == cap) goto paused;
                 if (follows(b, i + 1, KEY, sizeof KEY - 1)) codes[nk++] = base + i;
-            } else if (depth > 3 && (i + 1 >= n || data[i + 1] == 'n') && follows(b, i + 1, COUNTED, sizeof COUNTED - 1)) {
+            } else if (depth > 3 && (i + 1 >= n || data[i + 1] == 'n') &&
+                       follows(b, i + 1, COUNTED, sizeof COUNTED - 1)) {
                 count++;
             }
             in_string = 1;

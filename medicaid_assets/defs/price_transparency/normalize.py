@@ -672,7 +672,7 @@ class Normalizer:
         """Decode and add the kept items; a batch whenever ``batch_rows`` rate rows have gathered (items of many
         split batches share one output batch: larger row groups, less fixed cost per batch)."""
         for index, data in spans:
-            try:  # a field of the wrong type, or a bad token the element scan let by (prices, references: decoded later)
+            try:  # a field of the wrong type, or a bad token the scan let by (also in prices and references)
                 self._add_item(self._rows, index, _ITEM.decode(data))
             except msgspec.DecodeError as exc:
                 raise JsonShapeError(f"in_network item {index} (counted from 0) is not a valid item: {exc}") from None

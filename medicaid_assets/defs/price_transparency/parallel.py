@@ -11,12 +11,13 @@ so the result equals one process's in every case.
 The first share is read by this process, the others by spawned workers. A spawned worker spends its first ~0.7 s
 (more under Dagster) starting and importing while this process already reads, so the boundary between the first two
 shares moves (:class:`Boundary`): when the first worker is ready and this process has not yet reached the guessed
-middle, the worker takes a new guess halfway through what is left, and both shares end together. Remote reference files are fetched once,
-by this process, before the workers start (they receive the bodies); files whose ``provider_references`` come
-after ``in_network``, or that have none, compressed files (a gzip stream cannot be entered in the middle) and small
-files run in one process. The workers' parts are joined by one query per table (:func:`part_queries`), which the
-IO manager runs as it stores them: rate rows in file order with ``item_index`` counted from the file's start, and
-the organizations and providers that every worker registered (the file's reference groups) once.
+middle, the worker takes a new guess halfway through what is left, and both shares end together. Remote reference
+files are fetched once, by this process, before the workers start (they receive the bodies); files whose
+``provider_references`` come after ``in_network``, or that have none, compressed files (a gzip stream cannot be
+entered in the middle) and small files run in one process. The workers' parts are joined by one query per table
+(:func:`part_queries`), which the IO manager runs as it stores them: rate rows in file order with ``item_index``
+counted from the file's start, and the organizations and providers that every worker registered (the file's
+reference groups) once.
 """
 
 from __future__ import annotations
