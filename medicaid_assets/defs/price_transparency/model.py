@@ -51,28 +51,23 @@ class Price(msgspec.Struct, gc=False):
     additional_information: str | None = None
 
 
-class NegotiatedRate(msgspec.Struct, gc=False):
-    # The list's exact text, split into ids with ``REFERENCE_IDS`` once per distinct list (a tuple of tokens per
-    # negotiated rate cost a fifth of decoding an item).
-    provider_references: msgspec.Raw = msgspec.Raw(b"null")
-    provider_groups: list[ProviderGroup] | None = None
-    # Decoded with ``PRICES`` once per distinct list: payers repeat the same prices for many provider groups (the
-    # real CareFirst file: 122,310 lists, 2,727 distinct), and Python objects per price were the largest cost.
-    negotiated_prices: msgspec.Raw = msgspec.Raw(b"null")
-
-
+# Decoded once per distinct list (``rate_spans.py`` finds the lists and which are the same): payers repeat the same
+# prices and references for many negotiated rates (the real CareFirst file: 122,310 rates, 2,727 distinct price
+# lists), and Python objects per rate were the largest cost.
 PRICES = msgspec.json.Decoder(tuple[Price, ...] | None)
 REFERENCE_IDS = msgspec.json.Decoder(tuple[msgspec.Raw, ...] | None)  # each id as its exact token
+GROUPS = msgspec.json.Decoder(tuple[ProviderGroup, ...] | None)  # a rate's inline provider groups
 
 
 class Item(msgspec.Struct, gc=False):
+    """An in_network item's own fields; its ``negotiated_rates`` are walked by ``rate_spans.py``."""
+
     negotiation_arrangement: str | None = None
     name: str | None = None
     billing_code_type: str | None = None
     billing_code_type_version: str | int | None = None
     billing_code: str | int | None = None
     description: str | None = None
-    negotiated_rates: tuple[NegotiatedRate, ...] | None = None
 
 
 class TocFile(msgspec.Struct, gc=False):

@@ -1,19 +1,20 @@
 """Normalize one in-network file, streamed, into Arrow batches of rates, providers and organizations.
 
 The flow per batch of ``in_network`` elements: a byte prefilter finds the items whose ``billing_code`` may be on
-the whitelist (no parse of the rest), msgspec decodes only those into typed structs, the whitelist is confirmed on
-the item's own type and code, and rows are built as columns: a negotiated rate's price list is decoded once per
-distinct JSON text in the batch (payers repeat them for many provider groups), while the expansion to one row per
-code × price × provider group and the ids are numpy/Arrow/polars over whole columns, and every text column is a
-dictionary over the batch's distinct values (``RATES_PART_SCHEMA``). Kept items gather across split
-batches until ``batch_rows`` rate rows are due, so each output batch (and parquet row group) is large and memory is
-bounded by that row count, not by the file.
+the whitelist (no parse of the rest); a compiled walk of those items (``rate_spans.py``) finds every negotiated
+rate's price list, reference list and inline groups, and which rates wrote the same list; msgspec decodes each
+item's own fields (its rates cut out) into a typed struct, and each distinct price list and reference list once;
+the whitelist is confirmed on the item's own type and code. No Python runs per negotiated rate: its prices, its
+(reference, group) pairs and its rows are numpy indices, and the expansion to one row per code × price × provider
+group and the ids are numpy/Arrow/polars over whole columns, every text column a dictionary over the batch's
+distinct values (``RATES_PART_SCHEMA``). Kept items gather across split batches until ``batch_rows`` rate rows are
+due, so each output batch (and parquet row group) is large and memory is bounded by that row count, not by the file.
 
-Three threads share the work of one file: a reader (``containers.readahead``) reads and inflates the chunks and
+Four threads share the work of one file: a reader (``containers.readahead``) reads and inflates the chunks and
 finds where each element ends, how many prices it holds and where its ``"billing_code"`` keys are
-(``positions.py``); this thread splits along those ends, prefilters and decodes; the
-caller's writer (``parallel.write_parts``) builds each batch's rates table (:class:`OutputBatch` builds it when read)
-and writes it. What the other two do mostly runs without the GIL, so one process uses both cores.
+(``positions.py``); this thread splits along those ends, prefilters, walks and decodes; the caller's two
+(``parallel.write_parts``) build each batch's rates table (:class:`OutputBatch` builds it when read) and write the
+batch before it. What the others do, and the walk, mostly run without the GIL, so one process uses both cores.
 
 Provider references: in-file groups, inline groups and remote reference files (fetched once per URL by the
 caller's ``fetch`` with bounded concurrency; a failure is recorded for that reference and its rates keep the
@@ -48,6 +49,7 @@ from medicaid_assets.defs.price_transparency import ids
 from medicaid_assets.defs.price_transparency.containers import readahead
 from medicaid_assets.defs.price_transparency.handlers import PayerHandler, get_handler
 from medicaid_assets.defs.price_transparency.model import (
+    GROUPS,
     PRICES,
     REFERENCE_IDS,
     Item,
@@ -57,6 +59,7 @@ from medicaid_assets.defs.price_transparency.model import (
     RemoteReference,
 )
 from medicaid_assets.defs.price_transparency.positions import ElementIndex
+from medicaid_assets.defs.price_transparency.rate_spans import RateSpans, rate_spans
 from medicaid_assets.defs.price_transparency.stream import ArrayStart, Elements, Header, JsonShapeError, split_document
 from medicaid_assets.defs.price_transparency.whitelist import CODE_BYTES, Whitelist
 
@@ -141,6 +144,7 @@ _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:
 _SPOOL_LEN = struct.Struct("<q")
 _SWITCH_INTERVAL_S = 0.0005  # while a file is read (``_quick_handovers``)
 _PAIR_CACHE_MAX = 1 << 20  # distinct reference lists remembered (memory stays bounded on odd files)
+_PRICE_CACHE_MAX = 1 << 16  # distinct price lists kept decoded (~25 MB at most)
 
 
 def parse_date(text: str | None) -> date | None:
@@ -217,7 +221,7 @@ class FileSummary:
 
 class OutputBatch:
     """One batch of outputs. The rates table is built when ``rates`` is first read: ``write_parts`` reads it in its
-    writer thread, so the Arrow and polars share of the build (which runs without the GIL) overlaps the parse of the
+    build thread, so the Arrow and polars share of the build (which runs without the GIL) overlaps the parse of the
     next batch."""
 
     def __init__(
@@ -314,17 +318,19 @@ class _Registry:
 
 
 class _Rows:
-    """One batch's kept items: item columns, the negotiated rates' price lists, and the (reference, group) sets
-    each negotiated rate expands to (a set shared by every rate that names the same references)."""
+    """One output batch's kept items: item columns, the negotiated rates (numpy chunks, one per slice of items
+    added), the distinct price lists' prices, and the (reference, group) sets each rate expands to (a set shared
+    by every rate that names the same references)."""
 
     def __init__(self) -> None:
         self.item_cols: dict[str, list] = {k: [] for k in _ITEM_COLUMNS}
-        self.nr_item: list[int] = []
-        self.nr_first: list[int] = []  # where each negotiated rate's prices start in ``prices``
-        self.nr_count: list[int] = []  # prices of each negotiated rate
+        self.nr_item: list[np.ndarray] = []  # the rate's item: its place in ``item_cols``
+        self.nr_first: list[np.ndarray] = []  # where the rate's prices start in ``prices``
+        self.nr_count: list[np.ndarray] = []  # how many prices it has
+        self.nr_set: list[np.ndarray] = []
+        self.rates = 0
         self.prices: list[Price] = []  # the distinct price lists' prices (a list repeated is stored once)
         self.price_lists: dict[bytes, tuple[int, int]] = {}  # a list's JSON -> (first, count) in ``prices``
-        self.nr_set: list[int] = []
         self.sets: dict[bytes, int] = {}  # a reference list's text -> set id (this batch)
         self.set_start: list[int] = []
         self.set_len: list[int] = []
@@ -334,7 +340,7 @@ class _Rows:
         self.expected_rows = 0  # rate rows these negotiated rates expand to
 
     def __len__(self) -> int:
-        return len(self.nr_item)
+        return self.rates
 
     def add_set(self, pairs: Iterable[tuple[int, str | None, str]]) -> int:
         set_id = len(self.set_start)
@@ -345,6 +351,61 @@ class _Rows:
             self.pair_how.append(how)
         self.set_len.append(len(self.pair_group) - self.set_start[-1])
         return set_id
+
+    def price_list(self, text: bytes, prices: tuple[Price, ...]) -> int:
+        """Where the list ``text`` (decoded: ``prices``) starts in ``prices``, stored the first time it is seen."""
+        found = self.price_lists.get(text)
+        if found is None:
+            found = self.price_lists[text] = (len(self.prices), len(prices))
+            self.prices.extend(prices)
+        return found[0]
+
+    def set_of(self, text: bytes, pairs: tuple[tuple[int, str | None, str], ...]) -> int:
+        """The set of the reference list ``text`` (its pairs: ``pairs``), added the first time it is seen."""
+        found = self.sets.get(text)
+        if found is None:
+            found = self.sets[text] = self.add_set(pairs)
+        return found
+
+    def column(self, chunks: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
+
+
+class _Gathered:
+    """Kept items of several split batches copied into one buffer: with the whitelist a batch keeps few items, and
+    the rate walk and the numpy work per call cost about as much for a few rates as for thousands."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.kept: list[tuple[int, int, int]] = []
+
+    def add(self, view: memoryview, kept: list[tuple[int, int, int]]) -> None:
+        for index, s, e in kept:
+            self.kept.append((index, len(self.buf), len(self.buf) + e - s))
+            self.buf += view[s:e]
+
+    def take(self) -> tuple[bytearray, list[tuple[int, int, int]]]:
+        """The gathered items (as ``_add_items`` takes them), and an empty gathering."""
+        taken = self.buf, self.kept
+        self.buf, self.kept = bytearray(), []
+        return taken
+
+
+@dataclass
+class _Expansion:
+    """What a batch of items' negotiated rates expand to, before any is added to an output batch: per rate its
+    price count and pair count (0 prices: no rows), per distinct list its text and decoded value, and the pairs
+    of each rate with inline groups."""
+
+    spans: RateSpans
+    live: np.ndarray  # the rate's item is kept and the rate has prices
+    counts: np.ndarray
+    pairs_n: np.ndarray
+    price_key: np.ndarray  # the first rate with the same price list (-1 none)
+    ref_key: np.ndarray  # the same for references; ``len`` for a rate without them
+    price_lists: dict[int, tuple[bytes, tuple[Price, ...]]]
+    ref_lists: dict[int, tuple[bytes, tuple[tuple[int, str | None, str], ...]]]
+    inline: dict[int, list[tuple[int, str | None, str]]]  # by rate
 
 
 _ITEM_COLUMNS = (
@@ -385,6 +446,13 @@ def _coded(indices: pa.Array, values: pa.Array) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(encoded.indices.take(indices), encoded.dictionary)
 
 
+def _named(keys: np.ndarray, n: int) -> list[int]:
+    """The distinct keys in ``[0, n]`` among ``keys`` (-1s left out), in order: marked, not sorted (per rate)."""
+    seen = np.zeros(n + 2, dtype=bool)
+    seen[keys] = True  # -1 marks the spare last slot
+    return np.flatnonzero(seen[:-1]).tolist()
+
+
 def _rate_values(prices: list[Price]) -> pa.Array:
     values = [p.negotiated_rate for p in prices]
     try:
@@ -417,6 +485,7 @@ class Normalizer:
         self._index = ElementIndex()
         self._pending_remote: list[tuple[str, str]] = []  # (reference id, url)
         self._pair_cache: dict[bytes, tuple[tuple[int, str | None, str], ...]] = {}  # by a reference list's text
+        self._price_cache: dict[bytes, tuple[Price, ...]] = {}  # decoded price lists by their text
         self._rows = _Rows()  # kept items gathered for the next output batch
         self.stopped: bool | None = None  # run(stop_at=...): whether the stop was found (None: not asked)
         self._stop_now = False
@@ -511,76 +580,138 @@ class Normalizer:
             self._pair_cache[listed] = tuple(pairs)
         return tuple(pairs)
 
-    def _add_item(self, rows: _Rows, index: int, item: Item) -> None:
-        item = self.handler.item(item)
-        code = "" if item.billing_code is None else str(item.billing_code)
-        rates = item.negotiated_rates or ()
-        wl = self.config.whitelist
-        if wl is not None and not wl.keeps(item.billing_code_type, code):
-            self.summary.prices_dropped += sum(bytes(nr.negotiated_prices).count(_NEGOTIATED_RATE) for nr in rates)
-            return
-        self.summary.items_kept += 1
-        at = len(rows.item_cols["item_index"])
-        ic = rows.item_cols
-        ic["item_index"].append(index)
-        ic["negotiation_arrangement"].append(item.negotiation_arrangement)
-        ic["name"].append(item.name)
-        ic["billing_code_type"].append(item.billing_code_type)
-        version = item.billing_code_type_version
-        ic["billing_code_type_version"].append(None if version is None else str(version))
-        ic["billing_code"].append(code)
-        ic["description"].append(item.description)
-        sets, registry, set_len, price_lists = rows.sets, self.registry, rows.set_len, rows.price_lists
-        add_nr_item, add_nr_first, add_nr_count, add_nr_set = (
-            rows.nr_item.append,
-            rows.nr_first.append,
-            rows.nr_count.append,
-            rows.nr_set.append,
-        )
-        kept = expected = 0
-        # The hot loop: per negotiated rate two dictionary lookups and a few appends; a price list is decoded only
-        # the first time its JSON is seen in the batch.
-        for nr in rates:
-            listed = bytes(nr.negotiated_prices)
-            found = price_lists.get(listed)
-            if found is None:
-                decoded = PRICES.decode(listed) or ()
-                found = price_lists[listed] = (len(rows.prices), len(decoded))
-                rows.prices.extend(decoded)
-            first, n = found
-            if not n:
+    def _items(self, view: memoryview, kept: list[tuple[int, int, int]], spans: RateSpans) -> list[Item | None]:
+        """Each item's own fields (None: the whitelist drops it after all), decoded with its rates cut out; the
+        whitelist is confirmed on the item's type and code."""
+        wl, out = self.config.whitelist, []
+        for (index, s, e), (rs, re_) in zip(kept, spans.rates_span.tolist(), strict=True):
+            text = view[s:e] if rs < 0 else b"".join((view[s:rs], b"null", view[re_:e]))
+            try:
+                item = self.handler.item(_ITEM.decode(text))
+            except msgspec.DecodeError as exc:
+                raise JsonShapeError(f"in_network item {index} (counted from 0) is not a valid item: {exc}") from None
+            code = "" if item.billing_code is None else str(item.billing_code)
+            if wl is not None and not wl.keeps(item.billing_code_type, code):
+                self.summary.prices_dropped += bytes(view[s:e]).count(_NEGOTIATED_RATE)
+                out.append(None)
                 continue
-            refs, inline = bytes(nr.provider_references), nr.provider_groups
-            if inline:
-                pairs = [(registry.add(g), None, INLINE) for g in inline]
-                set_id = rows.add_set(list(self._reference_pairs(refs)) + pairs)
-            else:
-                set_id = sets.get(refs)
-                if set_id is None:  # no reference (null, [], or none given): one row with no provider group
-                    set_id = sets[refs] = rows.add_set(self._reference_pairs(refs) or [(-1, None, NONE)])
-            add_nr_item(at)
-            add_nr_first(first)
-            add_nr_count(n)
-            add_nr_set(set_id)
-            kept += n
-            expected += n * set_len[set_id]
-        self.summary.prices_kept += kept
-        rows.expected_rows += expected
+            out.append(item)
+        return out
+
+    def _expand(self, view: memoryview, spans: RateSpans, items: list[Item | None], indices: list[int]) -> _Expansion:
+        """Decode each distinct price list and resolve each distinct reference list once; count every rate's
+        prices and pairs with numpy (see :class:`_Expansion`)."""
+        n = len(spans.item)
+        kept_item = np.asarray([item is not None for item in items], dtype=bool)
+        live = kept_item[spans.item] if n else np.zeros(0, dtype=bool)
+
+        def fail(rate: int, key: str, exc: msgspec.DecodeError) -> JsonShapeError:
+            item = int(spans.item[rate])
+            at = f"negotiated_rates[{rate - int(np.searchsorted(spans.item, item))}].{key}"
+            return JsonShapeError(f"in_network item {indices[item]} (counted from 0) is not a valid item: {at}: {exc}")
+
+        price_lists: dict[int, tuple[bytes, tuple[Price, ...]]] = {}
+        counts_of = np.zeros(n + 1, dtype=np.int64)
+        for rate in _named(spans.prices_same[live], n):
+            s, e = spans.prices[rate].tolist()
+            text = bytes(view[s:e])
+            decoded = self._price_cache.get(text)
+            if decoded is None:
+                try:
+                    decoded = PRICES.decode(text) or ()
+                except msgspec.DecodeError as exc:
+                    raise fail(rate, "negotiated_prices", exc) from None
+                if len(self._price_cache) < _PRICE_CACHE_MAX:
+                    self._price_cache[text] = decoded
+            price_lists[rate] = (text, decoded)
+            counts_of[rate] = len(decoded)
+        price_key = spans.prices_same
+        counts = counts_of[price_key]  # -1 (no list) reads the spare last slot: 0
+        live &= counts > 0
+        ref_key = np.where(spans.refs_same < 0, n, spans.refs_same)
+        ref_lists: dict[int, tuple[bytes, tuple[tuple[int, str | None, str], ...]]] = {}
+        pairs_of = np.zeros(n + 1, dtype=np.int64)
+        for rate in _named(ref_key[live], n):
+            text = b"null" if rate == n else bytes(view[slice(*spans.refs[rate].tolist())])
+            try:
+                pairs = self._reference_pairs(text)
+            except msgspec.DecodeError as exc:
+                raise fail(rate, "provider_references", exc) from None
+            ref_lists[rate] = (text, pairs)
+            pairs_of[rate] = len(pairs) or 1  # no reference: one row with no provider group
+        pairs_n = pairs_of[ref_key]
+        inline: dict[int, list[tuple[int, str | None, str]]] = {}
+        for rate in np.flatnonzero(live & (spans.groups[:, 0] >= 0)).tolist():
+            s, e = spans.groups[rate].tolist()
+            try:
+                groups = GROUPS.decode(view[s:e])
+            except msgspec.DecodeError as exc:
+                raise fail(rate, "provider_groups", exc) from None
+            if groups:
+                pairs = list(ref_lists[int(ref_key[rate])][1]) + [(self.registry.add(g), None, INLINE) for g in groups]
+                inline[rate] = pairs
+                pairs_n[rate] = len(pairs)
+        return _Expansion(spans, live, counts, pairs_n, price_key, ref_key, price_lists, ref_lists, inline)
+
+    def _add_slice(self, rows: _Rows, x: _Expansion, items: list[Item | None], indices: list[int], a: int, b: int):
+        """Items ``a`` to ``b`` of the batch and their rates into ``rows``: item columns once per item, each
+        distinct list once, every rate as numpy."""
+        ic, at = rows.item_cols, {}
+        for k in range(a, b):
+            item = items[k]
+            if item is None:
+                continue
+            at[k] = len(ic["item_index"])
+            ic["item_index"].append(indices[k])
+            ic["negotiation_arrangement"].append(item.negotiation_arrangement)
+            ic["name"].append(item.name)
+            ic["billing_code_type"].append(item.billing_code_type)
+            version = item.billing_code_type_version
+            ic["billing_code_type_version"].append(None if version is None else str(version))
+            ic["billing_code"].append("" if item.billing_code is None else str(item.billing_code))
+            ic["description"].append(item.description)
+        self.summary.items_kept += len(at)
+        r0, r1 = np.searchsorted(x.spans.item, (a, b))
+        rates = r0 + np.flatnonzero(x.live[r0:r1])
+        if not len(rates):
+            return
+        n = len(x.spans.item)
+        first_of = np.zeros(n + 1, dtype=np.int64)
+        for rate in _named(x.price_key[rates], n):
+            first_of[rate] = rows.price_list(*x.price_lists[rate])
+        set_of = np.zeros(n + 1, dtype=np.int64)
+        has_inline = np.isin(rates, list(x.inline)) if x.inline else np.zeros(len(rates), dtype=bool)
+        for rate in _named(x.ref_key[rates[~has_inline]], n):
+            text, pairs = x.ref_lists[rate]
+            set_of[rate] = rows.set_of(text, pairs or ((-1, None, NONE),))
+        sets = set_of[x.ref_key[rates]]
+        for i in np.flatnonzero(has_inline).tolist():  # each rate with inline groups has a set of its own
+            sets[i] = rows.add_set(x.inline[int(rates[i])])
+        item_at = np.zeros(b - a, dtype=np.int64)
+        item_at[np.asarray(list(at), dtype=np.int64) - a] = list(at.values())
+        counts = x.counts[rates]
+        rows.nr_item.append(item_at[x.spans.item[rates] - a])
+        rows.nr_first.append(first_of[x.price_key[rates]])
+        rows.nr_count.append(counts)
+        rows.nr_set.append(sets)
+        rows.rates += len(rates)
+        self.summary.prices_kept += int(counts.sum())
+        rows.expected_rows += int((counts * x.pairs_n[rates]).sum())
 
     def _rates_table(self, rows: _Rows, groups: list[_Group]) -> pa.Table:
-        per_nr = np.asarray(rows.nr_count, dtype=np.int64)
+        per_nr = rows.column(rows.nr_count)
         price_nr = np.repeat(np.arange(len(per_nr)), per_nr)
         # each price of each negotiated rate, as its place among the distinct prices
-        occurrence = np.asarray(rows.nr_first, dtype=np.int64)[price_nr] + (
+        occurrence = rows.column(rows.nr_first)[price_nr] + (
             np.arange(len(price_nr)) - (np.cumsum(per_nr) - per_nr)[price_nr]
         )
-        price_set = np.asarray(rows.nr_set, dtype=np.int64)[price_nr]
+        price_set = rows.column(rows.nr_set)[price_nr]
         set_start = np.asarray(rows.set_start, dtype=np.int64)[price_set]
         counts = np.asarray(rows.set_len, dtype=np.int64)[price_set]
         row_price = np.repeat(np.arange(len(price_set)), counts)
         first_row = np.cumsum(counts) - counts
         pair = np.repeat(set_start - first_row, counts) + np.arange(len(row_price))
-        price_item = np.asarray(rows.nr_item, dtype=np.int64)[price_nr]
+        price_item = rows.column(rows.nr_item)[price_nr]
         kept_items = {
             k: pa.array(v, pa.int64() if k == "item_index" else pa.string()) for k, v in rows.item_cols.items()
         }
@@ -668,16 +799,27 @@ class Normalizer:
         orgs, providers = self.registry.new_outputs(self._payer_uuid, self._file_id)
         return OutputBatch(build, orgs, providers)
 
-    def _add_items(self, spans: Iterable[tuple[int, bytes | memoryview]]) -> Iterator[OutputBatch]:
-        """Decode and add the kept items; a batch whenever ``batch_rows`` rate rows have gathered (items of many
-        split batches share one output batch: larger row groups, less fixed cost per batch)."""
-        for index, data in spans:
-            try:  # a field of the wrong type, or a bad token the scan let by (also in prices and references)
-                self._add_item(self._rows, index, _ITEM.decode(data))
-            except msgspec.DecodeError as exc:
-                raise JsonShapeError(f"in_network item {index} (counted from 0) is not a valid item: {exc}") from None
-            if self._rows.expected_rows >= self.config.batch_rows:
+    def _add_items(self, buf: bytes | memoryview, kept: list[tuple[int, int, int]]) -> Iterator[OutputBatch]:
+        """Add the kept items ``(index, start, end)`` of ``buf``; a batch whenever ``batch_rows`` rate rows have
+        gathered (items of many split batches share one output batch: larger row groups, less fixed cost per
+        batch; a batch is cut between items, so it holds at most one item's rows more)."""
+        if not kept:
+            return
+        view = memoryview(buf)
+        indices = [index for index, _, _ in kept]
+        spans = rate_spans(view, np.asarray([s for _, s, _ in kept]), np.asarray([e for _, _, e in kept]), indices)
+        items = self._items(view, kept, spans)
+        x = self._expand(view, spans, items, indices)
+        item_rows = np.bincount(spans.item, weights=x.counts * x.pairs_n * x.live, minlength=len(kept)).tolist()
+        a, due = 0, self.config.batch_rows - self._rows.expected_rows
+        for k, rows_k in enumerate(item_rows):
+            due -= rows_k
+            if due <= 0:
+                self._add_slice(self._rows, x, items, indices, a, k + 1)
                 yield self._emit()
+                a, due = k + 1, self.config.batch_rows
+        if a < len(kept):
+            self._add_slice(self._rows, x, items, indices, a, len(kept))
 
     # -- the file ------------------------------------------------------------------------------------------------
     def run(
@@ -691,6 +833,7 @@ class Normalizer:
         started = time.perf_counter()
         refs_done = False
         spool = None
+        gathered = _Gathered()
         with contextlib.ExitStack() as stack:
             stack.enter_context(_quick_handovers())
             found = self._index  # the reader thread also finds where the elements end (and the prefilter's keys)
@@ -731,13 +874,20 @@ class Normalizer:
                             spool.write(_SPOOL_LEN.pack(index) + _SPOOL_LEN.pack(e - s))
                             spool.write(view[s:e])
                         continue
-                    yield from self._add_items(((index, view[s:e]) for index, s, e in kept))
+                    if sum(e - s for _, s, e in kept) < self.config.batch_bytes // 4:
+                        gathered.add(view, kept)
+                        if len(gathered.buf) >= self.config.batch_bytes // 2:
+                            yield from self._add_items(*gathered.take())
+                    else:
+                        yield from self._add_items(*gathered.take())
+                        yield from self._add_items(event.buf, kept)
                     if self._stop_now:
                         break
                     continue
                 if isinstance(event, Header):
                     self.summary.bytes_json = event.total_bytes
                     self.summary.header = _header_fields(event.fields)
+            yield from self._add_items(*gathered.take())
             self._resolve_remote()
             if spool is not None:
                 yield from self._replay(spool)
@@ -763,10 +913,15 @@ class Normalizer:
         return batch, stop_at
 
     def _replay(self, spool) -> Iterator[OutputBatch]:
+        """The spooled items again, in batches of about ``batch_bytes``."""
         spool.seek(0)
+        gathered = _Gathered()
         while head := spool.read(16):
             index, length = _SPOOL_LEN.unpack(head[:8])[0], _SPOOL_LEN.unpack(head[8:])[0]
-            yield from self._add_items([(index, spool.read(length))])
+            gathered.add(memoryview(spool.read(length)), [(index, 0, length)])
+            if len(gathered.buf) >= self.config.batch_bytes:
+                yield from self._add_items(*gathered.take())
+        yield from self._add_items(*gathered.take())
 
 
 @contextlib.contextmanager

@@ -189,20 +189,39 @@ class CachedFetch:
 def write_parts(batches: Iterator, part: Path, extra: Callable[[pa.Table], pa.Table] | None = None) -> None:
     """Every output batch into ``part/{rates,organizations,providers}.parquet`` (zstd), each file opened first.
 
-    A writer thread builds each batch's rates table and writes it while the next batch is parsed: building and
-    encoding are Arrow, polars and zstd work that releases the GIL, so the second core takes them. One batch at most
-    waits for the writer, so memory stays bounded."""
+    Two threads take the batches from the parse: one builds a batch's tables (the rates table is built when first
+    read; ``extra`` adds columns) while the other writes the batch before it. Building and encoding are Arrow,
+    polars and zstd work that mostly releases the GIL, so they overlap each other and the parse of the next batch
+    (with one thread for both, the writer was the slowest stage of every-code mode). At most one batch waits at
+    each stage, so memory stays bounded."""
     part.mkdir(parents=True, exist_ok=True)
     writers: dict[str, pq.ParquetWriter] = {}
 
-    def write(batch: OutputBatch) -> None:
-        for name, writer in writers.items():
+    def build(batch: OutputBatch) -> list[tuple[str, pa.Table]]:
+        tables = []
+        for name in writers:
             table = getattr(batch, name)
             if table is not None and table.num_rows:
-                writer.write_table(extra(table) if extra else table)
+                tables.append((name, extra(table) if extra else table))
+        return tables
 
-    pending: Future | None = None
-    with ThreadPoolExecutor(1, thread_name_prefix="write_parts") as pool:
+    def write(tables: list[tuple[str, pa.Table]]) -> None:
+        for name, table in tables:
+            writers[name].write_table(table)
+
+    building: Future | None = None
+    writing: Future | None = None
+
+    def hand_on() -> Future:  # the built batch to the writer, once the one before is written
+        tables = building.result()
+        if writing is not None:
+            writing.result()
+        return writer.submit(write, tables)
+
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="build_parts") as builder,
+        ThreadPoolExecutor(1, thread_name_prefix="write_parts") as writer,
+    ):
         try:
             for name, schema in SCHEMAS.items():
                 empty = extra(schema.empty_table()) if extra else schema.empty_table()
@@ -211,16 +230,17 @@ def write_parts(batches: Iterator, part: Path, extra: Callable[[pa.Table], pa.Ta
                     part / f"{name}.parquet", empty.schema, compression="zstd", write_statistics=False
                 )
             for batch in batches:
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(write, batch)
-            if pending is not None:
-                pending.result()
+                if building is not None:
+                    writing = hand_on()
+                building = builder.submit(build, batch)
+            if building is not None:
+                writing = hand_on()
+                writing.result()
         finally:
-            if pending is not None:
-                wait([pending])  # a failed parse: the batch in the writer finishes before its files close
-            for writer in writers.values():
-                writer.close()
+            # a failed parse or build: the batches in flight finish before the files close
+            wait([f for f in (building, writing) if f is not None])
+            for parquet in writers.values():
+                parquet.close()
 
 
 def _chunks(path: Path, start: int, end: int | None, head: bytes = b"", size: int = 4 << 20) -> Iterator[bytes]:

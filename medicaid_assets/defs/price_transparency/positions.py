@@ -9,9 +9,11 @@ holds, and where elements' own ``"billing_code"`` keys are. The parse then only 
 same as fast, but its import added ~140 MB to every reading process and ~1.3 s to its start.)
 
 What the scan checks: brackets balance and match, strings close, and only JSON's characters appear outside
-strings. Items the whitelist drops are never decoded, so a bad token inside one (``tru``, ``1.2.3``) passes; every
-item that is kept, every reference and every header value is still decoded and validated by msgspec. When the scan
-stops at something wrong, the split falls back to msgspec, whose message names the byte.
+strings. Items the whitelist drops are never decoded, so a bad token inside one (``tru``, ``1.2.3``) passes; a kept
+item's own fields, its price lists, reference lists and inline groups, every reference and every header value are
+still decoded and validated by msgspec (a negotiated rate's other fields are skipped, as the typed decode skipped
+them, and checked by the scan only). When the scan stops at something wrong, the split falls back to msgspec, whose
+message names the byte.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ class PriceTransparencyResource(dg.ConfigurableResource):
 
     ``allow_private_urls`` lets loopback and private addresses through (the sample world on 127.0.0.1); never set
     it for payers on the internet. ``workers``: processes one large plain-JSON in-network file is split over
-    (``parallel.py``; files under ``split_min_bytes`` stream in the step's own process, where starting workers
-    would cost more than it saves).
+    (``parallel.py``; files under ``split_min_bytes`` stream in the step's own process, whose threads already keep
+    two cores busy: below ~2 GB a worker's start and its share of fixed costs outweigh what it adds,
+    docs/performance.md).
     """
 
     catalog_path: str = str(DEFAULT_CATALOG)
@@ -32,7 +33,7 @@ class PriceTransparencyResource(dg.ConfigurableResource):
     max_json_bytes: int = 200 << 30
     max_ratio: float = 200.0
     workers: int = 2
-    split_min_bytes: int = 256 << 20
+    split_min_bytes: int = 2 << 30
 
     def payers(self) -> dict[str, Payer]:
         return load_catalog(Path(self.catalog_path))
