@@ -475,6 +475,28 @@ def test_reference_lists_however_written_resolve_alike_and_a_bad_one_names_its_i
 
 
 @pytest.mark.parametrize(
+    ("rate", "where"),
+    [
+        (b'{"negotiated_prices":[{"negotiated_rate":tru}],"provider_references":[1]}', "negotiated_prices"),
+        (b'{"negotiated_prices":[{"negotiated_rate":1,"service_code":"24"}]}', "negotiated_prices"),  # not a list
+        (
+            b'{"negotiated_prices":[{"negotiated_rate":1}],"provider_references":[1],"provider_groups":7}',
+            "provider_groups",
+        ),
+    ],
+)
+def test_a_bad_list_in_a_kept_item_names_the_item_the_rate_and_the_list(rate: bytes, where: str) -> None:
+    """Each distinct list is decoded once, typed: a fault in one fails the file naming where it sits (the same list
+    in an earlier, dropped item does not hide it)."""
+    good = b'{"negotiated_prices":[{"negotiated_rate":1}],"provider_references":[1]}'
+    item = b'{"billing_code_type":"CPT","billing_code":"%s","negotiated_rates":[' + good + b"," + rate + b"]}"
+    doc = b'{"provider_references":[],"in_network":[' + item % b"00000" + b"," + item % b"99213" + b"]}"
+    message = f"in_network item 1 (counted from 0) is not a valid item: negotiated_rates[1].{where}: "
+    with pytest.raises(JsonShapeError, match=re.escape(message)):
+        _run(doc, whitelist=WHITELIST)
+
+
+@pytest.mark.parametrize(
     ("bad", "message"),
     [
         (b'{"billing_code":"1","x":[1}]}', "a bracket that does not match at byte 1"),  # an item the whitelist drops
