@@ -143,8 +143,8 @@ _NEGOTIATED_RATE = b'"negotiated_rate"'
 _DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%m-%d-%Y")
 _SPOOL_LEN = struct.Struct("<q")
 _SWITCH_INTERVAL_S = 0.0005  # while a file is read (``_quick_handovers``)
-_PAIR_CACHE_MAX = 1 << 20  # distinct reference lists remembered (memory stays bounded on odd files)
-_PRICE_CACHE_MAX = 1 << 16  # distinct price lists kept decoded (~25 MB at most)
+_CACHE_BYTES = 24 << 20  # each of the two caches of decoded lists (``_Cache``)
+_OBJECT_BYTES = 128  # what a decoded price or a (group, reference, resolution) pair takes, about
 
 
 def parse_date(text: str | None) -> date | None:
@@ -368,7 +368,28 @@ class _Rows:
         return found
 
     def column(self, chunks: list[np.ndarray]) -> np.ndarray:
+        """One of the rates' columns whole."""
         return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int64)
+
+
+class _Cache:
+    """Decoded lists by their JSON text, within a budget of ~``_CACHE_BYTES``: what a file repeats is decoded once,
+    and a file of millions of long, distinct lists cannot grow memory past the budget (the rest is decoded again)."""
+
+    def __init__(self) -> None:
+        self._values: dict[bytes, tuple] = {}
+        self._left = _CACHE_BYTES
+
+    def get(self, text: bytes) -> tuple | None:
+        return self._values.get(text)
+
+    def put(self, text: bytes, value: tuple) -> tuple:
+        """``value``, kept for ``text`` while the budget lasts."""
+        cost = len(text) + _OBJECT_BYTES * len(value)
+        if cost <= self._left:
+            self._values[text] = value
+            self._left -= cost
+        return value
 
 
 class _Gathered:
@@ -484,8 +505,8 @@ class Normalizer:
         self._tokens = wl.tokens if wl is not None else None
         self._index = ElementIndex()
         self._pending_remote: list[tuple[str, str]] = []  # (reference id, url)
-        self._pair_cache: dict[bytes, tuple[tuple[int, str | None, str], ...]] = {}  # by a reference list's text
-        self._price_cache: dict[bytes, tuple[Price, ...]] = {}  # decoded price lists by their text
+        self._pair_cache = _Cache()  # a reference list's text -> its (group, reference id, resolution) pairs
+        self._price_cache = _Cache()  # a price list's text -> its decoded prices
         self._rows = _Rows()  # kept items gathered for the next output batch
         self.stopped: bool | None = None  # run(stop_at=...): whether the stop was found (None: not asked)
         self._stop_now = False
@@ -576,9 +597,7 @@ class Normalizer:
                 continue
             groups, how = hit
             pairs.extend([(g, rid, how) for g in groups] or [(-1, rid, how)])
-        if len(self._pair_cache) < _PAIR_CACHE_MAX:
-            self._pair_cache[listed] = tuple(pairs)
-        return tuple(pairs)
+        return self._pair_cache.put(listed, tuple(pairs))
 
     def _items(self, view: memoryview, kept: list[tuple[int, int, int]], spans: RateSpans) -> list[Item | None]:
         """Each item's own fields (None: the whitelist drops it after all), decoded with its rates cut out; the
@@ -621,8 +640,7 @@ class Normalizer:
                     decoded = PRICES.decode(text) or ()
                 except msgspec.DecodeError as exc:
                     raise fail(rate, "negotiated_prices", exc) from None
-                if len(self._price_cache) < _PRICE_CACHE_MAX:
-                    self._price_cache[text] = decoded
+                self._price_cache.put(text, decoded)
             price_lists[rate] = (text, decoded)
             counts_of[rate] = len(decoded)
         price_key = spans.prices_same
@@ -653,7 +671,9 @@ class Normalizer:
                 pairs_n[rate] = len(pairs)
         return _Expansion(spans, live, counts, pairs_n, price_key, ref_key, price_lists, ref_lists, inline)
 
-    def _add_slice(self, rows: _Rows, x: _Expansion, items: list[Item | None], indices: list[int], a: int, b: int):
+    def _add_slice(
+        self, rows: _Rows, x: _Expansion, items: list[Item | None], indices: list[int], a: int, b: int
+    ) -> None:
         """Items ``a`` to ``b`` of the batch and their rates into ``rows``: item columns once per item, each
         distinct list once, every rate as numpy."""
         ic, at = rows.item_cols, {}
@@ -799,7 +819,7 @@ class Normalizer:
         orgs, providers = self.registry.new_outputs(self._payer_uuid, self._file_id)
         return OutputBatch(build, orgs, providers)
 
-    def _add_items(self, buf: bytes | memoryview, kept: list[tuple[int, int, int]]) -> Iterator[OutputBatch]:
+    def _add_items(self, buf: bytes | bytearray, kept: list[tuple[int, int, int]]) -> Iterator[OutputBatch]:
         """Add the kept items ``(index, start, end)`` of ``buf``; a batch whenever ``batch_rows`` rate rows have
         gathered (items of many split batches share one output batch: larger row groups, less fixed cost per
         batch; a batch is cut between items, so it holds at most one item's rows more)."""

@@ -48,7 +48,9 @@ class RateSpans:
     rates_span: np.ndarray  # per item: (start, end) of its negotiated_rates value
 
 
-def rate_spans(buf: bytes | memoryview, starts: np.ndarray, ends: np.ndarray, indices: list[int]) -> RateSpans:
+def rate_spans(
+    buf: bytes | bytearray | memoryview, starts: np.ndarray, ends: np.ndarray, indices: list[int]
+) -> RateSpans:
     """The rates of the items ``buf[starts[k]:ends[k]]`` (``indices``: their places in ``in_network``, for the
     message when one is not a valid item)."""
     starts = np.ascontiguousarray(starts, dtype=np.int64)

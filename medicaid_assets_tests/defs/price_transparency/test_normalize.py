@@ -21,6 +21,7 @@ import httpx
 import pyarrow as pa
 import pytest
 
+from medicaid_assets.defs.price_transparency import normalize
 from medicaid_assets.defs.price_transparency.containers import UnsafeFileError, open_chunks, readahead
 from medicaid_assets.defs.price_transparency.normalize import (
     RATES_SCHEMA,
@@ -228,6 +229,21 @@ def test_output_batch_size_does_not_change_the_rows() -> None:
         for got, want in zip(tiny[:3], default[:3], strict=True):
             assert got.equals(want)
         assert tiny[3].prices_kept == default[3].prices_kept and tiny[3].rate_rows == default[3].rate_rows > 0
+
+
+def test_rows_are_the_same_when_the_caches_of_decoded_lists_are_spent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Price and reference lists are decoded once per file while the caches' budget lasts and again after it is
+    spent (memory stays bounded on files of many long, distinct lists): the rows do not change."""
+    carefirst = gzip.decompress(CAREFIRST.read_bytes())
+    uhc = gzip.decompress((REFERENCE / "tic_real_uhc_tpa_in_network_excerpt.json.gz").read_bytes())
+    for data in (carefirst, uhc):
+        default = _run(data, chunk=1 << 20)
+        with monkeypatch.context() as patch:
+            patch.setattr(normalize, "_CACHE_BYTES", 0)
+            spent = _run(data, chunk=1 << 20)
+        for got, want in zip(spent[:3], default[:3], strict=True):
+            assert got.equals(want)
+        assert default[0].num_rows > 1000
 
 
 def _edge_rows(data: bytes) -> list[tuple]:
