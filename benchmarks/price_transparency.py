@@ -6,7 +6,8 @@ written as ``.json`` and as ``.json.gz``. The file's 370 remote references are w
 (a TIN and an NPI each), so rates resolve to organizations and the peer, cms-mrf-extractor (which fails on remote
 references), reads the same file. Floors: reading the bytes, ISA-L gunzip, splitting ``in_network`` into elements
 (the compiled element scan, no parse). The task: in-network JSON → parquet rows with their ids (rates,
-organizations, providers), with the whitelist and without, from ``.json`` and ``.json.gz``, one file split over two processes (the 2-core figure), and
+organizations, providers), with the whitelist and without, from ``.json`` and ``.json.gz``, one file split over
+two processes (the 2-core figure), and
 the whitelist pass again on an input three times as large (peak RSS must not grow). Each task runs in a fresh
 process (spawned) so that its peak RSS is its own. MB/s = uncompressed JSON per second of wall; CPU seconds are
 reported beside wall (the machine is shared).

@@ -330,7 +330,7 @@ class _Rows:
         self.nr_set: list[np.ndarray] = []
         self.rates = 0
         self.prices: list[Price] = []  # the distinct price lists' prices (a list repeated is stored once)
-        self.price_lists: dict[bytes, tuple[int, int]] = {}  # a list's JSON -> (first, count) in ``prices``
+        self.price_lists: dict[bytes, int] = {}  # a list's JSON -> where its prices start in ``prices``
         self.sets: dict[bytes, int] = {}  # a reference list's text -> set id (this batch)
         self.set_start: list[int] = []
         self.set_len: list[int] = []
@@ -354,11 +354,11 @@ class _Rows:
 
     def price_list(self, text: bytes, prices: tuple[Price, ...]) -> int:
         """Where the list ``text`` (decoded: ``prices``) starts in ``prices``, stored the first time it is seen."""
-        found = self.price_lists.get(text)
-        if found is None:
-            found = self.price_lists[text] = (len(self.prices), len(prices))
+        first = self.price_lists.get(text)
+        if first is None:
+            first = self.price_lists[text] = len(self.prices)
             self.prices.extend(prices)
-        return found[0]
+        return first
 
     def set_of(self, text: bytes, pairs: tuple[tuple[int, str | None, str], ...]) -> int:
         """The set of the reference list ``text`` (its pairs: ``pairs``), added the first time it is seen."""
@@ -422,8 +422,7 @@ class _Expansion:
     live: np.ndarray  # the rate's item is kept and the rate has prices
     counts: np.ndarray
     pairs_n: np.ndarray
-    price_key: np.ndarray  # the first rate with the same price list (-1 none)
-    ref_key: np.ndarray  # the same for references; ``len`` for a rate without them
+    ref_key: np.ndarray  # the first rate with the same references (``spans.refs_same``); ``len`` for none
     price_lists: dict[int, tuple[bytes, tuple[Price, ...]]]
     ref_lists: dict[int, tuple[bytes, tuple[tuple[int, str | None, str], ...]]]
     inline: dict[int, list[tuple[int, str | None, str]]]  # by rate
@@ -643,8 +642,7 @@ class Normalizer:
                 self._price_cache.put(text, decoded)
             price_lists[rate] = (text, decoded)
             counts_of[rate] = len(decoded)
-        price_key = spans.prices_same
-        counts = counts_of[price_key]  # -1 (no list) reads the spare last slot: 0
+        counts = counts_of[spans.prices_same]  # -1 (no list) reads the spare last slot: 0
         live &= counts > 0
         ref_key = np.where(spans.refs_same < 0, n, spans.refs_same)
         ref_lists: dict[int, tuple[bytes, tuple[tuple[int, str | None, str], ...]]] = {}
@@ -669,7 +667,7 @@ class Normalizer:
                 pairs = list(ref_lists[int(ref_key[rate])][1]) + [(self.registry.add(g), None, INLINE) for g in groups]
                 inline[rate] = pairs
                 pairs_n[rate] = len(pairs)
-        return _Expansion(spans, live, counts, pairs_n, price_key, ref_key, price_lists, ref_lists, inline)
+        return _Expansion(spans, live, counts, pairs_n, ref_key, price_lists, ref_lists, inline)
 
     def _add_slice(
         self, rows: _Rows, x: _Expansion, items: list[Item | None], indices: list[int], a: int, b: int
@@ -697,7 +695,7 @@ class Normalizer:
             return
         n = len(x.spans.item)
         first_of = np.zeros(n + 1, dtype=np.int64)
-        for rate in _named(x.price_key[rates], n):
+        for rate in _named(x.spans.prices_same[rates], n):
             first_of[rate] = rows.price_list(*x.price_lists[rate])
         set_of = np.zeros(n + 1, dtype=np.int64)
         has_inline = np.isin(rates, list(x.inline)) if x.inline else np.zeros(len(rates), dtype=bool)
@@ -711,7 +709,7 @@ class Normalizer:
         item_at[np.asarray(list(at), dtype=np.int64) - a] = list(at.values())
         counts = x.counts[rates]
         rows.nr_item.append(item_at[x.spans.item[rates] - a])
-        rows.nr_first.append(first_of[x.price_key[rates]])
+        rows.nr_first.append(first_of[x.spans.prices_same[rates]])
         rows.nr_count.append(counts)
         rows.nr_set.append(sets)
         rows.rates += len(rates)
